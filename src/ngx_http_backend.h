@@ -1,0 +1,162 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#ifndef _NGX_HTTP_BACKEND_H_INCLUDED_
+#define _NGX_HTTP_BACKEND_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_backend_json.h"
+#include "ngx_http_backend_pg.h"
+
+
+#define ngx_http_backend_isalnum(c)                                           \
+    (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z')                 \
+     || ((c) >= 'A' && (c) <= 'Z'))
+
+
+#define NGX_HTTP_BACKEND_QUERY       1
+#define NGX_HTTP_BACKEND_MUTATION    2
+
+#define NGX_HTTP_BACKEND_RESULT_MANY   0
+#define NGX_HTTP_BACKEND_RESULT_ONE    1
+#define NGX_HTTP_BACKEND_RESULT_VALUE  2
+#define NGX_HTTP_BACKEND_RESULT_NONE   3
+
+#define NGX_HTTP_BACKEND_PARAM_INPUT   0
+#define NGX_HTTP_BACKEND_PARAM_CTX     1
+#define NGX_HTTP_BACKEND_PARAM_VAR     2
+
+
+/* tRPC error codes (v11 TRPC_ERROR_CODES_BY_KEY) */
+
+typedef enum {
+    NGX_HTTP_BACKEND_PARSE_ERROR = 0,
+    NGX_HTTP_BACKEND_BAD_REQUEST,
+    NGX_HTTP_BACKEND_UNAUTHORIZED,
+    NGX_HTTP_BACKEND_FORBIDDEN,
+    NGX_HTTP_BACKEND_NOT_FOUND,
+    NGX_HTTP_BACKEND_METHOD_NOT_SUPPORTED,
+    NGX_HTTP_BACKEND_TIMEOUT,
+    NGX_HTTP_BACKEND_CONFLICT,
+    NGX_HTTP_BACKEND_PRECONDITION_FAILED,
+    NGX_HTTP_BACKEND_PAYLOAD_TOO_LARGE,
+    NGX_HTTP_BACKEND_UNSUPPORTED_MEDIA_TYPE,
+    NGX_HTTP_BACKEND_UNPROCESSABLE_CONTENT,
+    NGX_HTTP_BACKEND_TOO_MANY_REQUESTS,
+    NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR,
+    NGX_HTTP_BACKEND_NOT_IMPLEMENTED,
+    NGX_HTTP_BACKEND_SERVICE_UNAVAILABLE,
+    NGX_HTTP_BACKEND_GATEWAY_TIMEOUT
+} ngx_http_backend_error_e;
+
+
+typedef struct {
+    ngx_uint_t                      source;
+    ngx_str_t                       name;       /* as written */
+    ngx_array_t                     path;       /* input.a.b: of ngx_str_t */
+    ngx_http_complex_value_t       *value;      /* $variable */
+} ngx_http_backend_param_t;
+
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_uint_t                      type;
+    ngx_str_t                       tier;
+    ngx_str_t                       input;      /* schema file */
+    ngx_str_t                       database;
+    ngx_str_t                       sql;
+    ngx_array_t                     params;     /* of param_t */
+    ngx_uint_t                      result;
+    ngx_str_t                       data;       /* a constant result */
+    ngx_str_t                       not_found;
+
+    ngx_http_backend_pg_server_t   *server;
+    ngx_http_backend_pg_stmt_t     *stmt;
+
+    unsigned                        public:1;
+    unsigned                        uses_input:1;
+
+    u_char                         *file;
+    ngx_uint_t                      line;
+} ngx_http_backend_proc_t;
+
+
+typedef struct {
+    ngx_array_t                     procs;      /* of proc_t */
+    ngx_hash_t                      hash;
+} ngx_http_backend_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                      rpc;
+    ngx_uint_t                      max_batch;
+    off_t                           max_body;
+} ngx_http_backend_loc_conf_t;
+
+
+typedef struct ngx_http_backend_ctx_s  ngx_http_backend_ctx_t;
+
+
+typedef struct {
+    ngx_http_backend_ctx_t         *ctx;
+    ngx_uint_t                      index;
+    ngx_str_t                       path;
+    ngx_http_backend_proc_t        *proc;
+    ngx_http_backend_json_t        *input;      /* NULL: undefined */
+
+    ngx_http_backend_pg_query_t     query;
+
+    ngx_str_t                       out;        /* the call's envelope */
+    ngx_uint_t                      status;
+
+    unsigned                        done:1;
+    unsigned                        running:1;
+} ngx_http_backend_call_t;
+
+
+struct ngx_http_backend_ctx_s {
+    ngx_http_request_t             *request;
+
+    ngx_http_backend_call_t        *calls;
+    ngx_uint_t                      ncalls;
+    ngx_uint_t                      pending;
+
+    ngx_http_backend_json_t        *input;      /* the parsed input */
+    ngx_str_t                       input_error;
+
+    ngx_chain_t                    *out;
+    ngx_chain_t                   **last;
+
+    ngx_uint_t                      lines;      /* v10 lines sent */
+
+    unsigned                        batch:1;
+    unsigned                        jsonl:1;    /* v11 httpBatchStreamLink */
+    unsigned                        stream:1;   /* v10 trpc-batch-mode */
+    unsigned                        async:1;    /* rpc_start() returned */
+    unsigned                        head_sent:1;
+    unsigned                        finalized:1;
+};
+
+
+ngx_int_t ngx_http_backend_error(ngx_pool_t *pool, ngx_str_t *out,
+    ngx_http_backend_error_e code, ngx_str_t *message, ngx_str_t *path,
+    ngx_str_t *extra);
+ngx_uint_t ngx_http_backend_error_status(ngx_http_backend_error_e code);
+ngx_int_t ngx_http_backend_send_error(ngx_http_request_t *r,
+    ngx_http_backend_error_e code, ngx_str_t *message);
+ngx_int_t ngx_http_backend_rpc_start(ngx_http_request_t *r,
+    ngx_http_backend_ctx_t *ctx, u_char *body, size_t len);
+void ngx_http_backend_rpc_call_done(ngx_http_backend_call_t *call);
+
+
+extern ngx_module_t  ngx_http_backend_module;
+
+
+#endif /* _NGX_HTTP_BACKEND_H_INCLUDED_ */

@@ -1,0 +1,97 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#ifndef _NGX_HTTP_BACKEND_JSON_H_INCLUDED_
+#define _NGX_HTTP_BACKEND_JSON_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+/*
+ * A JSON document parsed (with yajl) into a tree allocated from one pool.
+ * Strings are unescaped UTF-8; numbers keep the text they were written
+ * with, so integers beyond 2^53 survive exactly when they are passed on.
+ */
+
+
+#define NGX_HTTP_BACKEND_JSON_MAX_DEPTH  64
+
+
+typedef enum {
+    NGX_HTTP_BACKEND_JSON_NULL = 0,
+    NGX_HTTP_BACKEND_JSON_FALSE,
+    NGX_HTTP_BACKEND_JSON_TRUE,
+    NGX_HTTP_BACKEND_JSON_NUMBER,
+    NGX_HTTP_BACKEND_JSON_STRING,
+    NGX_HTTP_BACKEND_JSON_ARRAY,
+    NGX_HTTP_BACKEND_JSON_OBJECT
+} ngx_http_backend_json_type_e;
+
+
+typedef struct ngx_http_backend_json_s  ngx_http_backend_json_t;
+
+
+typedef struct {
+    ngx_str_t                     key;
+    ngx_http_backend_json_t      *value;
+} ngx_http_backend_json_member_t;
+
+
+struct ngx_http_backend_json_s {
+    ngx_http_backend_json_type_e  type;
+
+    /* NUMBER: the text as written, its value, and whether it is integral */
+    ngx_str_t                     raw;
+    double                        number;
+    unsigned                      integer:1;
+
+    /* STRING */
+    ngx_str_t                     string;
+
+    /* ARRAY: of ngx_http_backend_json_t *; OBJECT: of ..._member_t */
+    ngx_array_t                   items;
+};
+
+
+typedef struct {
+    ngx_uint_t                    max_depth;
+    size_t                        max_size;
+} ngx_http_backend_json_limits_t;
+
+
+/*
+ * Returns NGX_OK, NGX_DECLINED for invalid input (err describes it; it is
+ * safe to show to the client), or NGX_ERROR on allocation failure.
+ */
+ngx_int_t ngx_http_backend_json_parse(ngx_pool_t *pool, u_char *data,
+    size_t len, ngx_uint_t max_depth, ngx_http_backend_json_t **json,
+    ngx_str_t *err);
+
+ngx_http_backend_json_t *ngx_http_backend_json_get(
+    ngx_http_backend_json_t *object, u_char *key, size_t len);
+ngx_http_backend_json_t *ngx_http_backend_json_new(ngx_pool_t *pool,
+    ngx_http_backend_json_type_e type);
+
+/* serialization: exact length first, then the bytes */
+size_t ngx_http_backend_json_len(ngx_http_backend_json_t *json);
+u_char *ngx_http_backend_json_write(u_char *p, ngx_http_backend_json_t *json);
+ngx_int_t ngx_http_backend_json_serialize(ngx_pool_t *pool,
+    ngx_http_backend_json_t *json, ngx_str_t *out);
+
+/* a JSON string literal, quotes included */
+size_t ngx_http_backend_json_str_len(u_char *s, size_t len);
+u_char *ngx_http_backend_json_str_write(u_char *p, u_char *s, size_t len);
+
+/* the number of Unicode code points in valid UTF-8 */
+size_t ngx_http_backend_json_utf8_length(u_char *s, size_t len);
+
+ngx_uint_t ngx_http_backend_json_equal(ngx_http_backend_json_t *a,
+    ngx_http_backend_json_t *b);
+
+
+#endif /* _NGX_HTTP_BACKEND_JSON_H_INCLUDED_ */

@@ -1,0 +1,876 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_backend.h"
+
+
+static ngx_int_t ngx_http_backend_handler(ngx_http_request_t *r);
+static void ngx_http_backend_body_handler(ngx_http_request_t *r);
+static void *ngx_http_backend_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_backend_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_backend_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_backend_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_backend_rpc(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_backend_procedure(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_backend_procedure_item(ngx_conf_t *cf,
+    ngx_command_t *dummy, void *conf);
+static char *ngx_http_backend_procedure_param(ngx_conf_t *cf,
+    ngx_http_backend_proc_t *proc, ngx_str_t *value);
+static char *ngx_http_backend_procedure_check(ngx_conf_t *cf,
+    ngx_http_backend_proc_t *proc);
+
+
+static ngx_conf_num_bounds_t  ngx_http_backend_max_batch_bounds = {
+    ngx_conf_check_num_bounds, 1, 10000
+};
+
+
+static ngx_str_t  ngx_http_backend_ctx_fields[] = {
+    ngx_string("request_id"),
+    ngx_string("user_id"),
+    ngx_string("clerk_user_id"),
+    ngx_string("session_id"),
+    ngx_string("role"),
+    ngx_string("org_id"),
+    ngx_null_string
+};
+
+
+static ngx_command_t  ngx_http_backend_commands[] = {
+
+    { ngx_string("backend_rpc"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_backend_rpc,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("backend_rpc_max_batch"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_backend_loc_conf_t, max_batch),
+      &ngx_http_backend_max_batch_bounds },
+
+    { ngx_string("backend_procedure"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_backend_procedure,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_backend_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_backend_create_main_conf,     /* create main configuration */
+    ngx_http_backend_init_main_conf,       /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_backend_create_loc_conf,      /* create location configuration */
+    ngx_http_backend_merge_loc_conf        /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_backend_module = {
+    NGX_MODULE_V1,
+    &ngx_http_backend_module_ctx,          /* module context */
+    ngx_http_backend_commands,             /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_backend_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                     rc;
+    ngx_http_backend_ctx_t       *ctx;
+    ngx_http_backend_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_module);
+
+    if (r->method == NGX_HTTP_HEAD) {
+        /* tRPC answers HEAD with 204 and no body, whatever the path */
+
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        r->headers_out.status = NGX_HTTP_NO_CONTENT;
+        r->header_only = 1;
+        ngx_http_clear_content_length(r);
+
+        return ngx_http_send_header(r);
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_backend_module);
+
+    if (r->method == NGX_HTTP_POST) {
+
+        if (blcf->max_body
+            && r->headers_in.content_length_n > blcf->max_body)
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "backend: client intended to send too large "
+                          "body: %O bytes", r->headers_in.content_length_n);
+
+            rc = ngx_http_discard_request_body(r);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            return ngx_http_backend_send_error(r,
+                                           NGX_HTTP_BACKEND_PAYLOAD_TOO_LARGE,
+                                           NULL);
+        }
+
+        r->request_body_in_single_buf = 1;
+
+        rc = ngx_http_read_client_request_body(r,
+                                               ngx_http_backend_body_handler);
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_backend_rpc_start(r, ctx, NULL, 0);
+
+    if (rc == NGX_DONE) {
+        /* the calls finish later, from the database's events */
+        r->main->count++;
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_backend_body_handler(ngx_http_request_t *r)
+{
+    u_char                       *body, *p;
+    off_t                         len;
+    ngx_int_t                     rc;
+    ngx_chain_t                  *cl;
+    ngx_http_backend_ctx_t       *ctx;
+    ngx_http_backend_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
+
+    if (r->request_body == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    /*
+     * A body larger than the memory buffer went to a temporary file:
+     * with a chunked body that is the only way to learn its size
+     */
+
+    if (r->request_body->temp_file
+        || (blcf->max_body && len > blcf->max_body))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "backend: client sent too large body");
+        ngx_http_finalize_request(r, ngx_http_backend_send_error(r,
+                                      NGX_HTTP_BACKEND_PAYLOAD_TOO_LARGE,
+                                      NULL));
+        return;
+    }
+
+    body = NULL;
+
+    if (len) {
+        cl = r->request_body->bufs;
+
+        if (cl->next == NULL) {
+            body = cl->buf->pos;
+
+        } else {
+            body = ngx_pnalloc(r->pool, len);
+            if (body == NULL) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            p = body;
+            for ( /* void */ ; cl; cl = cl->next) {
+                p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+            }
+        }
+    }
+
+    rc = ngx_http_backend_rpc_start(r, ctx, body, (size_t) len);
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static void *
+ngx_http_backend_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_backend_main_conf_t  *bmcf;
+
+    bmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_backend_main_conf_t));
+    if (bmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     bmcf->hash = { NULL };
+     */
+
+    if (ngx_array_init(&bmcf->procs, cf->pool, 16,
+                       sizeof(ngx_http_backend_proc_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return bmcf;
+}
+
+
+/* every backend_pg is known now: prepare statements, build the lookup */
+
+static char *
+ngx_http_backend_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_backend_main_conf_t *bmcf = conf;
+
+    ngx_uint_t                nparams, i;
+    ngx_array_t               keys;
+    ngx_hash_key_t           *key;
+    ngx_hash_init_t           hash;
+    ngx_http_backend_proc_t  *proc;
+
+    if (ngx_array_init(&keys, cf->temp_pool, bmcf->procs.nelts + 1,
+                       sizeof(ngx_hash_key_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    proc = bmcf->procs.elts;
+
+    for (i = 0; i < bmcf->procs.nelts; i++) {
+
+        if (proc[i].sql.len) {
+            proc[i].server = ngx_http_backend_pg_server(cf, &proc[i].database);
+
+            if (proc[i].server == NULL) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "procedure \"%V\" needs a database: %s%V%s "
+                              "in %s:%ui",
+                              &proc[i].name,
+                              proc[i].database.len ? "no backend_pg \"" : "",
+                              &proc[i].database,
+                              proc[i].database.len ? "\" is defined"
+                                                   : "no backend_pg is defined",
+                              proc[i].file, proc[i].line);
+                return NGX_CONF_ERROR;
+            }
+
+            (void) ngx_http_backend_pg_sql_params(&proc[i].sql, &nparams);
+
+            proc[i].stmt = ngx_http_backend_pg_stmt_add(cf, proc[i].server,
+                                                        &proc[i].sql,
+                                                        nparams);
+            if (proc[i].stmt == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        key = ngx_array_push(&keys);
+        if (key == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        key->key = proc[i].name;
+        key->key_hash = ngx_hash_key_lc(proc[i].name.data, proc[i].name.len);
+        key->value = &proc[i];
+    }
+
+    hash.hash = &bmcf->hash;
+    hash.key = ngx_hash_key;
+    hash.max_size = 4096;
+    hash.bucket_size = ngx_align(128, ngx_cacheline_size);
+    hash.name = "backend_procedure_hash";
+    hash.pool = cf->pool;
+    hash.temp_pool = NULL;
+
+    if (ngx_hash_init(&hash, keys.elts, keys.nelts) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_backend_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_backend_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_backend_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->max_body = 0;
+     */
+
+    conf->rpc = NGX_CONF_UNSET;
+    conf->max_batch = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_backend_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_backend_loc_conf_t *prev = parent;
+    ngx_http_backend_loc_conf_t *conf = child;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    /* like proxy_pass, backend_rpc is not inherited by nested locations */
+    if (conf->rpc == NGX_CONF_UNSET) {
+        conf->rpc = 0;
+    }
+
+    ngx_conf_merge_uint_value(conf->max_batch, prev->max_batch, 100);
+
+    if (!conf->rpc) {
+        return NGX_CONF_OK;
+    }
+
+    /*
+     * The body limit is ours to enforce, so that a too large body gets a
+     * tRPC envelope rather than nginx's HTML page; bodies are read into
+     * memory whole, up to that limit
+     */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    conf->max_body = clcf->client_max_body_size;
+
+    if (conf->max_body) {
+        clcf->client_max_body_size = 0;
+
+        if ((off_t) clcf->client_body_buffer_size < conf->max_body) {
+            clcf->client_body_buffer_size = (size_t) conf->max_body;
+        }
+
+    } else {
+        conf->max_body = clcf->client_body_buffer_size;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_backend_rpc(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_backend_loc_conf_t *blcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (blcf->rpc != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    blcf->rpc = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_backend_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_backend_procedure(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_backend_main_conf_t *bmcf = conf;
+
+    char                     *rv;
+    u_char                   *p;
+    ngx_str_t                *value;
+    ngx_uint_t                i;
+    ngx_conf_t                save;
+    ngx_http_backend_proc_t  *proc;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > 255) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid procedure name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        if (!(ngx_http_backend_isalnum(*p) || *p == '.' || *p == '_' || *p == '-')) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid procedure name \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    proc = bmcf->procs.elts;
+
+    for (i = 0; i < bmcf->procs.nelts; i++) {
+        /* case-insensitively: the lookup hash folds case */
+        if (proc[i].name.len == value[1].len
+            && ngx_strncasecmp(proc[i].name.data, value[1].data,
+                               value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate procedure \"%V\", first defined "
+                               "in %s:%ui", &value[1], proc[i].file,
+                               proc[i].line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    proc = ngx_array_push(&bmcf->procs);
+    if (proc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(proc, sizeof(ngx_http_backend_proc_t));
+
+    proc->name = value[1];
+    proc->type = NGX_CONF_UNSET_UINT;
+    proc->result = NGX_CONF_UNSET_UINT;
+    proc->file = cf->conf_file->file.name.data;
+    proc->line = cf->conf_file->line;
+
+    if (ngx_array_init(&proc->params, cf->pool, 4,
+                       sizeof(ngx_http_backend_param_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    save = *cf;
+    cf->handler = ngx_http_backend_procedure_item;
+    cf->handler_conf = (char *) proc;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    *cf = save;
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    return ngx_http_backend_procedure_check(cf, proc);
+}
+
+
+static char *
+ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
+    void *conf)
+{
+    ngx_http_backend_proc_t *proc = conf;
+
+    ngx_str_t                *value, *name, err;
+    ngx_uint_t                i, n;
+    ngx_http_backend_json_t  *json;
+
+    value = cf->args->elts;
+    name = &value[0];
+    n = cf->args->nelts - 1;
+
+#define ngx_http_backend_is(s)                                                \
+    (name->len == sizeof(s) - 1 && ngx_strncmp(name->data, s, name->len) == 0)
+
+    if (ngx_http_backend_is("params")) {
+        for (i = 1; i <= n; i++) {
+            if (ngx_http_backend_procedure_param(cf, proc, &value[i])
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (n != 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number of arguments in \"%V\"", name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_backend_is("type")) {
+        if (proc->type != NGX_CONF_UNSET_UINT) {
+            goto duplicate;
+        }
+
+        if (value[1].len == 5 && ngx_strncmp(value[1].data, "query", 5) == 0) {
+            proc->type = NGX_HTTP_BACKEND_QUERY;
+
+        } else if (value[1].len == 8
+                   && ngx_strncmp(value[1].data, "mutation", 8) == 0)
+        {
+            proc->type = NGX_HTTP_BACKEND_MUTATION;
+
+        } else {
+            goto invalid;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_backend_is("result")) {
+        if (proc->result != NGX_CONF_UNSET_UINT) {
+            goto duplicate;
+        }
+
+        if (value[1].len == 4 && ngx_strncmp(value[1].data, "many", 4) == 0) {
+            proc->result = NGX_HTTP_BACKEND_RESULT_MANY;
+
+        } else if (value[1].len == 3
+                   && ngx_strncmp(value[1].data, "one", 3) == 0)
+        {
+            proc->result = NGX_HTTP_BACKEND_RESULT_ONE;
+
+        } else if (value[1].len == 5
+                   && ngx_strncmp(value[1].data, "value", 5) == 0)
+        {
+            proc->result = NGX_HTTP_BACKEND_RESULT_VALUE;
+
+        } else if (value[1].len == 4
+                   && ngx_strncmp(value[1].data, "none", 4) == 0)
+        {
+            proc->result = NGX_HTTP_BACKEND_RESULT_NONE;
+
+        } else {
+            goto invalid;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_backend_is("tier")) {
+        if (proc->tier.data) {
+            goto duplicate;
+        }
+
+        for (i = 0; i < value[1].len; i++) {
+            if (!(ngx_http_backend_isalnum(value[1].data[i]) || value[1].data[i] == '_')) {
+                goto invalid;
+            }
+        }
+
+        proc->tier = value[1];
+        proc->public = (value[1].len == 6
+                        && ngx_strncmp(value[1].data, "public", 6) == 0);
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_backend_is("sql")) {
+        if (proc->sql.data) {
+            goto duplicate;
+        }
+
+        if (value[1].len == 0) {
+            goto invalid;
+        }
+
+        proc->sql = value[1];
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_backend_is("data")) {
+        if (proc->data.data) {
+            goto duplicate;
+        }
+
+        if (ngx_http_backend_json_parse(cf->pool, value[1].data, value[1].len,
+                                        0, &json, &err)
+            != NGX_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid JSON in \"data\": %V", &err);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_backend_json_serialize(cf->pool, json, &proc->data)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_backend_is("input")) {
+        if (proc->input.data) {
+            goto duplicate;
+        }
+
+        if (ngx_conf_full_name(cf->cycle, &value[1], 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        proc->input = value[1];
+        proc->uses_input = 1;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_backend_is("database")) {
+        if (proc->database.data) {
+            goto duplicate;
+        }
+
+        proc->database = value[1];
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_backend_is("not_found")) {
+        if (proc->not_found.data) {
+            goto duplicate;
+        }
+
+        proc->not_found = value[1];
+        return NGX_CONF_OK;
+    }
+
+#undef ngx_http_backend_is
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "unknown directive \"%V\" in backend_procedure", name);
+    return NGX_CONF_ERROR;
+
+duplicate:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" directive is duplicate",
+                       name);
+    return NGX_CONF_ERROR;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive",
+                       &value[1], name);
+    return NGX_CONF_ERROR;
+}
+
+
+/* input, input.a.b, ctx.user_id or $variable: always a bound parameter */
+
+static char *
+ngx_http_backend_procedure_param(ngx_conf_t *cf,
+    ngx_http_backend_proc_t *proc, ngx_str_t *value)
+{
+    u_char                            *p, *start, *last;
+    ngx_str_t                         *seg, *f;
+    ngx_http_backend_param_t          *param;
+    ngx_http_compile_complex_value_t   ccv;
+
+    param = ngx_array_push(&proc->params);
+    if (param == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(param, sizeof(ngx_http_backend_param_t));
+    param->name = *value;
+
+    last = value->data + value->len;
+
+    if (value->len && value->data[0] == '$') {
+        param->source = NGX_HTTP_BACKEND_PARAM_VAR;
+
+        param->value = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (param->value == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = value;
+        ccv.complex_value = param->value;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (value->len > 4 && ngx_strncmp(value->data, "ctx.", 4) == 0) {
+        param->source = NGX_HTTP_BACKEND_PARAM_CTX;
+        param->path.elts = NULL;
+
+        for (f = ngx_http_backend_ctx_fields; f->len; f++) {
+            if (f->len == value->len - 4
+                && ngx_strncmp(f->data, value->data + 4, f->len) == 0)
+            {
+                return NGX_CONF_OK;
+            }
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown context field \"%V\"", value);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value->len >= 5 && ngx_strncmp(value->data, "input", 5) == 0
+        && (value->len == 5 || value->data[5] == '.'))
+    {
+        param->source = NGX_HTTP_BACKEND_PARAM_INPUT;
+        proc->uses_input = 1;
+
+        if (ngx_array_init(&param->path, cf->pool, 2, sizeof(ngx_str_t))
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        for (p = value->data + 5; p < last; /* void */) {
+            start = ++p;
+
+            while (p < last && *p != '.') {
+                p++;
+            }
+
+            if (p == start) {
+                goto invalid;
+            }
+
+            seg = ngx_array_push(&param->path);
+            if (seg == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            seg->data = start;
+            seg->len = p - start;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\": expected input, input.field, "
+                       "ctx.field or $variable", value);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_backend_procedure_check(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
+{
+    ngx_uint_t  n;
+
+    if (proc->tier.data == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "procedure \"%V\" has no \"tier\"", &proc->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (proc->type == NGX_CONF_UNSET_UINT) {
+        proc->type = NGX_HTTP_BACKEND_QUERY;
+    }
+
+    if (proc->sql.data && proc->data.data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "procedure \"%V\" has both \"sql\" and \"data\"",
+                           &proc->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (proc->sql.data == NULL) {
+        if (proc->params.nelts || proc->database.data
+            || proc->result != NGX_CONF_UNSET_UINT)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "procedure \"%V\" has \"params\", \"database\" "
+                               "or \"result\" but no \"sql\"", &proc->name);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (proc->result == NGX_CONF_UNSET_UINT) {
+        proc->result = NGX_HTTP_BACKEND_RESULT_MANY;
+    }
+
+    if (ngx_http_backend_pg_sql_params(&proc->sql, &n) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "procedure \"%V\": unterminated quote or comment "
+                           "in \"sql\"", &proc->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (n != proc->params.nelts) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "procedure \"%V\": \"sql\" uses %ui parameter%s "
+                           "but \"params\" lists %ui", &proc->name, n,
+                           n == 1 ? "" : "s", proc->params.nelts);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}

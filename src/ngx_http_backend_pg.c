@@ -1,0 +1,1099 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_backend_pg.h"
+
+
+#define NGX_HTTP_BACKEND_PG_BACKOFF_MIN  100
+#define NGX_HTTP_BACKEND_PG_BACKOFF_MAX  5000
+#define NGX_HTTP_BACKEND_PG_GRACE        1000
+
+
+typedef enum {
+    NGX_HTTP_BACKEND_PG_CONNECTING = 0,
+    NGX_HTTP_BACKEND_PG_IDLE,
+    NGX_HTTP_BACKEND_PG_PREPARING,
+    NGX_HTTP_BACKEND_PG_QUERYING
+} ngx_http_backend_pg_state_e;
+
+
+struct ngx_http_backend_pg_conn_s {
+    ngx_queue_t                     queue;      /* in pool->idle or ->free */
+    ngx_http_backend_pg_pool_t     *pool;
+    PGconn                         *pgconn;
+    ngx_connection_t               *connection;
+    ngx_http_backend_pg_state_e     state;
+
+    ngx_http_backend_pg_query_t    *query;
+    ngx_http_backend_pg_stmt_t     *stmt;
+    PGresult                       *result;
+
+    u_char                         *prepared;   /* a flag per statement */
+    ngx_uint_t                      requests;
+    ngx_msec_t                      started;
+
+    unsigned                        flushing:1;
+    unsigned                        orphan:1;   /* its query was aborted */
+};
+
+
+struct ngx_http_backend_pg_pool_s {
+    ngx_http_backend_pg_server_t   *server;
+    ngx_log_t                      *log;
+
+    ngx_http_backend_pg_conn_t     *conns;
+    ngx_queue_t                     free;
+    ngx_queue_t                     idle;
+    ngx_uint_t                      active;     /* connecting or open */
+
+    ngx_queue_t                     waiting;
+    ngx_uint_t                      nwaiting;
+
+    ngx_msec_t                      backoff;
+    ngx_msec_t                      down_until;
+    unsigned                        down:1;
+};
+
+
+static ngx_int_t ngx_http_backend_pg_connect(ngx_http_backend_pg_pool_t *pool);
+static ngx_int_t ngx_http_backend_pg_wrap(ngx_http_backend_pg_conn_t *pc);
+static void ngx_http_backend_pg_unwrap(ngx_http_backend_pg_conn_t *pc);
+static void ngx_http_backend_pg_event_handler(ngx_event_t *ev);
+static void ngx_http_backend_pg_connect_step(ngx_http_backend_pg_conn_t *pc);
+static void ngx_http_backend_pg_connect_failed(ngx_http_backend_pg_conn_t *pc);
+static void ngx_http_backend_pg_send(ngx_http_backend_pg_conn_t *pc,
+    ngx_http_backend_pg_query_t *q);
+static ngx_int_t ngx_http_backend_pg_flush(ngx_http_backend_pg_conn_t *pc);
+static ngx_int_t ngx_http_backend_pg_want_write(ngx_http_backend_pg_conn_t *pc,
+    ngx_uint_t on);
+static void ngx_http_backend_pg_receive(ngx_http_backend_pg_conn_t *pc);
+static void ngx_http_backend_pg_idle_handler(ngx_http_backend_pg_conn_t *pc);
+static void ngx_http_backend_pg_release(ngx_http_backend_pg_conn_t *pc);
+static void ngx_http_backend_pg_close(ngx_http_backend_pg_conn_t *pc);
+static void ngx_http_backend_pg_done(ngx_http_backend_pg_conn_t *pc,
+    ngx_http_backend_pg_status_e status, PGresult *res);
+static void ngx_http_backend_pg_fail_waiting(ngx_http_backend_pg_pool_t *pool);
+static void ngx_http_backend_pg_dispatch(ngx_http_backend_pg_pool_t *pool);
+static void ngx_http_backend_pg_wait_handler(ngx_event_t *ev);
+static void ngx_http_backend_pg_post(ngx_http_backend_pg_query_t *q);
+static void ngx_http_backend_pg_log_error(ngx_http_backend_pg_conn_t *pc,
+    const char *what);
+
+
+ngx_int_t
+ngx_http_backend_pg_init_pool(ngx_cycle_t *cycle,
+    ngx_http_backend_pg_server_t *server)
+{
+    ngx_uint_t                   i;
+    ngx_http_backend_pg_pool_t  *pool;
+
+    pool = ngx_pcalloc(cycle->pool, sizeof(ngx_http_backend_pg_pool_t));
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    pool->conns = ngx_pcalloc(cycle->pool,
+                              server->max * sizeof(ngx_http_backend_pg_conn_t));
+    if (pool->conns == NULL) {
+        return NGX_ERROR;
+    }
+
+    pool->server = server;
+    pool->log = cycle->log;
+
+    ngx_queue_init(&pool->free);
+    ngx_queue_init(&pool->idle);
+    ngx_queue_init(&pool->waiting);
+
+    for (i = 0; i < server->max; i++) {
+        pool->conns[i].pool = pool;
+        pool->conns[i].prepared = ngx_pcalloc(cycle->pool,
+                                              server->stmts.nelts + 1);
+        if (pool->conns[i].prepared == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_queue_insert_tail(&pool->free, &pool->conns[i].queue);
+    }
+
+    server->pool = pool;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_backend_pg_close_pool(ngx_http_backend_pg_server_t *server)
+{
+    ngx_uint_t                   i;
+    ngx_http_backend_pg_pool_t  *pool;
+
+    pool = server->pool;
+    if (pool == NULL) {
+        return;
+    }
+
+    for (i = 0; i < server->max; i++) {
+        if (pool->conns[i].pgconn == NULL) {
+            continue;
+        }
+
+        if (pool->conns[i].state == NGX_HTTP_BACKEND_PG_IDLE) {
+            ngx_queue_remove(&pool->conns[i].queue);
+        }
+
+        ngx_http_backend_pg_close(&pool->conns[i]);
+    }
+
+    server->pool = NULL;
+}
+
+
+ngx_int_t
+ngx_http_backend_pg_run(ngx_http_backend_pg_query_t *q)
+{
+    ngx_queue_t                 *qu;
+    ngx_http_backend_pg_conn_t  *pc;
+    ngx_http_backend_pg_pool_t  *pool;
+
+    pool = q->server->pool;
+
+    q->status = NGX_HTTP_BACKEND_PG_OK;
+    q->result = NULL;
+    q->conn = NULL;
+    q->queued = 0;
+    q->sqlstate[0] = '\0';
+
+    ngx_memzero(&q->wait, sizeof(ngx_event_t));
+    q->wait.handler = ngx_http_backend_pg_wait_handler;
+    q->wait.data = q;
+    q->wait.log = q->log;
+
+    if (pool == NULL) {
+        q->status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
+        return NGX_DECLINED;
+    }
+
+    if (!ngx_queue_empty(&pool->idle)) {
+        qu = ngx_queue_head(&pool->idle);
+        ngx_queue_remove(qu);
+        pc = ngx_queue_data(qu, ngx_http_backend_pg_conn_t, queue);
+
+        ngx_http_backend_pg_send(pc, q);
+        return NGX_OK;
+    }
+
+    /*
+     * While the database is known to be down and nothing is open, fail
+     * fast rather than park requests that would only time out.
+     */
+
+    if (pool->down && pool->active == 0
+        && (ngx_msec_int_t) (pool->down_until - ngx_current_msec) > 0)
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, q->log, 0,
+                       "backend_pg \"%V\": down, failing fast",
+                       &q->server->name);
+        q->status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
+        return NGX_DECLINED;
+    }
+
+    if (pool->nwaiting >= q->server->queue) {
+        ngx_log_error(NGX_LOG_WARN, q->log, 0,
+                      "backend_pg \"%V\": queue of %ui is full",
+                      &q->server->name, q->server->queue);
+        q->status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
+        return NGX_DECLINED;
+    }
+
+    ngx_queue_insert_tail(&pool->waiting, &q->queue);
+    pool->nwaiting++;
+    q->queued = 1;
+
+    ngx_add_timer(&q->wait, q->server->queue_timeout);
+
+    if (pool->active < q->server->max) {
+        if (ngx_http_backend_pg_connect(pool) != NGX_OK
+            && pool->active == 0)
+        {
+            /* nothing can serve the queue: fail it, this query included */
+            ngx_http_backend_pg_fail_waiting(pool);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_backend_pg_abort(ngx_http_backend_pg_query_t *q)
+{
+    ngx_http_backend_pg_pool_t  *pool;
+
+    if (q->wait.timer_set) {
+        ngx_del_timer(&q->wait);
+    }
+
+    if (q->wait.posted) {
+        ngx_delete_posted_event(&q->wait);
+    }
+
+    if (q->queued) {
+        pool = q->server->pool;
+        ngx_queue_remove(&q->queue);
+        pool->nwaiting--;
+        q->queued = 0;
+    }
+
+    if (q->conn) {
+        /* the statement runs to its end; its result is thrown away */
+        q->conn->query = NULL;
+        q->conn->orphan = 1;
+        q->conn->connection->log = q->conn->pool->log;
+        q->conn->connection->read->log = q->conn->pool->log;
+        q->conn->connection->write->log = q->conn->pool->log;
+        q->conn = NULL;
+    }
+
+    if (q->result) {
+        PQclear(q->result);
+        q->result = NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_backend_pg_connect(ngx_http_backend_pg_pool_t *pool)
+{
+    ngx_queue_t                   *qu;
+    ngx_http_backend_pg_conn_t    *pc;
+    ngx_http_backend_pg_server_t  *server;
+
+    server = pool->server;
+
+    if (pool->down
+        && (ngx_msec_int_t) (pool->down_until - ngx_current_msec) > 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_queue_empty(&pool->free)) {
+        return NGX_DECLINED;
+    }
+
+    qu = ngx_queue_head(&pool->free);
+    pc = ngx_queue_data(qu, ngx_http_backend_pg_conn_t, queue);
+
+    pc->pgconn = PQconnectStartParams(server->keywords, server->values, 0);
+
+    if (pc->pgconn == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, pool->log, 0,
+                      "backend_pg \"%V\": PQconnectStartParams() failed",
+                      &server->name);
+        return NGX_ERROR;
+    }
+
+    if (PQstatus(pc->pgconn) == CONNECTION_BAD
+        || PQsetnonblocking(pc->pgconn, 1) == -1)
+    {
+        ngx_http_backend_pg_log_error(pc, "could not connect");
+        PQfinish(pc->pgconn);
+        pc->pgconn = NULL;
+        return NGX_ERROR;
+    }
+
+    ngx_queue_remove(qu);
+    pool->active++;
+
+    pc->state = NGX_HTTP_BACKEND_PG_CONNECTING;
+    pc->query = NULL;
+    pc->result = NULL;
+    pc->requests = 0;
+    pc->started = ngx_current_msec;
+    pc->flushing = 0;
+    pc->orphan = 0;
+    ngx_memzero(pc->prepared, server->stmts.nelts + 1);
+
+    if (ngx_http_backend_pg_wrap(pc) != NGX_OK) {
+        ngx_http_backend_pg_close(pc);
+        return NGX_ERROR;
+    }
+
+    ngx_add_timer(pc->connection->read, server->connect_timeout);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "backend_pg \"%V\": connecting", &server->name);
+
+    /* the first step is "wait until writable", nothing to do before that */
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_backend_pg_wrap(ngx_http_backend_pg_conn_t *pc)
+{
+    int                fd;
+    ngx_event_t       *rev, *wev;
+    ngx_connection_t  *c;
+
+    fd = PQsocket(pc->pgconn);
+    if (fd == -1) {
+        ngx_log_error(NGX_LOG_ERR, pc->pool->log, 0,
+                      "backend_pg \"%V\": no socket",
+                      &pc->pool->server->name);
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(fd, pc->pool->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* libpq owns the socket: nginx must never close it */
+    c->shared = 1;
+
+    c->data = pc;
+    c->log = pc->pool->log;
+    c->pool = NULL;
+
+    rev = c->read;
+    wev = c->write;
+
+    rev->log = c->log;
+    wev->log = c->log;
+    rev->handler = ngx_http_backend_pg_event_handler;
+    wev->handler = ngx_http_backend_pg_event_handler;
+
+    c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
+
+    pc->connection = c;
+
+    /*
+     * Level-triggered: one PQconsumeInput() may leave bytes in the socket,
+     * which an edge-triggered event would not report again.  Write
+     * interest is on only while libpq has something to send.
+     */
+
+    if (ngx_add_event(rev, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_backend_pg_want_write(pc, 1);
+}
+
+
+static ngx_int_t
+ngx_http_backend_pg_want_write(ngx_http_backend_pg_conn_t *pc, ngx_uint_t on)
+{
+    ngx_event_t  *wev;
+
+    wev = pc->connection->write;
+
+    if (on && !wev->active) {
+        return ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+
+    if (!on && wev->active) {
+        return ngx_del_event(wev, NGX_WRITE_EVENT, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_backend_pg_unwrap(ngx_http_backend_pg_conn_t *pc)
+{
+    ngx_connection_t  *c;
+
+    c = pc->connection;
+    if (c == NULL) {
+        return;
+    }
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    /* NGX_CLOSE_EVENT: no syscall, closing the socket removes it from epoll */
+
+    if (c->read->active || c->read->disabled) {
+        ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->write->active || c->write->disabled) {
+        ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(c);
+
+    pc->connection = NULL;
+}
+
+
+static void
+ngx_http_backend_pg_event_handler(ngx_event_t *ev)
+{
+    ngx_connection_t            *c;
+    ngx_http_backend_pg_conn_t  *pc;
+
+    c = ev->data;
+    pc = c->data;
+
+    switch (pc->state) {
+
+    case NGX_HTTP_BACKEND_PG_CONNECTING:
+        if (ev->timedout) {
+            ngx_log_error(NGX_LOG_ERR, pc->pool->log, NGX_ETIMEDOUT,
+                          "backend_pg \"%V\": connect timed out",
+                          &pc->pool->server->name);
+            ngx_http_backend_pg_connect_failed(pc);
+            return;
+        }
+
+        ngx_http_backend_pg_connect_step(pc);
+        return;
+
+    case NGX_HTTP_BACKEND_PG_IDLE:
+        ngx_http_backend_pg_idle_handler(pc);
+        return;
+
+    default: /* PREPARING, QUERYING */
+        if (ev->timedout) {
+            ngx_log_error(NGX_LOG_ERR, pc->query ? pc->query->log
+                                                 : pc->pool->log,
+                          NGX_ETIMEDOUT,
+                          "backend_pg \"%V\": no answer within %Mms, "
+                          "dropping the connection",
+                          &pc->pool->server->name,
+                          pc->pool->server->query_timeout
+                          + NGX_HTTP_BACKEND_PG_GRACE);
+
+            /* PQcancel() blocks: drop the connection, the server's
+             * statement_timeout ends the statement */
+            ngx_http_backend_pg_done(pc, NGX_HTTP_BACKEND_PG_TIMEOUT, NULL);
+            return;
+        }
+
+        if (pc->flushing && ngx_http_backend_pg_flush(pc) == NGX_ERROR) {
+            ngx_http_backend_pg_log_error(pc, "could not send query");
+            ngx_http_backend_pg_done(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE,
+                                     NULL);
+            return;
+        }
+
+        ngx_http_backend_pg_receive(pc);
+        return;
+    }
+}
+
+
+static void
+ngx_http_backend_pg_connect_step(ngx_http_backend_pg_conn_t *pc)
+{
+    int                           fd;
+    ngx_msec_t                    timer;
+    PostgresPollingStatusType     rc;
+    ngx_http_backend_pg_pool_t   *pool;
+
+    pool = pc->pool;
+
+    for ( ;; ) {
+        rc = PQconnectPoll(pc->pgconn);
+
+        /* libpq may have opened a new socket (another host, SSL retry) */
+
+        fd = PQsocket(pc->pgconn);
+
+        if (rc != PGRES_POLLING_FAILED && fd != -1
+            && fd != pc->connection->fd)
+        {
+            timer = pc->connection->read->timer.key;
+            ngx_http_backend_pg_unwrap(pc);
+
+            if (ngx_http_backend_pg_wrap(pc) != NGX_OK) {
+                ngx_http_backend_pg_connect_failed(pc);
+                return;
+            }
+
+            ngx_add_timer(pc->connection->read,
+                          (ngx_msec_int_t) (timer - ngx_current_msec) > 0
+                          ? timer - ngx_current_msec : 1);
+        }
+
+        switch (rc) {
+
+        case PGRES_POLLING_OK:
+            if (pc->connection->read->timer_set) {
+                ngx_del_timer(pc->connection->read);
+            }
+
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                           "backend_pg \"%V\": connected",
+                           &pool->server->name);
+
+            pool->down = 0;
+            pool->backoff = 0;
+
+            if (ngx_http_backend_pg_want_write(pc, 0) != NGX_OK) {
+                ngx_http_backend_pg_connect_failed(pc);
+                return;
+            }
+
+            pc->state = NGX_HTTP_BACKEND_PG_IDLE;
+            ngx_http_backend_pg_release(pc);
+            return;
+
+        case PGRES_POLLING_FAILED:
+            ngx_http_backend_pg_log_error(pc, "could not connect");
+            ngx_http_backend_pg_connect_failed(pc);
+            return;
+
+        default:
+            /* CONNECTION_MADE asks for "writable" without having written */
+            if (PQstatus(pc->pgconn) == CONNECTION_MADE) {
+                continue;
+            }
+
+            if (ngx_http_backend_pg_want_write(pc, rc == PGRES_POLLING_WRITING)
+                != NGX_OK)
+            {
+                ngx_http_backend_pg_connect_failed(pc);
+            }
+
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_http_backend_pg_connect_failed(ngx_http_backend_pg_conn_t *pc)
+{
+    ngx_http_backend_pg_pool_t  *pool;
+
+    pool = pc->pool;
+
+    ngx_http_backend_pg_close(pc);
+
+    pool->backoff = pool->backoff ? ngx_min(pool->backoff * 2,
+                                            NGX_HTTP_BACKEND_PG_BACKOFF_MAX)
+                                  : NGX_HTTP_BACKEND_PG_BACKOFF_MIN;
+    pool->down = 1;
+    pool->down_until = ngx_current_msec + pool->backoff;
+
+    ngx_log_error(NGX_LOG_WARN, pool->log, 0,
+                  "backend_pg \"%V\": next connection attempt in %Mms",
+                  &pool->server->name, pool->backoff);
+
+    if (pool->active == 0) {
+        ngx_http_backend_pg_fail_waiting(pool);
+    }
+}
+
+
+static void
+ngx_http_backend_pg_send(ngx_http_backend_pg_conn_t *pc,
+    ngx_http_backend_pg_query_t *q)
+{
+    int                          rc;
+    ngx_http_backend_pg_stmt_t  *stmt;
+
+    stmt = q->stmt;
+
+    pc->query = q;
+    pc->stmt = stmt;
+    pc->orphan = 0;
+    q->conn = pc;
+
+    pc->connection->idle = 0;
+    pc->connection->log = q->log;
+    pc->connection->read->log = q->log;
+    pc->connection->write->log = q->log;
+
+    if (pc->prepared[stmt->index]) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, q->log, 0,
+                       "backend_pg: execute %s", stmt->name);
+
+        rc = PQsendQueryPrepared(pc->pgconn, (char *) stmt->name,
+                                 (int) stmt->nparams,
+                                 (const char * const *) q->values,
+                                 NULL, NULL, 0);
+        pc->state = NGX_HTTP_BACKEND_PG_QUERYING;
+
+    } else {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, q->log, 0,
+                       "backend_pg: prepare %s \"%V\"", stmt->name,
+                       &stmt->sql);
+
+        rc = PQsendPrepare(pc->pgconn, (char *) stmt->name,
+                           (char *) stmt->sql.data, 0, NULL);
+        pc->state = NGX_HTTP_BACKEND_PG_PREPARING;
+    }
+
+    /*
+     * statement_timeout (set to query_timeout) normally ends a slow
+     * statement first and keeps the connection; this timer is for a
+     * server or network that does not answer at all
+     */
+    ngx_add_timer(pc->connection->read, pc->pool->server->query_timeout
+                                        + NGX_HTTP_BACKEND_PG_GRACE);
+
+    if (rc == 0 || ngx_http_backend_pg_flush(pc) == NGX_ERROR) {
+        ngx_http_backend_pg_log_error(pc, "could not send query");
+        ngx_http_backend_pg_done(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE, NULL);
+        return;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_backend_pg_flush(ngx_http_backend_pg_conn_t *pc)
+{
+    int  rc;
+
+    rc = PQflush(pc->pgconn);
+
+    if (rc == -1) {
+        return NGX_ERROR;
+    }
+
+    /* 1: the rest goes when writable; reads are consumed meanwhile */
+    pc->flushing = (rc == 1);
+
+    return ngx_http_backend_pg_want_write(pc, pc->flushing);
+}
+
+
+static void
+ngx_http_backend_pg_receive(ngx_http_backend_pg_conn_t *pc)
+{
+    int                          rc;
+    PGresult                    *res;
+    ngx_http_backend_pg_query_t *q;
+
+    if (!PQconsumeInput(pc->pgconn)) {
+        ngx_http_backend_pg_log_error(pc, "connection lost");
+        ngx_http_backend_pg_done(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE, NULL);
+        return;
+    }
+
+    for ( ;; ) {
+
+        if (PQisBusy(pc->pgconn)) {
+            return;
+        }
+
+        res = PQgetResult(pc->pgconn);
+
+        if (res != NULL) {
+            /* one statement gives one result; keep the first */
+            if (pc->result == NULL) {
+                pc->result = res;
+
+            } else {
+                PQclear(res);
+            }
+
+            continue;
+        }
+
+        /* the command is complete */
+
+        res = pc->result;
+        pc->result = NULL;
+
+        if (res == NULL) {
+            ngx_http_backend_pg_log_error(pc, "no result");
+            ngx_http_backend_pg_done(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE,
+                                     NULL);
+            return;
+        }
+
+        if (pc->state == NGX_HTTP_BACKEND_PG_PREPARING
+            && PQresultStatus(res) == PGRES_COMMAND_OK)
+        {
+            PQclear(res);
+
+            q = pc->query;
+
+            pc->prepared[pc->stmt->index] = 1;
+
+            if (q == NULL) {
+                /* aborted while preparing: nothing left to run */
+                if (pc->connection->read->timer_set) {
+                    ngx_del_timer(pc->connection->read);
+                }
+
+                pc->state = NGX_HTTP_BACKEND_PG_IDLE;
+                ngx_http_backend_pg_release(pc);
+                return;
+            }
+
+            rc = PQsendQueryPrepared(pc->pgconn, (char *) q->stmt->name,
+                                     (int) q->stmt->nparams,
+                                     (const char * const *) q->values,
+                                     NULL, NULL, 0);
+            pc->state = NGX_HTTP_BACKEND_PG_QUERYING;
+
+            if (rc == 0 || ngx_http_backend_pg_flush(pc) == NGX_ERROR) {
+                ngx_http_backend_pg_log_error(pc, "could not send query");
+                ngx_http_backend_pg_done(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE,
+                                         NULL);
+                return;
+            }
+
+            if (!PQconsumeInput(pc->pgconn)) {
+                ngx_http_backend_pg_log_error(pc, "connection lost");
+                ngx_http_backend_pg_done(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE,
+                                         NULL);
+                return;
+            }
+
+            continue;
+        }
+
+        ngx_http_backend_pg_done(pc, NGX_HTTP_BACKEND_PG_OK, res);
+        return;
+    }
+}
+
+
+/* a statement ended, well or not: hand its outcome over, then the conn */
+
+static void
+ngx_http_backend_pg_done(ngx_http_backend_pg_conn_t *pc,
+    ngx_http_backend_pg_status_e status, PGresult *res)
+{
+    char                         *state;
+    ngx_uint_t                    keep;
+    ngx_http_backend_pg_query_t  *q;
+
+    q = pc->query;
+    pc->query = NULL;
+
+    if (pc->connection->read->timer_set) {
+        ngx_del_timer(pc->connection->read);
+    }
+
+    if (pc->result) {
+        PQclear(pc->result);
+        pc->result = NULL;
+    }
+
+    keep = 0;
+
+    if (status == NGX_HTTP_BACKEND_PG_OK) {
+        keep = 1;
+
+        switch (PQresultStatus(res)) {
+
+        case PGRES_TUPLES_OK:
+        case PGRES_COMMAND_OK:
+            break;
+
+        default:
+            status = NGX_HTTP_BACKEND_PG_SQL_ERROR;
+
+            state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+            if (q) {
+                if (state) {
+                    ngx_cpystrn(q->sqlstate, (u_char *) state, 6);
+                }
+
+                if (state && ngx_strcmp(state, "57014") == 0) {
+                    status = NGX_HTTP_BACKEND_PG_TIMEOUT;
+                }
+
+                if (state && (state[0] == '0' && state[1] == '8')) {
+                    status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
+                }
+
+                if (state && state[0] == '5' && state[1] == '7'
+                    && state[2] == 'P')
+                {
+                    status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
+                }
+            }
+
+            if (state && ngx_strcmp(state, "26000") == 0) {
+                /* the prepared statement vanished (DISCARD ALL?): redo */
+                ngx_memzero(pc->prepared, pc->pool->server->stmts.nelts + 1);
+            }
+        }
+
+        pc->requests++;
+
+        if (PQstatus(pc->pgconn) != CONNECTION_OK
+            || PQtransactionStatus(pc->pgconn) != PQTRANS_IDLE)
+        {
+            keep = 0;
+        }
+    }
+
+    if (q) {
+        q->conn = NULL;
+        q->status = status;
+        q->result = res;
+        res = NULL;
+
+    } else if (res) {
+        PQclear(res);
+    }
+
+    if (keep) {
+        pc->state = NGX_HTTP_BACKEND_PG_IDLE;
+        ngx_http_backend_pg_release(pc);
+
+    } else {
+        ngx_http_backend_pg_close(pc);
+        ngx_http_backend_pg_dispatch(pc->pool);
+    }
+
+    if (q) {
+        ngx_http_backend_pg_post(q);
+    }
+}
+
+
+static void
+ngx_http_backend_pg_idle_handler(ngx_http_backend_pg_conn_t *pc)
+{
+    PGnotify  *n;
+
+    if (pc->connection->close) {
+        /* graceful shutdown: ngx_close_idle_connections() */
+        ngx_queue_remove(&pc->queue);
+        ngx_http_backend_pg_close(pc);
+        return;
+    }
+
+    if (!PQconsumeInput(pc->pgconn) || PQstatus(pc->pgconn) == CONNECTION_BAD)
+    {
+        ngx_log_error(NGX_LOG_INFO, pc->pool->log, 0,
+                      "backend_pg \"%V\": idle connection closed by server",
+                      &pc->pool->server->name);
+        ngx_queue_remove(&pc->queue);
+        ngx_http_backend_pg_close(pc);
+        return;
+    }
+
+    while ((n = PQnotifies(pc->pgconn)) != NULL) {
+        PQfreemem(n);
+    }
+}
+
+
+/* an open connection is free: give it to a waiting query, or keep it */
+
+static void
+ngx_http_backend_pg_release(ngx_http_backend_pg_conn_t *pc)
+{
+    ngx_queue_t                   *qu;
+    ngx_http_backend_pg_pool_t    *pool;
+    ngx_http_backend_pg_query_t   *q;
+    ngx_http_backend_pg_server_t  *server;
+
+    pool = pc->pool;
+    server = pool->server;
+
+    if ((server->max_requests && pc->requests >= server->max_requests)
+        || (server->max_lifetime
+            && ngx_current_msec - pc->started >= server->max_lifetime))
+    {
+        ngx_http_backend_pg_close(pc);
+        ngx_http_backend_pg_dispatch(pool);
+        return;
+    }
+
+    if (!ngx_queue_empty(&pool->waiting)) {
+        qu = ngx_queue_head(&pool->waiting);
+        ngx_queue_remove(qu);
+        pool->nwaiting--;
+
+        q = ngx_queue_data(qu, ngx_http_backend_pg_query_t, queue);
+        q->queued = 0;
+
+        if (q->wait.timer_set) {
+            ngx_del_timer(&q->wait);
+        }
+
+        ngx_http_backend_pg_send(pc, q);
+        return;
+    }
+
+    if (ngx_terminate || ngx_exiting) {
+        ngx_http_backend_pg_close(pc);
+        return;
+    }
+
+    pc->connection->log = pool->log;
+    pc->connection->read->log = pool->log;
+    pc->connection->write->log = pool->log;
+    pc->connection->idle = 1;
+
+    ngx_queue_insert_head(&pool->idle, &pc->queue);
+}
+
+
+static void
+ngx_http_backend_pg_close(ngx_http_backend_pg_conn_t *pc)
+{
+    ngx_http_backend_pg_pool_t  *pool;
+
+    pool = pc->pool;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "backend_pg \"%V\": close connection",
+                   &pool->server->name);
+
+    ngx_http_backend_pg_unwrap(pc);
+
+    if (pc->result) {
+        PQclear(pc->result);
+        pc->result = NULL;
+    }
+
+    if (pc->pgconn) {
+        PQfinish(pc->pgconn);
+        pc->pgconn = NULL;
+        pool->active--;
+    }
+
+    if (pc->query) {
+        pc->query->conn = NULL;
+        pc->query = NULL;
+    }
+
+    ngx_queue_insert_tail(&pool->free, &pc->queue);
+}
+
+
+/* a connection went away: open another if queries are waiting */
+
+static void
+ngx_http_backend_pg_dispatch(ngx_http_backend_pg_pool_t *pool)
+{
+    if (ngx_terminate || ngx_queue_empty(&pool->waiting)) {
+        return;
+    }
+
+    if (pool->active < pool->server->max
+        && ngx_http_backend_pg_connect(pool) != NGX_OK
+        && pool->active == 0)
+    {
+        ngx_http_backend_pg_fail_waiting(pool);
+    }
+}
+
+
+static void
+ngx_http_backend_pg_fail_waiting(ngx_http_backend_pg_pool_t *pool)
+{
+    ngx_queue_t                  *qu;
+    ngx_http_backend_pg_query_t  *q;
+
+    while (!ngx_queue_empty(&pool->waiting)) {
+        qu = ngx_queue_head(&pool->waiting);
+        ngx_queue_remove(qu);
+        pool->nwaiting--;
+
+        q = ngx_queue_data(qu, ngx_http_backend_pg_query_t, queue);
+        q->queued = 0;
+        q->status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
+
+        if (q->wait.timer_set) {
+            ngx_del_timer(&q->wait);
+        }
+
+        ngx_http_backend_pg_post(q);
+    }
+}
+
+
+static void
+ngx_http_backend_pg_wait_handler(ngx_event_t *ev)
+{
+    ngx_http_backend_pg_pool_t   *pool;
+    ngx_http_backend_pg_query_t  *q;
+
+    q = ev->data;
+
+    if (q->queued) {
+        /* queue_timeout: no connection became free in time */
+
+        pool = q->server->pool;
+
+        ngx_queue_remove(&q->queue);
+        pool->nwaiting--;
+        q->queued = 0;
+
+        ngx_log_error(NGX_LOG_WARN, q->log, 0,
+                      "backend_pg \"%V\": no connection within %Mms",
+                      &q->server->name, q->server->queue_timeout);
+
+        q->status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
+    }
+
+    q->handler(q);
+}
+
+
+/*
+ * Callbacks run from a posted event, never from inside the engine's own
+ * frames, so a handler may start another query or free its request.
+ */
+
+static void
+ngx_http_backend_pg_post(ngx_http_backend_pg_query_t *q)
+{
+    if (q->wait.timer_set) {
+        ngx_del_timer(&q->wait);
+    }
+
+    ngx_post_event(&q->wait, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_backend_pg_log_error(ngx_http_backend_pg_conn_t *pc,
+    const char *what)
+{
+    size_t      len;
+    char       *msg;
+    ngx_log_t  *log;
+
+    msg = pc->pgconn ? PQerrorMessage(pc->pgconn) : "";
+    len = ngx_strlen(msg);
+
+    while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) {
+        len--;
+    }
+
+    log = pc->query ? pc->query->log : pc->pool->log;
+
+    ngx_log_error(NGX_LOG_ERR, log, 0, "backend_pg \"%V\": %s: %*s",
+                  &pc->pool->server->name, what, len, msg);
+}

@@ -1,0 +1,137 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#ifndef _NGX_HTTP_BACKEND_PG_H_INCLUDED_
+#define _NGX_HTTP_BACKEND_PG_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <libpq-fe.h>
+
+
+/*
+ * The non-blocking Postgres engine: one pool of libpq connections per
+ * configured database in each worker, driven by nginx events.  Modules run
+ * prepared statements through ngx_http_backend_pg_run() and get a callback.
+ */
+
+
+typedef struct ngx_http_backend_pg_server_s  ngx_http_backend_pg_server_t;
+typedef struct ngx_http_backend_pg_pool_s    ngx_http_backend_pg_pool_t;
+typedef struct ngx_http_backend_pg_conn_s    ngx_http_backend_pg_conn_t;
+typedef struct ngx_http_backend_pg_query_s   ngx_http_backend_pg_query_t;
+
+typedef void (*ngx_http_backend_pg_handler_pt)(
+    ngx_http_backend_pg_query_t *q);
+
+
+typedef enum {
+    NGX_HTTP_BACKEND_PG_OK = 0,
+    NGX_HTTP_BACKEND_PG_UNAVAILABLE,    /* no connection, queue full */
+    NGX_HTTP_BACKEND_PG_TIMEOUT,        /* query_timeout or queue_timeout */
+    NGX_HTTP_BACKEND_PG_SQL_ERROR       /* the server said no: see sqlstate */
+} ngx_http_backend_pg_status_e;
+
+
+typedef struct {
+    ngx_str_t                       sql;        /* null-terminated */
+    ngx_uint_t                      nparams;
+    ngx_uint_t                      index;      /* in server->stmts */
+    u_char                          name[32];   /* null-terminated */
+} ngx_http_backend_pg_stmt_t;
+
+
+struct ngx_http_backend_pg_server_s {
+    ngx_str_t                       name;
+    ngx_str_t                       conninfo;
+
+    /* connection parameters for PQconnectStartParams(), null-terminated */
+    const char                    **keywords;
+    const char                    **values;
+
+    ngx_uint_t                      max;
+    ngx_uint_t                      queue;
+    ngx_msec_t                      queue_timeout;
+    ngx_msec_t                      connect_timeout;
+    ngx_msec_t                      query_timeout;
+    ngx_msec_t                      max_lifetime;
+    ngx_uint_t                      max_requests;
+
+    ngx_array_t                     stmts;      /* of stmt_t * */
+
+    /* the worker's pool, created in init_process */
+    ngx_http_backend_pg_pool_t     *pool;
+
+    u_char                         *file;
+    ngx_uint_t                      line;
+};
+
+
+struct ngx_http_backend_pg_query_s {
+    ngx_http_backend_pg_server_t   *server;
+    ngx_http_backend_pg_stmt_t     *stmt;
+    char                          **values;     /* NULL is SQL NULL */
+
+    ngx_http_backend_pg_handler_pt  handler;
+    void                           *data;
+    ngx_log_t                      *log;
+
+    /* the outcome, valid in the handler */
+    ngx_http_backend_pg_status_e    status;
+    PGresult                       *result;     /* the handler owns it */
+    u_char                          sqlstate[6];
+
+    /* private to the engine */
+    ngx_queue_t                     queue;
+    ngx_event_t                     wait;
+    ngx_http_backend_pg_conn_t     *conn;
+    unsigned                        queued:1;
+};
+
+
+typedef enum {
+    NGX_HTTP_BACKEND_PG_ROWS = 0,       /* an array of row objects */
+    NGX_HTTP_BACKEND_PG_ROW,            /* the first row as an object */
+    NGX_HTTP_BACKEND_PG_VALUE           /* the first value of the first row */
+} ngx_http_backend_pg_shape_e;
+
+
+ngx_http_backend_pg_server_t *ngx_http_backend_pg_server(ngx_conf_t *cf,
+    ngx_str_t *name);
+ngx_http_backend_pg_stmt_t *ngx_http_backend_pg_stmt_add(ngx_conf_t *cf,
+    ngx_http_backend_pg_server_t *server, ngx_str_t *sql, ngx_uint_t nparams);
+ngx_int_t ngx_http_backend_pg_sql_params(ngx_str_t *sql, ngx_uint_t *n);
+
+ngx_int_t ngx_http_backend_pg_init_pool(ngx_cycle_t *cycle,
+    ngx_http_backend_pg_server_t *server);
+void ngx_http_backend_pg_close_pool(ngx_http_backend_pg_server_t *server);
+
+/*
+ * Postgres values as JSON, the way a Node backend writes them: numbers,
+ * booleans, embedded json/jsonb, numeric as a string, timestamps as
+ * Date.prototype.toJSON() writes them, arrays as arrays.  With p == NULL
+ * only the length is computed.  scratch: len bytes, used for arrays.
+ */
+size_t ngx_http_backend_pg_value(u_char *p, Oid type, u_char *v, size_t len,
+    u_char *scratch);
+ngx_int_t ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
+    ngx_http_backend_pg_shape_e shape, ngx_str_t *out);
+
+/*
+ * Runs q->stmt with q->values.  NGX_OK: q->handler will be called later,
+ * from an event, unless ngx_http_backend_pg_abort() comes first.
+ * NGX_DECLINED: it failed at once, q->status says why; no callback.
+ */
+ngx_int_t ngx_http_backend_pg_run(ngx_http_backend_pg_query_t *q);
+void ngx_http_backend_pg_abort(ngx_http_backend_pg_query_t *q);
+
+
+extern ngx_module_t  ngx_http_backend_pg_module;
+
+
+#endif /* _NGX_HTTP_BACKEND_PG_H_INCLUDED_ */

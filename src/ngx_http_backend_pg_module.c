@@ -1,0 +1,678 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_backend.h"
+
+
+typedef struct {
+    ngx_array_t                     servers;    /* of server_t * */
+} ngx_http_backend_pg_main_conf_t;
+
+
+static ngx_int_t ngx_http_backend_pg_conninfo(ngx_conf_t *cf,
+    ngx_http_backend_pg_server_t *server);
+static char *ngx_http_backend_pg_strdup(ngx_pool_t *pool, const char *s);
+static void *ngx_http_backend_pg_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_backend_pg(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_backend_pg_init_process(ngx_cycle_t *cycle);
+static void ngx_http_backend_pg_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_command_t  ngx_http_backend_pg_commands[] = {
+
+    { ngx_string("backend_pg"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_backend_pg,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_backend_pg_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_backend_pg_create_main_conf,  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_backend_pg_module = {
+    NGX_MODULE_V1,
+    &ngx_http_backend_pg_module_ctx,       /* module context */
+    ngx_http_backend_pg_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_backend_pg_init_process,      /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_backend_pg_exit_process,      /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+ngx_http_backend_pg_server_t *
+ngx_http_backend_pg_server(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_uint_t                        i;
+    ngx_http_backend_pg_server_t    **server;
+    ngx_http_backend_pg_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_backend_pg_module);
+
+    server = pmcf->servers.elts;
+
+    if (name == NULL || name->len == 0) {
+        return pmcf->servers.nelts ? server[0] : NULL;
+    }
+
+    for (i = 0; i < pmcf->servers.nelts; i++) {
+        if (server[i]->name.len == name->len
+            && ngx_strncmp(server[i]->name.data, name->data, name->len) == 0)
+        {
+            return server[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_http_backend_pg_stmt_t *
+ngx_http_backend_pg_stmt_add(ngx_conf_t *cf,
+    ngx_http_backend_pg_server_t *server, ngx_str_t *sql, ngx_uint_t nparams)
+{
+    ngx_http_backend_pg_stmt_t  *stmt, **p;
+
+    stmt = ngx_pcalloc(cf->pool, sizeof(ngx_http_backend_pg_stmt_t));
+    if (stmt == NULL) {
+        return NULL;
+    }
+
+    stmt->sql.len = sql->len;
+    stmt->sql.data = ngx_pnalloc(cf->pool, sql->len + 1);
+    if (stmt->sql.data == NULL) {
+        return NULL;
+    }
+
+    (void) ngx_cpystrn(stmt->sql.data, sql->data, sql->len + 1);
+
+    stmt->nparams = nparams;
+    stmt->index = server->stmts.nelts;
+    (void) ngx_snprintf(stmt->name, sizeof(stmt->name) - 1, "ngx_backend_%ui%Z",
+                        stmt->index);
+
+    p = ngx_array_push(&server->stmts);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    *p = stmt;
+
+    return stmt;
+}
+
+
+/*
+ * The highest $N placeholder of a statement, outside string literals,
+ * quoted identifiers, dollar quotes and comments.
+ */
+
+ngx_int_t
+ngx_http_backend_pg_sql_params(ngx_str_t *sql, ngx_uint_t *n)
+{
+    u_char      *p, *last, *tag, *q;
+    size_t       tlen;
+    ngx_uint_t   max, v;
+
+    max = 0;
+    p = sql->data;
+    last = p + sql->len;
+
+    while (p < last) {
+
+        if (*p == '\'' || *p == '"') {
+            for (q = p + 1; q < last; q++) {
+                if (*q == *p) {
+                    if (q + 1 < last && q[1] == *p) {
+                        q++;
+                        continue;
+                    }
+
+                    break;
+                }
+            }
+
+            if (q == last) {
+                return NGX_ERROR;
+            }
+
+            p = q + 1;
+            continue;
+        }
+
+        if (*p == '-' && p + 1 < last && p[1] == '-') {
+            while (p < last && *p != '\n') {
+                p++;
+            }
+
+            continue;
+        }
+
+        if (*p == '/' && p + 1 < last && p[1] == '*') {
+            for (q = p + 2; q + 1 < last; q++) {
+                if (q[0] == '*' && q[1] == '/') {
+                    break;
+                }
+            }
+
+            if (q + 1 >= last) {
+                return NGX_ERROR;
+            }
+
+            p = q + 2;
+            continue;
+        }
+
+        if (*p == '$') {
+            q = p + 1;
+
+            if (q < last && *q >= '0' && *q <= '9') {
+                v = 0;
+
+                while (q < last && *q >= '0' && *q <= '9') {
+                    v = v * 10 + (*q++ - '0');
+                    if (v > 65535) {
+                        return NGX_ERROR;
+                    }
+                }
+
+                max = ngx_max(max, v);
+                p = q;
+                continue;
+            }
+
+            /* a dollar quote: $$...$$ or $tag$...$tag$ */
+
+            while (q < last && (*q == '_' || ngx_http_backend_isalnum(*q))) {
+                q++;
+            }
+
+            if (q < last && *q == '$') {
+                tag = p;
+                tlen = q - p + 1;
+
+                for (q++; q + tlen <= last; q++) {
+                    if (ngx_strncmp(q, tag, tlen) == 0) {
+                        break;
+                    }
+                }
+
+                if (q + tlen > last) {
+                    return NGX_ERROR;
+                }
+
+                p = q + tlen;
+                continue;
+            }
+        }
+
+        p++;
+    }
+
+    *n = max;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_backend_pg_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_backend_pg_main_conf_t  *pmcf;
+
+    pmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_backend_pg_main_conf_t));
+    if (pmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&pmcf->servers, cf->pool, 2,
+                       sizeof(ngx_http_backend_pg_server_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return pmcf;
+}
+
+
+static char *
+ngx_http_backend_pg(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_backend_pg_main_conf_t *pmcf = conf;
+
+    ngx_int_t                       n;
+    ngx_str_t                      *value, s;
+    ngx_msec_t                      ms, *msp;
+    ngx_uint_t                      i;
+    ngx_http_backend_pg_server_t   *server, **sp;
+
+    value = cf->args->elts;
+
+    if (ngx_http_backend_pg_server(cf, &value[1]) != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate backend_pg \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    server = ngx_pcalloc(cf->pool, sizeof(ngx_http_backend_pg_server_t));
+    if (server == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    server->name = value[1];
+    server->conninfo = value[2];
+    server->file = cf->conf_file->file.name.data;
+    server->line = cf->conf_file->line;
+
+    server->max = 10;
+    server->queue = 512;
+    server->queue_timeout = 5000;
+    server->connect_timeout = 5000;
+    server->query_timeout = 30000;
+    server->max_lifetime = 3600000;
+    server->max_requests = 10000;
+
+    if (ngx_array_init(&server->stmts, cf->pool, 8,
+                       sizeof(ngx_http_backend_pg_stmt_t *))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 3; i < cf->args->nelts; i++) {
+
+        msp = NULL;
+
+        if (ngx_strncmp(value[i].data, "max=", 4) == 0) {
+            n = ngx_atoi(value[i].data + 4, value[i].len - 4);
+            if (n == NGX_ERROR || n == 0 || n > 10000) {
+                goto invalid;
+            }
+
+            server->max = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "queue=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            server->queue = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_requests=", 13) == 0) {
+            n = ngx_atoi(value[i].data + 13, value[i].len - 13);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            server->max_requests = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "queue_timeout=", 14) == 0) {
+            msp = &server->queue_timeout;
+            s.data = value[i].data + 14;
+
+        } else if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
+            msp = &server->connect_timeout;
+            s.data = value[i].data + 16;
+
+        } else if (ngx_strncmp(value[i].data, "query_timeout=", 14) == 0) {
+            msp = &server->query_timeout;
+            s.data = value[i].data + 14;
+
+        } else if (ngx_strncmp(value[i].data, "max_lifetime=", 13) == 0) {
+            msp = &server->max_lifetime;
+            s.data = value[i].data + 13;
+        }
+
+        if (msp == NULL) {
+            goto invalid;
+        }
+
+        s.len = value[i].data + value[i].len - s.data;
+
+        ms = ngx_parse_time(&s, 0);
+        if (ms == (ngx_msec_t) NGX_ERROR
+            || (ms == 0 && msp != &server->max_lifetime))
+        {
+            goto invalid;
+        }
+
+        *msp = ms;
+    }
+
+    if (ngx_http_backend_pg_conninfo(cf, server) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    sp = ngx_array_push(&pmcf->servers);
+    if (sp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *sp = server;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * The connection string, checked now and turned into PQconnectStartParams()
+ * arrays: the host resolved here (libpq would resolve it with blocking DNS
+ * in a worker), one host only and an SSL mode that never reconnects (libpq
+ * would open a new socket under us), server settings that make results
+ * read the same everywhere, and statement_timeout backing query_timeout.
+ */
+
+static ngx_int_t
+ngx_http_backend_pg_conninfo(ngx_conf_t *cf,
+    ngx_http_backend_pg_server_t *server)
+{
+    char                *errmsg, *s;
+    u_char              *p, *conninfo, addr[NGX_SOCKADDR_STRLEN];
+    size_t               len;
+    ngx_url_t            u;
+    ngx_uint_t           n, i, has_app, has_ssl, has_gss;
+    const char          *host, *hostaddr, *options;
+    PQconninfoOption    *opts, *o;
+
+    conninfo = ngx_pnalloc(cf->pool, server->conninfo.len + 1);
+    if (conninfo == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_cpystrn(conninfo, server->conninfo.data,
+                       server->conninfo.len + 1);
+
+    errmsg = NULL;
+    opts = PQconninfoParse((char *) conninfo, &errmsg);
+
+    if (opts == NULL) {
+        len = errmsg ? ngx_strlen(errmsg) : 0;
+        while (len && (errmsg[len - 1] == '\n' || errmsg[len - 1] == ' ')) {
+            len--;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid connection string \"%V\": %*s",
+                           &server->conninfo, len, errmsg ? errmsg : "");
+        if (errmsg) {
+            PQfreemem(errmsg);
+        }
+
+        return NGX_ERROR;
+    }
+
+    host = NULL;
+    hostaddr = NULL;
+    options = NULL;
+    has_app = 0;
+    has_ssl = 0;
+    has_gss = 0;
+    n = 0;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+
+        n++;
+
+        if (ngx_strcmp(o->keyword, "host") == 0) {
+            host = o->val;
+
+        } else if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
+            hostaddr = o->val;
+
+        } else if (ngx_strcmp(o->keyword, "options") == 0) {
+            options = o->val;
+
+        } else if (ngx_strcmp(o->keyword, "application_name") == 0) {
+            has_app = 1;
+
+        } else if (ngx_strcmp(o->keyword, "gssencmode") == 0) {
+            has_gss = 1;
+
+        } else if (ngx_strcmp(o->keyword, "sslmode") == 0) {
+            has_ssl = 1;
+
+            if (ngx_strcmp(o->val, "prefer") == 0
+                || ngx_strcmp(o->val, "allow") == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "sslmode \"%s\" is not supported in "
+                                   "\"%V\": use disable, require, verify-ca "
+                                   "or verify-full", o->val, &server->name);
+                goto failed;
+            }
+        }
+    }
+
+    if ((host && ngx_strchr(host, ','))
+        || (hostaddr && ngx_strchr(hostaddr, ',')))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "several hosts in \"%V\" are not supported",
+                           &server->name);
+        goto failed;
+    }
+
+    /* room for ours: hostaddr, options, application_name, ssl, gss, NULL */
+
+    server->keywords = ngx_pcalloc(cf->pool, (n + 6) * sizeof(char *));
+    server->values = ngx_pcalloc(cf->pool, (n + 6) * sizeof(char *));
+    if (server->keywords == NULL || server->values == NULL) {
+        goto failed;
+    }
+
+    i = 0;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0'
+            || ngx_strcmp(o->keyword, "options") == 0)
+        {
+            continue;
+        }
+
+        server->keywords[i] = ngx_http_backend_pg_strdup(cf->pool, o->keyword);
+        server->values[i] = ngx_http_backend_pg_strdup(cf->pool, o->val);
+        if (server->keywords[i] == NULL || server->values[i] == NULL) {
+            goto failed;
+        }
+
+        i++;
+    }
+
+    if (host && host[0] != '/' && hostaddr == NULL) {
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url.data = (u_char *) host;
+        u.url.len = ngx_strlen(host);
+        u.default_port = 5432;
+        u.no_port = 1;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "host \"%s\" of \"%V\" not found%s%s", host,
+                               &server->name, u.err ? ": " : "",
+                               u.err ? u.err : "");
+            goto failed;
+        }
+
+        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, addr,
+                            NGX_SOCKADDR_STRLEN - 1, 0);
+        if (addr[0] == '[') {
+            /* no brackets around IPv6 addresses in libpq */
+            ngx_memmove(addr, addr + 1, len - 2);
+            len -= 2;
+        }
+
+        addr[len] = '\0';
+
+        server->keywords[i] = "hostaddr";
+        server->values[i] = ngx_http_backend_pg_strdup(cf->pool, (char *) addr);
+        if (server->values[i] == NULL) {
+            goto failed;
+        }
+
+        i++;
+    }
+
+    len = sizeof("-c statement_timeout=4294967295 -c TimeZone=UTC "
+                 "-c DateStyle=ISO,MDY -c IntervalStyle=postgres ") - 1
+          + (options ? ngx_strlen(options) : 0) + 1;
+
+    s = ngx_pnalloc(cf->pool, len);
+    if (s == NULL) {
+        goto failed;
+    }
+
+    /* the user's options come last: they win */
+
+    p = ngx_snprintf((u_char *) s, len - 1,
+                     "-c statement_timeout=%M -c TimeZone=UTC "
+                     "-c DateStyle=ISO,MDY -c IntervalStyle=postgres %s",
+                     server->query_timeout, options ? options : "");
+    *p = '\0';
+
+    server->keywords[i] = "options";
+    server->values[i++] = s;
+
+    if (!has_app) {
+        server->keywords[i] = "application_name";
+        server->values[i++] = "ngx_backend";
+    }
+
+    /* libpq's default, "prefer", may reconnect without SSL */
+
+    if (!has_ssl) {
+        server->keywords[i] = "sslmode";
+        server->values[i++] = "disable";
+    }
+
+    if (!has_gss) {
+        server->keywords[i] = "gssencmode";
+        server->values[i++] = "disable";
+    }
+
+    server->keywords[i] = NULL;
+    server->values[i] = NULL;
+
+    PQconninfoFree(opts);
+
+    return NGX_OK;
+
+failed:
+
+    PQconninfoFree(opts);
+
+    return NGX_ERROR;
+}
+
+
+static char *
+ngx_http_backend_pg_strdup(ngx_pool_t *pool, const char *s)
+{
+    size_t   len;
+    u_char  *p;
+
+    len = ngx_strlen(s);
+
+    p = ngx_pnalloc(pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s, len + 1);
+
+    return (char *) p;
+}
+
+
+static ngx_int_t
+ngx_http_backend_pg_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                        i;
+    ngx_http_backend_pg_server_t    **server;
+    ngx_http_backend_pg_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_backend_pg_module);
+    if (pmcf == NULL) {
+        return NGX_OK;
+    }
+
+    server = pmcf->servers.elts;
+
+    for (i = 0; i < pmcf->servers.nelts; i++) {
+        if (ngx_http_backend_pg_init_pool(cycle, server[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_backend_pg_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                        i;
+    ngx_http_backend_pg_server_t    **server;
+    ngx_http_backend_pg_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_backend_pg_module);
+    if (pmcf == NULL) {
+        return;
+    }
+
+    server = pmcf->servers.elts;
+
+    for (i = 0; i < pmcf->servers.nelts; i++) {
+        ngx_http_backend_pg_close_pool(server[i]);
+    }
+}

@@ -1,0 +1,732 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_backend_json.h"
+#include "ngx_http_backend_pg.h"
+
+
+/* type oids, from pg_type.dat; stable across server versions */
+
+#define NGX_PG_BOOL         16
+#define NGX_PG_INT8         20
+#define NGX_PG_INT2         21
+#define NGX_PG_INT4         23
+#define NGX_PG_OID          26
+#define NGX_PG_JSON         114
+#define NGX_PG_FLOAT4       700
+#define NGX_PG_FLOAT8       701
+#define NGX_PG_TIMESTAMP    1114
+#define NGX_PG_TIMESTAMPTZ  1184
+#define NGX_PG_NUMERIC      1700
+#define NGX_PG_JSONB        3802
+
+
+typedef struct {
+    u_char     *p;
+    size_t      n;
+} ngx_http_backend_pg_out_t;
+
+
+typedef struct {
+    Oid         array;
+    Oid         element;
+} ngx_http_backend_pg_array_type_t;
+
+
+static void ngx_http_backend_pg_out(ngx_http_backend_pg_out_t *out,
+    u_char *s, size_t len);
+static void ngx_http_backend_pg_out_str(ngx_http_backend_pg_out_t *out,
+    u_char *s, size_t len);
+static void ngx_http_backend_pg_scalar(ngx_http_backend_pg_out_t *out,
+    Oid type, u_char *v, size_t len);
+static void ngx_http_backend_pg_json(ngx_http_backend_pg_out_t *out,
+    u_char *v, size_t len);
+static ngx_int_t ngx_http_backend_pg_timestamp(ngx_http_backend_pg_out_t *out,
+    u_char *v, size_t len);
+static Oid ngx_http_backend_pg_element(Oid type);
+static u_char *ngx_http_backend_pg_array(ngx_http_backend_pg_out_t *out,
+    Oid type, u_char *p, u_char *last, u_char *scratch, ngx_uint_t depth);
+
+
+static ngx_http_backend_pg_array_type_t  ngx_http_backend_pg_arrays[] = {
+    { 1000, NGX_PG_BOOL },
+    { 1005, NGX_PG_INT2 },
+    { 1007, NGX_PG_INT4 },
+    { 1016, NGX_PG_INT8 },
+    { 1028, NGX_PG_OID },
+    { 1021, NGX_PG_FLOAT4 },
+    { 1022, NGX_PG_FLOAT8 },
+    { 1231, NGX_PG_NUMERIC },
+    { 199, NGX_PG_JSON },
+    { 3807, NGX_PG_JSONB },
+    { 1115, NGX_PG_TIMESTAMP },
+    { 1185, NGX_PG_TIMESTAMPTZ },
+    { 1009, 25 },                   /* text */
+    { 1015, 1043 },                 /* varchar */
+    { 1014, 1042 },                 /* bpchar */
+    { 1002, 18 },                   /* char */
+    { 1003, 19 },                   /* name */
+    { 2951, 2950 },                 /* uuid */
+    { 1182, 1082 },                 /* date */
+    { 1183, 1083 },                 /* time */
+    { 1270, 1266 },                 /* timetz */
+    { 1187, 1186 },                 /* interval */
+    { 0, 0 }
+};
+
+
+size_t
+ngx_http_backend_pg_value(u_char *p, Oid type, u_char *v, size_t len,
+    u_char *scratch)
+{
+    Oid                        element;
+    ngx_http_backend_pg_out_t  out;
+
+    out.p = p;
+    out.n = 0;
+
+    element = ngx_http_backend_pg_element(type);
+
+    if (element == 0
+        || ngx_http_backend_pg_array(&out, element, v, v + len, scratch, 0)
+           == NULL)
+    {
+        /* not an array, or an array literal we do not read: as text */
+
+        out.p = p;
+        out.n = 0;
+
+        if (element) {
+            ngx_http_backend_pg_out_str(&out, v, len);
+
+        } else {
+            ngx_http_backend_pg_scalar(&out, type, v, len);
+        }
+    }
+
+    return out.n;
+}
+
+
+ngx_int_t
+ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
+    ngx_http_backend_pg_shape_e shape, ngx_str_t *out)
+{
+    int          row, col, nrows, ncols;
+    Oid         *types;
+    u_char      *p, *scratch;
+    size_t       len, max, n, *klen;
+    ngx_uint_t   pass;
+
+    nrows = PQntuples(res);
+    ncols = PQnfields(res);
+
+    if (shape != NGX_HTTP_BACKEND_PG_ROWS && nrows > 1) {
+        nrows = 1;
+    }
+
+    if (nrows == 0 || ncols == 0) {
+        if (shape == NGX_HTTP_BACKEND_PG_ROWS) {
+            ngx_str_set(out, "[]");
+
+        } else if (shape == NGX_HTTP_BACKEND_PG_ROW && nrows) {
+            ngx_str_set(out, "{}");
+
+        } else {
+            ngx_str_set(out, "null");
+        }
+
+        return NGX_OK;
+    }
+
+    if (shape == NGX_HTTP_BACKEND_PG_VALUE) {
+        ncols = 1;
+    }
+
+    types = ngx_palloc(pool, ncols * (sizeof(Oid) + sizeof(size_t)));
+    if (types == NULL) {
+        return NGX_ERROR;
+    }
+
+    klen = (size_t *) (types + ncols);
+    max = 0;
+
+    for (col = 0; col < ncols; col++) {
+        types[col] = PQftype(res, col);
+        klen[col] = ngx_http_backend_json_str_len((u_char *) PQfname(res, col),
+                                            ngx_strlen(PQfname(res, col)));
+
+        if (ngx_http_backend_pg_element(types[col])) {
+            for (row = 0; row < nrows; row++) {
+                max = ngx_max(max, (size_t) PQgetlength(res, row, col));
+            }
+        }
+    }
+
+    scratch = NULL;
+
+    if (max) {
+        scratch = ngx_pnalloc(pool, max);
+        if (scratch == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* two passes over the same code: the exact length, then the bytes */
+
+    len = 0;
+    p = NULL;
+
+    for (pass = 0; pass < 2; pass++) {
+
+        if (pass == 1) {
+            out->data = ngx_pnalloc(pool, len);
+            if (out->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            out->len = len;
+            p = out->data;
+        }
+
+        len = 0;
+
+        if (shape == NGX_HTTP_BACKEND_PG_ROWS) {
+            len += 2 + (nrows - 1);
+            if (p) {
+                *p++ = '[';
+            }
+        }
+
+        for (row = 0; row < nrows; row++) {
+
+            if (shape != NGX_HTTP_BACKEND_PG_VALUE) {
+                if (p && row) {
+                    *p++ = ',';
+                }
+
+                len += 2 + (ncols - 1);
+                if (p) {
+                    *p++ = '{';
+                }
+            }
+
+            for (col = 0; col < ncols; col++) {
+
+                if (shape != NGX_HTTP_BACKEND_PG_VALUE) {
+                    if (p && col) {
+                        *p++ = ',';
+                    }
+
+                    len += klen[col] + 1;
+                    if (p) {
+                        p = ngx_http_backend_json_str_write(p,
+                                                (u_char *) PQfname(res, col),
+                                                ngx_strlen(PQfname(res, col)));
+                        *p++ = ':';
+                    }
+                }
+
+                if (PQgetisnull(res, row, col)) {
+                    len += 4;
+                    if (p) {
+                        p = ngx_cpymem(p, "null", 4);
+                    }
+
+                    continue;
+                }
+
+                n = ngx_http_backend_pg_value(p, types[col],
+                                         (u_char *) PQgetvalue(res, row, col),
+                                         PQgetlength(res, row, col), scratch);
+                len += n;
+                if (p) {
+                    p += n;
+                }
+            }
+
+            if (p && shape != NGX_HTTP_BACKEND_PG_VALUE) {
+                *p++ = '}';
+            }
+        }
+
+        if (p && shape == NGX_HTTP_BACKEND_PG_ROWS) {
+            *p++ = ']';
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_backend_pg_out(ngx_http_backend_pg_out_t *out, u_char *s, size_t len)
+{
+    if (out->p) {
+        out->p = ngx_cpymem(out->p, s, len);
+    }
+
+    out->n += len;
+}
+
+
+static void
+ngx_http_backend_pg_out_str(ngx_http_backend_pg_out_t *out, u_char *s,
+    size_t len)
+{
+    size_t  n;
+
+    if (out->p) {
+        n = ngx_http_backend_json_str_write(out->p, s, len) - out->p;
+        out->p += n;
+
+    } else {
+        n = ngx_http_backend_json_str_len(s, len);
+    }
+
+    out->n += n;
+}
+
+
+static void
+ngx_http_backend_pg_scalar(ngx_http_backend_pg_out_t *out, Oid type,
+    u_char *v, size_t len)
+{
+    switch (type) {
+
+    case NGX_PG_BOOL:
+        if (len && v[0] == 't') {
+            ngx_http_backend_pg_out(out, (u_char *) "true", 4);
+
+        } else {
+            ngx_http_backend_pg_out(out, (u_char *) "false", 5);
+        }
+
+        return;
+
+    case NGX_PG_INT2:
+    case NGX_PG_INT4:
+    case NGX_PG_INT8:
+    case NGX_PG_OID:
+        ngx_http_backend_pg_out(out, v, len);
+        return;
+
+    case NGX_PG_FLOAT4:
+    case NGX_PG_FLOAT8:
+        /* JSON.stringify() writes NaN and the infinities as null */
+        if (len && (v[len - 1] == 'N' || v[len - 1] == 'y')) {
+            ngx_http_backend_pg_out(out, (u_char *) "null", 4);
+
+        } else {
+            ngx_http_backend_pg_out(out, v, len);
+        }
+
+        return;
+
+    case NGX_PG_JSON:
+    case NGX_PG_JSONB:
+        ngx_http_backend_pg_json(out, v, len);
+        return;
+
+    case NGX_PG_TIMESTAMP:
+    case NGX_PG_TIMESTAMPTZ:
+        if (ngx_http_backend_pg_timestamp(out, v, len) == NGX_OK) {
+            return;
+        }
+
+        /* infinity and the like: an invalid Date, which writes null */
+        ngx_http_backend_pg_out(out, (u_char *) "null", 4);
+        return;
+
+    default:
+        /* numeric (exact, as node-postgres gives it), text, uuid, ... */
+        ngx_http_backend_pg_out_str(out, v, len);
+        return;
+    }
+}
+
+
+/* json/jsonb text without the blanks JSON.stringify() would not write */
+
+static void
+ngx_http_backend_pg_json(ngx_http_backend_pg_out_t *out, u_char *v,
+    size_t len)
+{
+    u_char      *p, *last, *start;
+    ngx_uint_t   string;
+
+    string = 0;
+    start = v;
+    last = v + len;
+
+    for (p = v; p < last; p++) {
+
+        if (string) {
+            if (*p == '\\') {
+                p++;
+
+            } else if (*p == '"') {
+                string = 0;
+            }
+
+            continue;
+        }
+
+        if (*p == '"') {
+            string = 1;
+            continue;
+        }
+
+        if (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') {
+            ngx_http_backend_pg_out(out, start, p - start);
+            start = p + 1;
+        }
+    }
+
+    if (start < last) {
+        ngx_http_backend_pg_out(out, start, last - start);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_backend_pg_number(u_char **pp, u_char *last, ngx_uint_t min,
+    ngx_uint_t max, ngx_int_t *value)
+{
+    u_char     *p;
+    ngx_int_t   v;
+    ngx_uint_t  n;
+
+    p = *pp;
+    v = 0;
+
+    for (n = 0; p < last && *p >= '0' && *p <= '9' && n < max; n++) {
+        v = v * 10 + (*p++ - '0');
+    }
+
+    if (n < min) {
+        return NGX_ERROR;
+    }
+
+    *pp = p;
+    *value = v;
+
+    return NGX_OK;
+}
+
+
+/* days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant) */
+
+static int64_t
+ngx_http_backend_pg_days(int64_t y, ngx_int_t m, ngx_int_t d)
+{
+    int64_t  era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + doe - 719468;
+}
+
+
+static void
+ngx_http_backend_pg_civil(int64_t z, int64_t *y, ngx_int_t *m, ngx_int_t *d)
+{
+    int64_t  era, doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+
+/*
+ * "2025-06-02 14:00:00.123456+00" (DateStyle ISO) to
+ * "2025-06-02T14:00:00.123Z", milliseconds truncated as a JS Date keeps
+ * them; timestamps without a zone are read as UTC
+ */
+
+static ngx_int_t
+ngx_http_backend_pg_timestamp(ngx_http_backend_pg_out_t *out, u_char *v,
+    size_t len)
+{
+    u_char      *p, *last, buf[64];
+    int64_t      year, days, ms;
+    ngx_int_t    mon, day, hour, min, sec, frac, oh, om, os, sign, n;
+
+    p = v;
+    last = v + len;
+
+    if (ngx_http_backend_pg_number(&p, last, 4, 9, &n) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    year = n;
+
+    if (p == last || *p++ != '-'
+        || ngx_http_backend_pg_number(&p, last, 2, 2, &mon) != NGX_OK
+        || p == last || *p++ != '-'
+        || ngx_http_backend_pg_number(&p, last, 2, 2, &day) != NGX_OK
+        || p == last || (*p != ' ' && *p != 'T'))
+    {
+        return NGX_ERROR;
+    }
+
+    p++;
+
+    if (ngx_http_backend_pg_number(&p, last, 2, 2, &hour) != NGX_OK
+        || p == last || *p++ != ':'
+        || ngx_http_backend_pg_number(&p, last, 2, 2, &min) != NGX_OK
+        || p == last || *p++ != ':'
+        || ngx_http_backend_pg_number(&p, last, 2, 2, &sec) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    frac = 0;
+
+    if (p < last && *p == '.') {
+        p++;
+
+        for (n = 0; p < last && *p >= '0' && *p <= '9'; n++, p++) {
+            if (n < 3) {
+                frac = frac * 10 + (*p - '0');
+            }
+        }
+
+        for ( /* void */ ; n < 3; n++) {
+            frac *= 10;
+        }
+    }
+
+    oh = 0;
+    om = 0;
+    os = 0;
+    sign = 1;
+
+    if (p < last && (*p == '+' || *p == '-')) {
+        sign = (*p++ == '-') ? -1 : 1;
+
+        if (ngx_http_backend_pg_number(&p, last, 2, 2, &oh) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (p < last && *p == ':') {
+            p++;
+            if (ngx_http_backend_pg_number(&p, last, 2, 2, &om) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            if (p < last && *p == ':') {
+                p++;
+                if (ngx_http_backend_pg_number(&p, last, 2, 2, &os) != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+        }
+    }
+
+    if (last - p == 3 && ngx_strncmp(p, " BC", 3) == 0) {
+        year = 1 - year;
+        p = last;
+    }
+
+    if (p != last) {
+        return NGX_ERROR;
+    }
+
+    days = ngx_http_backend_pg_days(year, mon, day);
+
+    ms = ((days * 24 + hour) * 60 + min) * 60 + sec;
+    ms -= sign * (oh * 3600 + om * 60 + os);
+    ms = ms * 1000 + frac;
+
+    /* back to the calendar, now in UTC */
+
+    days = ms >= 0 ? ms / 86400000 : (ms - 86399999) / 86400000;
+    ms -= days * 86400000;
+
+    ngx_http_backend_pg_civil(days, &year, &mon, &day);
+
+    frac = ms % 1000;
+    ms /= 1000;
+    sec = ms % 60;
+    ms /= 60;
+    min = ms % 60;
+    hour = ms / 60;
+
+    if (year >= 0 && year <= 9999) {
+        p = ngx_sprintf(buf, "\"%04L", year);
+
+    } else {
+        /* the extended years of toISOString() */
+        p = ngx_sprintf(buf, "\"%c%06L", year < 0 ? '-' : '+',
+                        year < 0 ? -year : year);
+    }
+
+    p = ngx_sprintf(p, "-%02i-%02iT%02i:%02i:%02i.%03iZ\"",
+                    mon, day, hour, min, sec, frac);
+
+    ngx_http_backend_pg_out(out, buf, p - buf);
+
+    return NGX_OK;
+}
+
+
+static Oid
+ngx_http_backend_pg_element(Oid type)
+{
+    ngx_http_backend_pg_array_type_t  *a;
+
+    for (a = ngx_http_backend_pg_arrays; a->array; a++) {
+        if (a->array == type) {
+            return a->element;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * An array literal: {1,2,NULL}, {{1,2},{3,4}}, {"a b","c\"d"}, with an
+ * optional [1:2]= dimension prefix.  Returns the position after it, or
+ * NULL for what it does not read.
+ */
+
+static u_char *
+ngx_http_backend_pg_array(ngx_http_backend_pg_out_t *out, Oid type,
+    u_char *p, u_char *last, u_char *scratch, ngx_uint_t depth)
+{
+    u_char      *s, *d;
+    ngx_uint_t   n;
+
+    if (depth == 0 && p < last && *p == '[') {
+        while (p < last && *p != '=') {
+            p++;
+        }
+
+        if (p == last) {
+            return NULL;
+        }
+
+        p++;
+    }
+
+    if (p == last || *p != '{' || depth > 6) {
+        return NULL;
+    }
+
+    p++;
+
+    ngx_http_backend_pg_out(out, (u_char *) "[", 1);
+
+    for (n = 0; ; n++) {
+
+        while (p < last && *p == ' ') {
+            p++;
+        }
+
+        if (p == last) {
+            return NULL;
+        }
+
+        if (*p == '}' && n == 0) {
+            p++;
+            break;
+        }
+
+        if (n) {
+            ngx_http_backend_pg_out(out, (u_char *) ",", 1);
+        }
+
+        if (*p == '{') {
+            p = ngx_http_backend_pg_array(out, type, p, last, scratch,
+                                          depth + 1);
+            if (p == NULL) {
+                return NULL;
+            }
+
+        } else if (*p == '"') {
+            d = scratch;
+
+            for (p++; p < last && *p != '"'; p++) {
+                if (*p == '\\' && p + 1 < last) {
+                    p++;
+                }
+
+                *d++ = *p;
+            }
+
+            if (p == last) {
+                return NULL;
+            }
+
+            p++;
+
+            ngx_http_backend_pg_scalar(out, type, scratch, d - scratch);
+
+        } else {
+            s = p;
+
+            while (p < last && *p != ',' && *p != '}') {
+                p++;
+            }
+
+            d = p;
+            while (d > s && d[-1] == ' ') {
+                d--;
+            }
+
+            if (d - s == 4 && ngx_strncasecmp(s, (u_char *) "null", 4) == 0)
+            {
+                ngx_http_backend_pg_out(out, (u_char *) "null", 4);
+
+            } else {
+                ngx_http_backend_pg_scalar(out, type, s, d - s);
+            }
+        }
+
+        while (p < last && *p == ' ') {
+            p++;
+        }
+
+        if (p == last) {
+            return NULL;
+        }
+
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+
+        if (*p == '}') {
+            p++;
+            break;
+        }
+
+        return NULL;
+    }
+
+    ngx_http_backend_pg_out(out, (u_char *) "]", 1);
+
+    return p;
+}

@@ -1,0 +1,1136 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_backend.h"
+
+
+/*
+ * The tRPC HTTP protocol (v11 semantics, v10 streaming understood): a
+ * request names one procedure or a batch of them; each call is checked
+ * (procedure, method, tier, input) and run; the calls' envelopes are sent
+ * as one JSON value, a JSON array, or lines as they complete.
+ */
+
+
+typedef struct {
+    ngx_str_t                       key;
+    ngx_int_t                       code;
+    ngx_uint_t                      status;
+} ngx_http_backend_error_code_t;
+
+
+static ngx_http_backend_proc_t *ngx_http_backend_rpc_find(
+    ngx_http_request_t *r, ngx_http_backend_main_conf_t *bmcf,
+    ngx_str_t *path);
+static ngx_int_t ngx_http_backend_rpc_input(ngx_http_request_t *r,
+    ngx_http_backend_ctx_t *ctx, u_char *body, size_t len);
+static void ngx_http_backend_rpc_call(ngx_http_backend_call_t *call);
+static ngx_int_t ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call);
+static void ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q);
+static void ngx_http_backend_rpc_call_error(ngx_http_backend_call_t *call,
+    ngx_http_backend_error_e code, ngx_str_t *message);
+static void ngx_http_backend_rpc_call_result(ngx_http_backend_call_t *call,
+    ngx_str_t *data);
+static ngx_int_t ngx_http_backend_rpc_send(ngx_http_backend_ctx_t *ctx);
+static ngx_int_t ngx_http_backend_rpc_send_head(ngx_http_backend_ctx_t *ctx);
+static ngx_int_t ngx_http_backend_rpc_send_line(ngx_http_backend_ctx_t *ctx,
+    ngx_http_backend_call_t *call);
+static ngx_int_t ngx_http_backend_rpc_headers(ngx_http_request_t *r,
+    ngx_uint_t status, off_t length);
+static ngx_int_t ngx_http_backend_rpc_output(ngx_http_request_t *r,
+    u_char *data, size_t len, ngx_uint_t last);
+static void ngx_http_backend_rpc_cleanup(void *data);
+static ngx_uint_t ngx_http_backend_rpc_accepts_jsonl(ngx_http_request_t *r);
+
+
+static ngx_http_backend_error_code_t  ngx_http_backend_error_codes[] = {
+    { ngx_string("PARSE_ERROR"), -32700, 400 },
+    { ngx_string("BAD_REQUEST"), -32600, 400 },
+    { ngx_string("UNAUTHORIZED"), -32001, 401 },
+    { ngx_string("FORBIDDEN"), -32003, 403 },
+    { ngx_string("NOT_FOUND"), -32004, 404 },
+    { ngx_string("METHOD_NOT_SUPPORTED"), -32005, 405 },
+    { ngx_string("TIMEOUT"), -32008, 408 },
+    { ngx_string("CONFLICT"), -32009, 409 },
+    { ngx_string("PRECONDITION_FAILED"), -32012, 412 },
+    { ngx_string("PAYLOAD_TOO_LARGE"), -32013, 413 },
+    { ngx_string("UNSUPPORTED_MEDIA_TYPE"), -32015, 415 },
+    { ngx_string("UNPROCESSABLE_CONTENT"), -32022, 422 },
+    { ngx_string("TOO_MANY_REQUESTS"), -32029, 429 },
+    { ngx_string("INTERNAL_SERVER_ERROR"), -32603, 500 },
+    { ngx_string("NOT_IMPLEMENTED"), -32603, 501 },
+    { ngx_string("SERVICE_UNAVAILABLE"), -32603, 503 },
+    { ngx_string("GATEWAY_TIMEOUT"), -32603, 504 }
+};
+
+
+ngx_uint_t
+ngx_http_backend_error_status(ngx_http_backend_error_e code)
+{
+    return ngx_http_backend_error_codes[code].status;
+}
+
+
+/*
+ * {"error":{"message":"...","code":-32004,"data":{"code":"NOT_FOUND",
+ * "httpStatus":404,"path":"..."}}}; extra is a ready "key":value list
+ */
+
+ngx_int_t
+ngx_http_backend_error(ngx_pool_t *pool, ngx_str_t *out,
+    ngx_http_backend_error_e code, ngx_str_t *message, ngx_str_t *path,
+    ngx_str_t *extra)
+{
+    size_t                          len;
+    u_char                         *p;
+    ngx_http_backend_error_code_t  *e;
+
+    e = &ngx_http_backend_error_codes[code];
+
+    if (message == NULL || message->len == 0) {
+        /* a TRPCError without a message says its code */
+        message = &e->key;
+    }
+
+    len = sizeof("{\"error\":{\"message\":,\"code\":-32768,\"data\":{"
+                 "\"code\":\"\",\"httpStatus\":599}}}") - 1
+          + ngx_http_backend_json_str_len(message->data, message->len)
+          + e->key.len;
+
+    if (path) {
+        len += sizeof(",\"path\":") - 1
+               + ngx_http_backend_json_str_len(path->data, path->len);
+    }
+
+    if (extra && extra->len) {
+        len += 1 + extra->len;
+    }
+
+    out->data = ngx_pnalloc(pool, len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(out->data, "{\"error\":{\"message\":",
+                   sizeof("{\"error\":{\"message\":") - 1);
+    p = ngx_http_backend_json_str_write(p, message->data, message->len);
+    p = ngx_sprintf(p, ",\"code\":%i,\"data\":{\"code\":\"%V\","
+                    "\"httpStatus\":%ui", e->code, &e->key, e->status);
+
+    if (path) {
+        p = ngx_cpymem(p, ",\"path\":", sizeof(",\"path\":") - 1);
+        p = ngx_http_backend_json_str_write(p, path->data, path->len);
+    }
+
+    if (extra && extra->len) {
+        *p++ = ',';
+        p = ngx_cpymem(p, extra->data, extra->len);
+    }
+
+    p = ngx_cpymem(p, "}}}", 3);
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/* an error of the whole request, before any call: one object, no path */
+
+ngx_int_t
+ngx_http_backend_send_error(ngx_http_request_t *r,
+    ngx_http_backend_error_e code, ngx_str_t *message)
+{
+    ngx_int_t  rc;
+    ngx_str_t  out;
+
+    if (ngx_http_backend_error(r->pool, &out, code, message, NULL, NULL)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_backend_rpc_headers(r, ngx_http_backend_error_status(code),
+                                      out.len);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_backend_rpc_output(r, out.data, out.len, 1);
+}
+
+
+ngx_int_t
+ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
+    u_char *body, size_t len)
+{
+    u_char                        *p, *last, *start;
+    ngx_str_t                      path, msg, batch;
+    ngx_uint_t                     i, n;
+    ngx_http_cleanup_t            *cln;
+    ngx_http_backend_call_t       *call;
+    ngx_http_backend_loc_conf_t   *blcf;
+    ngx_http_backend_main_conf_t  *bmcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_module);
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_backend_module);
+
+    ctx->request = r;
+
+    /* the procedure path: what follows the last slash of the URI */
+
+    last = r->uri.data + r->uri.len;
+    p = last;
+
+    while (p > r->uri.data && p[-1] != '/') {
+        p--;
+    }
+
+    path.data = p;
+    path.len = last - p;
+
+    if (ngx_http_arg(r, (u_char *) "batch", 5, &batch) == NGX_OK
+        && batch.len == 1 && batch.data[0] == '1')
+    {
+        ctx->batch = 1;
+    }
+
+    if (ngx_http_backend_rpc_accepts_jsonl(r)) {
+        if (!ctx->batch) {
+            ngx_str_set(&msg, "Streaming requests must be batched "
+                              "(you can do a batch of 1)");
+            return ngx_http_backend_send_error(r, NGX_HTTP_BACKEND_BAD_REQUEST,
+                                               &msg);
+        }
+
+        ctx->jsonl = 1;
+
+    } else if (ctx->batch && r->headers_in.headers.part.nelts) {
+        /* v10 unstable_httpBatchStreamLink */
+        ngx_list_part_t  *part;
+        ngx_table_elt_t  *h;
+
+        for (part = &r->headers_in.headers.part; part; part = part->next) {
+            h = part->elts;
+
+            for (i = 0; i < part->nelts; i++) {
+                if (h[i].key.len == sizeof("trpc-batch-mode") - 1
+                    && ngx_strncasecmp(h[i].key.data,
+                                       (u_char *) "trpc-batch-mode",
+                                       h[i].key.len) == 0
+                    && h[i].value.len == 6
+                    && ngx_strncmp(h[i].value.data, "stream", 6) == 0)
+                {
+                    ctx->stream = 1;
+                }
+            }
+        }
+    }
+
+    /* the calls */
+
+    n = 1;
+
+    if (ctx->batch) {
+        for (p = path.data; p < last; p++) {
+            if (*p == ',') {
+                n++;
+            }
+        }
+
+        if (n > blcf->max_batch) {
+            ngx_str_set(&msg, "Batch call exceeds maximum size");
+            return ngx_http_backend_send_error(r, NGX_HTTP_BACKEND_BAD_REQUEST,
+                                               &msg);
+        }
+    }
+
+    if (ngx_http_backend_rpc_input(r, ctx, body, len) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->batch && ctx->input
+        && ctx->input->type != NGX_HTTP_BACKEND_JSON_OBJECT)
+    {
+        ngx_str_set(&msg, "\"input\" needs to be an object when doing "
+                          "a batch call");
+        return ngx_http_backend_send_error(r, NGX_HTTP_BACKEND_BAD_REQUEST,
+                                           &msg);
+    }
+
+    ctx->calls = ngx_pcalloc(r->pool, n * sizeof(ngx_http_backend_call_t));
+    if (ctx->calls == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->ncalls = n;
+    ctx->pending = n;
+
+    start = path.data;
+
+    for (i = 0; i < n; i++) {
+        call = &ctx->calls[i];
+
+        call->ctx = ctx;
+        call->index = i;
+
+        if (ctx->batch) {
+            for (p = start; p < last && *p != ','; p++) { /* void */ }
+
+            call->path.data = start;
+            call->path.len = p - start;
+            start = p + 1;
+
+            if (ctx->input) {
+                u_char  buf[NGX_INT_T_LEN];
+
+                call->input = ngx_http_backend_json_get(ctx->input, buf,
+                                                 ngx_sprintf(buf, "%ui", i)
+                                                 - buf);
+            }
+
+        } else {
+            call->path = path;
+            call->input = ctx->input;
+        }
+
+        call->proc = ngx_http_backend_rpc_find(r, bmcf, &call->path);
+    }
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_backend_rpc_cleanup;
+    cln->data = ctx;
+
+    for (i = 0; i < n; i++) {
+        ngx_http_backend_rpc_call(&ctx->calls[i]);
+    }
+
+    if (ctx->pending == 0) {
+        return ngx_http_backend_rpc_send(ctx);
+    }
+
+    /* the client may go away while the database works */
+    r->read_event_handler = ngx_http_test_reading;
+
+    if (ctx->jsonl || ctx->stream) {
+        if (ngx_http_backend_rpc_send_head(ctx) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    ctx->async = 1;
+
+    return NGX_DONE;
+}
+
+
+/* ngx_hash_t keys are lowercase; tRPC paths are not */
+
+static ngx_http_backend_proc_t *
+ngx_http_backend_rpc_find(ngx_http_request_t *r,
+    ngx_http_backend_main_conf_t *bmcf, ngx_str_t *path)
+{
+    u_char                    buf[256];
+    ngx_uint_t                key;
+    ngx_http_backend_proc_t  *proc;
+
+    if (path->len > sizeof(buf)) {
+        return NULL;
+    }
+
+    key = ngx_hash_strlow(buf, path->data, path->len);
+
+    proc = ngx_hash_find(&bmcf->hash, key, buf, path->len);
+
+    if (proc == NULL
+        || ngx_strncmp(proc->name.data, path->data, path->len) != 0)
+    {
+        return NULL;
+    }
+
+    return proc;
+}
+
+
+static ngx_int_t
+ngx_http_backend_rpc_input(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
+    u_char *body, size_t len)
+{
+    u_char     *dst, *src, *p;
+    ngx_int_t   rc;
+    ngx_str_t   arg;
+
+    if (body == NULL && ngx_http_arg(r, (u_char *) "input", 5, &arg) == NGX_OK)
+    {
+        /* URLSearchParams: '+' is a space, then %XX */
+
+        body = ngx_pnalloc(r->pool, arg.len);
+        if (body == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (p = arg.data; p < arg.data + arg.len; p++) {
+            body[p - arg.data] = (*p == '+') ? ' ' : *p;
+        }
+
+        src = body;
+        dst = body;
+        ngx_unescape_uri(&dst, &src, arg.len, 0);
+        len = dst - body;
+    }
+
+    if (body == NULL || len == 0) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_backend_json_parse(r->pool, body, len,
+                                     NGX_HTTP_BACKEND_JSON_MAX_DEPTH,
+                                     &ctx->input, &ctx->input_error);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "backend: bad input: %V", &ctx->input_error);
+        ctx->input = NULL;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_backend_rpc_call(ngx_http_backend_call_t *call)
+{
+    u_char                   *p;
+    ngx_str_t                 msg;
+    ngx_uint_t                method;
+    ngx_http_request_t       *r;
+    ngx_http_backend_proc_t  *proc;
+
+    r = call->ctx->request;
+    proc = call->proc;
+
+    if (proc == NULL) {
+        msg.data = ngx_pnalloc(r->pool, sizeof("No procedure found on path "
+                                               "\"\"") - 1 + call->path.len);
+        if (msg.data == NULL) {
+            goto failed;
+        }
+
+        msg.len = ngx_sprintf(msg.data, "No procedure found on path \"%V\"",
+                              &call->path)
+                  - msg.data;
+
+        ngx_http_backend_rpc_call_error(call, NGX_HTTP_BACKEND_NOT_FOUND,
+                                        &msg);
+        return;
+    }
+
+    method = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+             ? NGX_HTTP_BACKEND_QUERY
+             : (r->method == NGX_HTTP_POST) ? NGX_HTTP_BACKEND_MUTATION : 0;
+
+    if (method != proc->type) {
+        msg.len = sizeof("Unsupported -request to mutation procedure at path "
+                         "\"\"") - 1 + r->method_name.len + call->path.len;
+        msg.data = ngx_pnalloc(r->pool, msg.len);
+        if (msg.data == NULL) {
+            goto failed;
+        }
+
+        p = ngx_sprintf(msg.data, "Unsupported %V-request to %s procedure "
+                        "at path \"%V\"", &r->method_name,
+                        proc->type == NGX_HTTP_BACKEND_QUERY
+                        ? "query" : "mutation",
+                        &call->path);
+        msg.len = p - msg.data;
+
+        ngx_http_backend_rpc_call_error(call,
+                                        NGX_HTTP_BACKEND_METHOD_NOT_SUPPORTED,
+                                        &msg);
+        return;
+    }
+
+    if (!proc->public) {
+        /* the auth context is not there yet: only public tiers pass */
+        ngx_http_backend_rpc_call_error(call, NGX_HTTP_BACKEND_UNAUTHORIZED,
+                                        NULL);
+        return;
+    }
+
+    if (proc->uses_input && call->ctx->input_error.len) {
+        ngx_http_backend_rpc_call_error(call, NGX_HTTP_BACKEND_BAD_REQUEST,
+                                        &call->ctx->input_error);
+        return;
+    }
+
+    if (proc->stmt == NULL) {
+        ngx_http_backend_rpc_call_result(call, proc->data.len ? &proc->data
+                                                              : NULL);
+        return;
+    }
+
+    if (ngx_http_backend_rpc_bind(call) != NGX_OK) {
+        goto failed;
+    }
+
+    call->query.server = proc->server;
+    call->query.stmt = proc->stmt;
+    call->query.handler = ngx_http_backend_rpc_query_handler;
+    call->query.data = call;
+    call->query.log = r->connection->log;
+
+    if (ngx_http_backend_pg_run(&call->query) == NGX_OK) {
+        call->running = 1;
+        return;
+    }
+
+    /* failed at once: the same path as a failure reported later */
+    ngx_http_backend_rpc_query_handler(&call->query);
+
+    return;
+
+failed:
+
+    ngx_http_backend_rpc_call_error(call,
+                                    NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR,
+                                    NULL);
+}
+
+
+static ngx_int_t
+ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call)
+{
+    char                      **values;
+    ngx_str_t                   s, *seg;
+    ngx_uint_t                  i, j;
+    ngx_http_request_t         *r;
+    ngx_http_backend_json_t    *v;
+    ngx_http_backend_param_t   *param;
+
+    r = call->ctx->request;
+
+    values = ngx_pcalloc(r->pool,
+                         (call->proc->params.nelts + 1) * sizeof(char *));
+    if (values == NULL) {
+        return NGX_ERROR;
+    }
+
+    param = call->proc->params.elts;
+
+    for (i = 0; i < call->proc->params.nelts; i++) {
+
+        switch (param[i].source) {
+
+        case NGX_HTTP_BACKEND_PARAM_INPUT:
+            v = call->input;
+            seg = param[i].path.elts;
+
+            for (j = 0; v && j < param[i].path.nelts; j++) {
+                v = ngx_http_backend_json_get(v, seg[j].data, seg[j].len);
+            }
+
+            if (v == NULL || v->type == NGX_HTTP_BACKEND_JSON_NULL) {
+                values[i] = NULL;
+                break;
+            }
+
+            switch (v->type) {
+
+            case NGX_HTTP_BACKEND_JSON_STRING:
+                values[i] = (char *) v->string.data;
+                break;
+
+            case NGX_HTTP_BACKEND_JSON_NUMBER:
+                values[i] = (char *) v->raw.data;
+                break;
+
+            case NGX_HTTP_BACKEND_JSON_TRUE:
+                values[i] = "true";
+                break;
+
+            case NGX_HTTP_BACKEND_JSON_FALSE:
+                values[i] = "false";
+                break;
+
+            default:
+                /* objects and arrays go as JSON text, for json/jsonb */
+                s.len = ngx_http_backend_json_len(v);
+                s.data = ngx_pnalloc(r->pool, s.len + 1);
+                if (s.data == NULL) {
+                    return NGX_ERROR;
+                }
+
+                *ngx_http_backend_json_write(s.data, v) = '\0';
+                values[i] = (char *) s.data;
+            }
+
+            break;
+
+        case NGX_HTTP_BACKEND_PARAM_VAR:
+            if (ngx_http_complex_value(r, param[i].value, &s) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            values[i] = (char *) ngx_pnalloc(r->pool, s.len + 1);
+            if (values[i] == NULL) {
+                return NGX_ERROR;
+            }
+
+            *ngx_cpymem(values[i], s.data, s.len) = '\0';
+            break;
+
+        default: /* NGX_HTTP_BACKEND_PARAM_CTX */
+            /* no auth context yet: every ctx field is NULL */
+            values[i] = NULL;
+            break;
+        }
+    }
+
+    call->query.values = values;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q)
+{
+    char                          *detail;
+    size_t                         len;
+    ngx_str_t                      data, msg;
+    ngx_uint_t                     level;
+    ngx_http_request_t            *r;
+    ngx_http_backend_proc_t       *proc;
+    ngx_http_backend_call_t       *call;
+    ngx_http_backend_error_e       code;
+    ngx_http_backend_pg_shape_e    shape;
+
+    call = q->data;
+    call->running = 0;
+    proc = call->proc;
+    r = call->ctx->request;
+
+    switch (q->status) {
+
+    case NGX_HTTP_BACKEND_PG_OK:
+        break;
+
+    case NGX_HTTP_BACKEND_PG_UNAVAILABLE:
+        ngx_str_set(&msg, "Database unavailable");
+        ngx_http_backend_rpc_call_error(call,
+                                        NGX_HTTP_BACKEND_SERVICE_UNAVAILABLE,
+                                        &msg);
+        goto done;
+
+    case NGX_HTTP_BACKEND_PG_TIMEOUT:
+        ngx_str_set(&msg, "Database query timed out");
+        ngx_http_backend_rpc_call_error(call,
+                                        NGX_HTTP_BACKEND_GATEWAY_TIMEOUT,
+                                        &msg);
+        goto done;
+
+    default: /* NGX_HTTP_BACKEND_PG_SQL_ERROR */
+
+        /*
+         * the client's mistakes (a value the column type refuses, a
+         * constraint) are 4xx; the detail stays in the log
+         */
+
+        level = NGX_LOG_ERR;
+        code = NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR;
+        ngx_str_null(&msg);
+
+        if (ngx_strcmp(q->sqlstate, "23505") == 0
+            || ngx_strcmp(q->sqlstate, "23503") == 0
+            || ngx_strcmp(q->sqlstate, "40001") == 0
+            || ngx_strcmp(q->sqlstate, "40P01") == 0)
+        {
+            code = NGX_HTTP_BACKEND_CONFLICT;
+            level = NGX_LOG_INFO;
+
+        } else if ((q->sqlstate[0] == '2' && q->sqlstate[1] == '2')
+                   || ngx_strcmp(q->sqlstate, "23502") == 0
+                   || ngx_strcmp(q->sqlstate, "23514") == 0)
+        {
+            code = NGX_HTTP_BACKEND_BAD_REQUEST;
+            level = NGX_LOG_INFO;
+            ngx_str_set(&msg, "Invalid input");
+        }
+
+        detail = q->result ? PQresultErrorMessage(q->result) : "";
+        len = ngx_strlen(detail);
+        while (len && (detail[len - 1] == '\n' || detail[len - 1] == ' ')) {
+            len--;
+        }
+
+        ngx_log_error(level, r->connection->log, 0,
+                      "backend: procedure \"%V\" failed: %*s (SQLSTATE %s)",
+                      &proc->name, len, detail, q->sqlstate);
+
+        ngx_http_backend_rpc_call_error(call, code, &msg);
+        goto done;
+    }
+
+    if (proc->result == NGX_HTTP_BACKEND_RESULT_NONE) {
+        ngx_http_backend_rpc_call_result(call, NULL);
+        goto done;
+    }
+
+    if (proc->result == NGX_HTTP_BACKEND_RESULT_ONE
+        && PQntuples(q->result) == 0)
+    {
+        ngx_http_backend_rpc_call_error(call, NGX_HTTP_BACKEND_NOT_FOUND,
+                                        &proc->not_found);
+        goto done;
+    }
+
+    shape = (proc->result == NGX_HTTP_BACKEND_RESULT_MANY)
+            ? NGX_HTTP_BACKEND_PG_ROWS
+            : (proc->result == NGX_HTTP_BACKEND_RESULT_ONE)
+              ? NGX_HTTP_BACKEND_PG_ROW : NGX_HTTP_BACKEND_PG_VALUE;
+
+    if (ngx_http_backend_pg_result_json(r->pool, q->result, shape, &data)
+        != NGX_OK)
+    {
+        ngx_http_backend_rpc_call_error(call,
+                                        NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR,
+                                        NULL);
+        goto done;
+    }
+
+    ngx_http_backend_rpc_call_result(call, &data);
+
+done:
+
+    if (q->result) {
+        PQclear(q->result);
+        q->result = NULL;
+    }
+}
+
+
+static void
+ngx_http_backend_rpc_call_error(ngx_http_backend_call_t *call,
+    ngx_http_backend_error_e code, ngx_str_t *message)
+{
+    ngx_http_request_t  *r;
+
+    r = call->ctx->request;
+
+    if (ngx_http_backend_error(r->pool, &call->out, code, message,
+                               &call->path, NULL)
+        != NGX_OK)
+    {
+        ngx_str_set(&call->out, "{\"error\":{\"message\":"
+                    "\"INTERNAL_SERVER_ERROR\",\"code\":-32603,\"data\":"
+                    "{\"code\":\"INTERNAL_SERVER_ERROR\",\"httpStatus\":500}}}");
+        code = NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR;
+    }
+
+    call->status = ngx_http_backend_error_status(code);
+
+    ngx_http_backend_rpc_call_done(call);
+}
+
+
+static void
+ngx_http_backend_rpc_call_result(ngx_http_backend_call_t *call,
+    ngx_str_t *data)
+{
+    u_char              *p;
+    ngx_http_request_t  *r;
+
+    r = call->ctx->request;
+
+    call->status = NGX_HTTP_OK;
+
+    if (data == NULL) {
+        /* undefined: JSON.stringify() drops "data" */
+        ngx_str_set(&call->out, "{\"result\":{}}");
+        ngx_http_backend_rpc_call_done(call);
+        return;
+    }
+
+    call->out.len = sizeof("{\"result\":{\"data\":}}") - 1 + data->len;
+    call->out.data = ngx_pnalloc(r->pool, call->out.len);
+
+    if (call->out.data == NULL) {
+        ngx_http_backend_rpc_call_error(call,
+                                        NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR,
+                                        NULL);
+        return;
+    }
+
+    p = ngx_cpymem(call->out.data, "{\"result\":{\"data\":",
+                   sizeof("{\"result\":{\"data\":") - 1);
+    p = ngx_cpymem(p, data->data, data->len);
+    *p++ = '}';
+    *p = '}';
+
+    ngx_http_backend_rpc_call_done(call);
+}
+
+
+void
+ngx_http_backend_rpc_call_done(ngx_http_backend_call_t *call)
+{
+    ngx_int_t                rc;
+    ngx_connection_t        *c;
+    ngx_http_request_t      *r;
+    ngx_http_backend_ctx_t  *ctx;
+
+    ctx = call->ctx;
+    r = ctx->request;
+
+    call->done = 1;
+    ctx->pending--;
+
+    /* inside rpc_start(): it sends what is known when it is done */
+
+    if (!ctx->async || ctx->finalized) {
+        return;
+    }
+
+    c = r->connection;
+
+    if (ctx->head_sent) {
+        /* streaming: this call's line now */
+        rc = ngx_http_backend_rpc_send_line(ctx, call);
+
+        if (rc != NGX_ERROR && ctx->pending) {
+            return;
+        }
+
+    } else if (ctx->pending) {
+        return;
+
+    } else {
+        rc = ngx_http_backend_rpc_send(ctx);
+    }
+
+    ctx->finalized = 1;
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the status of a batch: the one status all calls share, else 207 */
+
+static ngx_int_t
+ngx_http_backend_rpc_send(ngx_http_backend_ctx_t *ctx)
+{
+    u_char              *p;
+    size_t               len;
+    ngx_int_t            rc;
+    ngx_uint_t           i, status;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (ctx->jsonl || ctx->stream) {
+        /* everything is known: the head and the end in one go */
+        rc = ngx_http_backend_rpc_send_head(ctx);
+        if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+            return rc;
+        }
+
+        return ngx_http_backend_rpc_output(r, (u_char *) "}\n",
+                                           ctx->stream ? 2 : 0, 1);
+    }
+
+    status = ctx->calls[0].status;
+    len = ctx->batch ? 1 + ctx->ncalls : 0;
+
+    for (i = 0; i < ctx->ncalls; i++) {
+        if (ctx->calls[i].status != status) {
+            status = 207;
+        }
+
+        len += ctx->calls[i].out.len;
+    }
+
+    if (!ctx->batch) {
+        rc = ngx_http_backend_rpc_headers(r, status, len);
+        if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+            return rc;
+        }
+
+        return ngx_http_backend_rpc_output(r, ctx->calls[0].out.data, len, 1);
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *p = '[';
+    len = 1;
+
+    for (i = 0; i < ctx->ncalls; i++) {
+        if (i) {
+            p[len++] = ',';
+        }
+
+        ngx_memcpy(p + len, ctx->calls[i].out.data, ctx->calls[i].out.len);
+        len += ctx->calls[i].out.len;
+    }
+
+    p[len++] = ']';
+
+    rc = ngx_http_backend_rpc_headers(r, status, len);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_backend_rpc_output(r, p, len, 1);
+}
+
+
+/*
+ * v11 JSON Lines: {"0":[[<envelope>]],"1":[[0],[null,0,1]]} where a call
+ * still running is a promise, later settled by [1,0,[[<envelope>]]].
+ * v10: {"0":<envelope>\n,"1":<envelope>\n} in completion order.
+ */
+
+static ngx_int_t
+ngx_http_backend_rpc_send_head(ngx_http_backend_ctx_t *ctx)
+{
+    u_char                   *p, *start;
+    size_t                    len;
+    ngx_int_t                 rc;
+    ngx_uint_t                i;
+    ngx_http_request_t       *r;
+    ngx_http_backend_call_t  *call;
+
+    r = ctx->request;
+
+    rc = ngx_http_backend_rpc_headers(r, NGX_HTTP_OK, -1);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    ctx->head_sent = 1;
+
+    len = 3;
+
+    for (i = 0; i < ctx->ncalls; i++) {
+        len += NGX_INT_T_LEN * 2 + sizeof(",\"\":[[0],[null,0,]]\n") - 1
+               + ctx->calls[i].out.len;
+    }
+
+    start = ngx_pnalloc(r->pool, len);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = start;
+
+    if (ctx->stream) {
+        /* v10: a line for each call already done, the rest later */
+
+        for (i = 0; i < ctx->ncalls; i++) {
+            call = &ctx->calls[i];
+
+            if (call->done) {
+                p = ngx_sprintf(p, "%s\"%ui\":%V\n",
+                                ctx->lines++ ? "," : "{", i, &call->out);
+            }
+        }
+
+        if (p == start) {
+            return NGX_OK;
+        }
+
+        return ngx_http_backend_rpc_output(r, start, p - start, 0);
+    }
+
+    *p++ = '{';
+
+    for (i = 0; i < ctx->ncalls; i++) {
+        call = &ctx->calls[i];
+
+        if (i) {
+            *p++ = ',';
+        }
+
+        if (call->done) {
+            p = ngx_sprintf(p, "\"%ui\":[[%V]]", i, &call->out);
+
+        } else {
+            p = ngx_sprintf(p, "\"%ui\":[[0],[null,0,%ui]]", i, i);
+        }
+    }
+
+    *p++ = '}';
+    *p++ = '\n';
+
+    return ngx_http_backend_rpc_output(r, start, p - start, 0);
+}
+
+
+static ngx_int_t
+ngx_http_backend_rpc_send_line(ngx_http_backend_ctx_t *ctx,
+    ngx_http_backend_call_t *call)
+{
+    u_char              *p, *start;
+    size_t               len;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (r->header_only) {
+        return ctx->pending ? NGX_OK : NGX_HTTP_OK;
+    }
+
+    len = call->out.len + NGX_INT_T_LEN * 2 + 16;
+
+    start = ngx_pnalloc(r->pool, len);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->stream) {
+        p = ngx_sprintf(start, "%s\"%ui\":%V\n", ctx->lines++ ? "," : "{",
+                        call->index, &call->out);
+
+        if (ctx->pending == 0) {
+            *p++ = '}';
+            *p++ = '\n';
+        }
+
+    } else {
+        p = ngx_sprintf(start, "[%ui,0,[[%V]]]\n", call->index, &call->out);
+    }
+
+    return ngx_http_backend_rpc_output(r, start, p - start,
+                                       ctx->pending == 0);
+}
+
+
+static ngx_int_t
+ngx_http_backend_rpc_headers(ngx_http_request_t *r, ngx_uint_t status,
+    off_t length)
+{
+    ngx_table_elt_t  *h;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = length;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Vary");
+    ngx_str_set(&h->value, "trpc-accept, accept");
+
+    return ngx_http_send_header(r);
+}
+
+
+static ngx_int_t
+ngx_http_backend_rpc_output(ngx_http_request_t *r, u_char *data, size_t len,
+    ngx_uint_t last)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (len) {
+        b->pos = data;
+        b->last = data + len;
+        b->memory = 1;
+    }
+
+    if (last) {
+        b->last_buf = (r == r->main) ? 1 : 0;
+        b->last_in_chain = 1;
+
+    } else {
+        b->flush = 1;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_uint_t
+ngx_http_backend_rpc_accepts_jsonl(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+
+            if ((h[i].key.len == sizeof("trpc-accept") - 1
+                 && ngx_strncasecmp(h[i].key.data, (u_char *) "trpc-accept",
+                                    h[i].key.len) == 0)
+                || (h[i].key.len == sizeof("accept") - 1
+                    && ngx_strncasecmp(h[i].key.data, (u_char *) "accept",
+                                       h[i].key.len) == 0))
+            {
+                if (ngx_strlcasestrn(h[i].value.data,
+                                     h[i].value.data + h[i].value.len,
+                                     (u_char *) "application/jsonl",
+                                     sizeof("application/jsonl") - 2)
+                    != NULL)
+                {
+                    return 1;
+                }
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* the request ends early (client gone, error): no callback may follow */
+
+static void
+ngx_http_backend_rpc_cleanup(void *data)
+{
+    ngx_http_backend_ctx_t *ctx = data;
+
+    ngx_uint_t  i;
+
+    ctx->finalized = 1;
+
+    for (i = 0; i < ctx->ncalls; i++) {
+        if (ctx->calls[i].running) {
+            ngx_http_backend_pg_abort(&ctx->calls[i].query);
+            ctx->calls[i].running = 0;
+        }
+    }
+}
