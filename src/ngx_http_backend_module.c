@@ -28,6 +28,8 @@ static char *ngx_http_backend_procedure_param(ngx_conf_t *cf,
     ngx_http_backend_proc_t *proc, ngx_str_t *value);
 static char *ngx_http_backend_procedure_check(ngx_conf_t *cf,
     ngx_http_backend_proc_t *proc);
+static ngx_int_t ngx_http_backend_relative_path(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *path);
 
 
 static ngx_conf_num_bounds_t  ngx_http_backend_max_batch_bounds = {
@@ -667,11 +669,12 @@ ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
             goto duplicate;
         }
 
-        if (ngx_conf_full_name(cf->cycle, &value[1], 1) != NGX_OK) {
+        if (ngx_http_backend_relative_path(cf, &value[1], &proc->input)
+            != NGX_OK)
+        {
             return NGX_CONF_ERROR;
         }
 
-        proc->input = value[1];
         proc->uses_input = 1;
         return NGX_CONF_OK;
     }
@@ -873,4 +876,42 @@ ngx_http_backend_procedure_check(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A relative path is taken from the directory of the file that names it,
+ * so that a file of procedures can be included from any nginx.conf
+ */
+
+static ngx_int_t
+ngx_http_backend_relative_path(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *path)
+{
+    u_char     *p, *file;
+    size_t      len;
+
+    if (name->len && name->data[0] == '/') {
+        *path = *name;
+        return NGX_OK;
+    }
+
+    file = cf->conf_file->file.name.data;
+    len = cf->conf_file->file.name.len;
+
+    while (len && file[len - 1] != '/') {
+        len--;
+    }
+
+    path->len = len + name->len;
+    path->data = ngx_pnalloc(cf->pool, path->len + 1);
+    if (path->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(path->data, file, len);
+    p = ngx_cpymem(p, name->data, name->len);
+    *p = '\0';
+
+    return NGX_OK;
 }

@@ -34,6 +34,7 @@ static ngx_int_t ngx_http_backend_rpc_input(ngx_http_request_t *r,
 static void ngx_http_backend_rpc_call(ngx_http_backend_call_t *call);
 static ngx_int_t ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call);
 static void ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q);
+static ngx_uint_t ngx_http_backend_rpc_bad_value(u_char *sqlstate);
 static void ngx_http_backend_rpc_call_error(ngx_http_backend_call_t *call,
     ngx_http_backend_error_e code, ngx_str_t *message);
 static void ngx_http_backend_rpc_call_result(ngx_http_backend_call_t *call,
@@ -372,7 +373,10 @@ ngx_http_backend_rpc_input(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
     ngx_int_t   rc;
     ngx_str_t   arg;
 
-    if (body == NULL && ngx_http_arg(r, (u_char *) "input", 5, &arg) == NGX_OK)
+    /* a query's input is in the URL, a mutation's in the body */
+
+    if (r->method != NGX_HTTP_POST
+        && ngx_http_arg(r, (u_char *) "input", 5, &arg) == NGX_OK)
     {
         /* URLSearchParams: '+' is a space, then %XX */
 
@@ -663,10 +667,7 @@ ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q)
             code = NGX_HTTP_BACKEND_CONFLICT;
             level = NGX_LOG_INFO;
 
-        } else if ((q->sqlstate[0] == '2' && q->sqlstate[1] == '2')
-                   || ngx_strcmp(q->sqlstate, "23502") == 0
-                   || ngx_strcmp(q->sqlstate, "23514") == 0)
-        {
+        } else if (ngx_http_backend_rpc_bad_value(q->sqlstate)) {
             code = NGX_HTTP_BACKEND_BAD_REQUEST;
             level = NGX_LOG_INFO;
             ngx_str_set(&msg, "Invalid input");
@@ -721,6 +722,38 @@ done:
         PQclear(q->result);
         q->result = NULL;
     }
+}
+
+
+/* SQLSTATEs that mean "the client sent a value the schema refuses" */
+
+static ngx_uint_t
+ngx_http_backend_rpc_bad_value(u_char *sqlstate)
+{
+    char  **s;
+
+    static char  *states[] = {
+        "22P02",    /* invalid_text_representation */
+        "22003",    /* numeric_value_out_of_range */
+        "22007",    /* invalid_datetime_format */
+        "22008",    /* datetime_field_overflow */
+        "22001",    /* string_data_right_truncation */
+        "22023",    /* invalid_parameter_value */
+        "22021",    /* character_not_in_repertoire */
+        "22P05",    /* untranslatable_character */
+        "22004",    /* null_value_not_allowed */
+        "23502",    /* not_null_violation */
+        "23514",    /* check_violation */
+        NULL
+    };
+
+    for (s = states; *s; s++) {
+        if (ngx_strcmp(sqlstate, *s) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -1,0 +1,144 @@
+# Configuration errors: nginx refuses to start, naming the file and line.
+
+use Test::Nginx::Socket 'no_plan';
+
+repeat_each(1);
+no_shuffle();
+no_long_string();
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: tier is required
+--- http_config
+    backend_procedure p { type query; data '1'; }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*procedure "p" has no "tier" in .*nginx\.conf:\d+/
+
+
+
+=== TEST 2: sql placeholders and params must agree
+--- http_config
+    backend_pg main "host=127.0.0.1 dbname=x";
+    backend_procedure p { tier public; sql "select $1, $2"; params input.a; }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*procedure "p": "sql" uses 2 parameters but "params" lists 1 in .*nginx\.conf:\d+/
+
+
+
+=== TEST 3: duplicate procedures, regardless of case
+--- http_config
+    backend_procedure a.b { tier public; data '1'; }
+    backend_procedure A.b { tier public; data '2'; }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*duplicate procedure "A\.b", first defined in .*nginx\.conf:\d+/
+
+
+
+=== TEST 4: unknown directive inside a procedure
+--- http_config
+    backend_procedure p { tier public; sqll "select 1"; }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*unknown directive "sqll" in backend_procedure in .*nginx\.conf:\d+/
+
+
+
+=== TEST 5: invalid JSON in data
+--- http_config
+    backend_procedure p { tier public; data '{"a":'; }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid JSON in "data": .* in .*nginx\.conf:\d+/
+
+
+
+=== TEST 6: a malformed connection string
+--- http_config
+    backend_pg main "host=127.0.0.1 nosuchkeyword=1";
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid connection string .*nosuchkeyword.* in .*nginx\.conf:\d+/
+
+
+
+=== TEST 7: sslmode prefer may reconnect under us: refused
+--- http_config
+    backend_pg main "host=127.0.0.1 sslmode=prefer";
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*sslmode "prefer" is not supported in "main"/
+
+
+
+=== TEST 8: a procedure with sql needs a database
+--- http_config
+    backend_procedure p { tier public; sql "select 1"; }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*procedure "p" needs a database: no backend_pg is defined in .*nginx\.conf:\d+/
+
+
+
+=== TEST 9: unknown context fields and malformed params
+--- http_config
+    backend_pg main "host=127.0.0.1";
+    backend_procedure p { tier public; sql "select $1"; params ctx.nope; }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*unknown context field "ctx\.nope" in .*nginx\.conf:\d+/
+
+
+
+=== TEST 10: invalid backend_pg parameters
+--- http_config
+    backend_pg main "host=127.0.0.1" max=0;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid parameter "max=0" in .*nginx\.conf:\d+/
+
+
+
+=== TEST 11: unknown host at configuration time
+--- http_config
+    backend_pg main "host=no-such-host.invalid dbname=x";
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*host "no-such-host\.invalid" of "main" not found/
+
+
+
+=== TEST 12: a valid configuration starts
+--- http_config
+    backend_pg main "postgresql://u@127.0.0.1:5432/db?sslmode=disable" max=2 queue=10 queue_timeout=2s connect_timeout=1s query_timeout=3s max_lifetime=10m max_requests=100;
+    backend_procedure p {
+        type     mutation;
+        tier     admin;
+        sql      "select $1, $2, '$3 in a string', $$ $4 in a dollar quote $$ -- $5
+                  /* $6 */";
+        params   input.a ctx.user_id;
+        result   one;
+        database main;
+    }
+--- config
+    location /trpc/ { backend_rpc; }
+--- request
+GET /trpc/p
+--- error_code: 405
+--- no_error_log
+[error]
