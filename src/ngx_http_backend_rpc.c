@@ -616,7 +616,9 @@ ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q)
 {
     char                          *detail;
     size_t                         len;
-    ngx_str_t                      data, msg;
+    PGresult                      *res;
+    ngx_int_t                      rc;
+    ngx_str_t                      data, msg, *message;
     ngx_uint_t                     level;
     ngx_http_request_t            *r;
     ngx_http_backend_proc_t       *proc;
@@ -629,24 +631,64 @@ ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q)
     proc = call->proc;
     r = call->ctx->request;
 
+    /*
+     * The result is cleared before the call completes: completing the
+     * last call may finalize the request and free the call with it
+     */
+
+    res = q->result;
+    q->result = NULL;
+
+    message = NULL;
+    code = NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR;
+
     switch (q->status) {
 
     case NGX_HTTP_BACKEND_PG_OK:
+
+        if (proc->result == NGX_HTTP_BACKEND_RESULT_NONE) {
+            PQclear(res);
+            ngx_http_backend_rpc_call_result(call, NULL);
+            return;
+        }
+
+        if (proc->result == NGX_HTTP_BACKEND_RESULT_ONE
+            && PQntuples(res) == 0)
+        {
+            PQclear(res);
+            ngx_http_backend_rpc_call_error(call, NGX_HTTP_BACKEND_NOT_FOUND,
+                                            &proc->not_found);
+            return;
+        }
+
+        shape = (proc->result == NGX_HTTP_BACKEND_RESULT_MANY)
+                ? NGX_HTTP_BACKEND_PG_ROWS
+                : (proc->result == NGX_HTTP_BACKEND_RESULT_ONE)
+                  ? NGX_HTTP_BACKEND_PG_ROW : NGX_HTTP_BACKEND_PG_VALUE;
+
+        rc = ngx_http_backend_pg_result_json(r->pool, res, shape, &data);
+
+        PQclear(res);
+        res = NULL;
+
+        if (rc == NGX_OK) {
+            ngx_http_backend_rpc_call_result(call, &data);
+            return;
+        }
+
         break;
 
     case NGX_HTTP_BACKEND_PG_UNAVAILABLE:
         ngx_str_set(&msg, "Database unavailable");
-        ngx_http_backend_rpc_call_error(call,
-                                        NGX_HTTP_BACKEND_SERVICE_UNAVAILABLE,
-                                        &msg);
-        goto done;
+        message = &msg;
+        code = NGX_HTTP_BACKEND_SERVICE_UNAVAILABLE;
+        break;
 
     case NGX_HTTP_BACKEND_PG_TIMEOUT:
         ngx_str_set(&msg, "Database query timed out");
-        ngx_http_backend_rpc_call_error(call,
-                                        NGX_HTTP_BACKEND_GATEWAY_TIMEOUT,
-                                        &msg);
-        goto done;
+        message = &msg;
+        code = NGX_HTTP_BACKEND_GATEWAY_TIMEOUT;
+        break;
 
     default: /* NGX_HTTP_BACKEND_PG_SQL_ERROR */
 
@@ -656,8 +698,6 @@ ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q)
          */
 
         level = NGX_LOG_ERR;
-        code = NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR;
-        ngx_str_null(&msg);
 
         if (ngx_strcmp(q->sqlstate, "23505") == 0
             || ngx_strcmp(q->sqlstate, "23503") == 0
@@ -671,9 +711,10 @@ ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q)
             code = NGX_HTTP_BACKEND_BAD_REQUEST;
             level = NGX_LOG_INFO;
             ngx_str_set(&msg, "Invalid input");
+            message = &msg;
         }
 
-        detail = q->result ? PQresultErrorMessage(q->result) : "";
+        detail = res ? PQresultErrorMessage(res) : "";
         len = ngx_strlen(detail);
         while (len && (detail[len - 1] == '\n' || detail[len - 1] == ' ')) {
             len--;
@@ -682,46 +723,14 @@ ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q)
         ngx_log_error(level, r->connection->log, 0,
                       "backend: procedure \"%V\" failed: %*s (SQLSTATE %s)",
                       &proc->name, len, detail, q->sqlstate);
-
-        ngx_http_backend_rpc_call_error(call, code, &msg);
-        goto done;
+        break;
     }
 
-    if (proc->result == NGX_HTTP_BACKEND_RESULT_NONE) {
-        ngx_http_backend_rpc_call_result(call, NULL);
-        goto done;
+    if (res) {
+        PQclear(res);
     }
 
-    if (proc->result == NGX_HTTP_BACKEND_RESULT_ONE
-        && PQntuples(q->result) == 0)
-    {
-        ngx_http_backend_rpc_call_error(call, NGX_HTTP_BACKEND_NOT_FOUND,
-                                        &proc->not_found);
-        goto done;
-    }
-
-    shape = (proc->result == NGX_HTTP_BACKEND_RESULT_MANY)
-            ? NGX_HTTP_BACKEND_PG_ROWS
-            : (proc->result == NGX_HTTP_BACKEND_RESULT_ONE)
-              ? NGX_HTTP_BACKEND_PG_ROW : NGX_HTTP_BACKEND_PG_VALUE;
-
-    if (ngx_http_backend_pg_result_json(r->pool, q->result, shape, &data)
-        != NGX_OK)
-    {
-        ngx_http_backend_rpc_call_error(call,
-                                        NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR,
-                                        NULL);
-        goto done;
-    }
-
-    ngx_http_backend_rpc_call_result(call, &data);
-
-done:
-
-    if (q->result) {
-        PQclear(q->result);
-        q->result = NULL;
-    }
+    ngx_http_backend_rpc_call_error(call, code, message);
 }
 
 
