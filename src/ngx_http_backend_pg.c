@@ -68,6 +68,7 @@ static void ngx_http_backend_pg_unwrap(ngx_http_backend_pg_conn_t *pc);
 static void ngx_http_backend_pg_event_handler(ngx_event_t *ev);
 static void ngx_http_backend_pg_connect_step(ngx_http_backend_pg_conn_t *pc);
 static void ngx_http_backend_pg_connect_failed(ngx_http_backend_pg_conn_t *pc);
+static void ngx_http_backend_pg_backoff(ngx_http_backend_pg_pool_t *pool);
 static void ngx_http_backend_pg_send(ngx_http_backend_pg_conn_t *pc,
     ngx_http_backend_pg_query_t *q);
 static ngx_int_t ngx_http_backend_pg_flush(ngx_http_backend_pg_conn_t *pc);
@@ -297,6 +298,7 @@ ngx_http_backend_pg_connect(ngx_http_backend_pg_pool_t *pool)
         ngx_log_error(NGX_LOG_ALERT, pool->log, 0,
                       "backend_pg \"%V\": PQconnectStartParams() failed",
                       &server->name);
+        ngx_http_backend_pg_backoff(pool);
         return NGX_ERROR;
     }
 
@@ -306,6 +308,7 @@ ngx_http_backend_pg_connect(ngx_http_backend_pg_pool_t *pool)
         ngx_http_backend_pg_log_error(pc, "could not connect");
         PQfinish(pc->pgconn);
         pc->pgconn = NULL;
+        ngx_http_backend_pg_backoff(pool);
         return NGX_ERROR;
     }
 
@@ -323,6 +326,7 @@ ngx_http_backend_pg_connect(ngx_http_backend_pg_pool_t *pool)
 
     if (ngx_http_backend_pg_wrap(pc) != NGX_OK) {
         ngx_http_backend_pg_close(pc);
+        ngx_http_backend_pg_backoff(pool);
         return NGX_ERROR;
     }
 
@@ -596,7 +600,19 @@ ngx_http_backend_pg_connect_failed(ngx_http_backend_pg_conn_t *pc)
     pool = pc->pool;
 
     ngx_http_backend_pg_close(pc);
+    ngx_http_backend_pg_backoff(pool);
 
+    if (pool->active == 0) {
+        ngx_http_backend_pg_fail_waiting(pool);
+    }
+}
+
+
+/* after a failed attempt, wait 100ms, doubling up to 5s, before the next */
+
+static void
+ngx_http_backend_pg_backoff(ngx_http_backend_pg_pool_t *pool)
+{
     pool->backoff = pool->backoff ? ngx_min(pool->backoff * 2,
                                             NGX_HTTP_BACKEND_PG_BACKOFF_MAX)
                                   : NGX_HTTP_BACKEND_PG_BACKOFF_MIN;
@@ -606,10 +622,6 @@ ngx_http_backend_pg_connect_failed(ngx_http_backend_pg_conn_t *pc)
     ngx_log_error(NGX_LOG_WARN, pool->log, 0,
                   "backend_pg \"%V\": next connection attempt in %Mms",
                   &pool->server->name, pool->backoff);
-
-    if (pool->active == 0) {
-        ngx_http_backend_pg_fail_waiting(pool);
-    }
 }
 
 
