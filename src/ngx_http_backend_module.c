@@ -466,7 +466,9 @@ ngx_http_backend_procedure(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     for (p = value[1].data; p < value[1].data + value[1].len; p++) {
-        if (!(ngx_http_backend_isalnum(*p) || *p == '.' || *p == '_' || *p == '-')) {
+        if (!(ngx_http_backend_isalnum(*p)
+              || *p == '.' || *p == '_' || *p == '-'))
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid procedure name \"%V\"", &value[1]);
             return NGX_CONF_ERROR;
@@ -617,7 +619,9 @@ ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
         }
 
         for (i = 0; i < value[1].len; i++) {
-            if (!(ngx_http_backend_isalnum(value[1].data[i]) || value[1].data[i] == '_')) {
+            if (!(ngx_http_backend_isalnum(value[1].data[i])
+                  || value[1].data[i] == '_'))
+            {
                 goto invalid;
             }
         }

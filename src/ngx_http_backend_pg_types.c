@@ -8,8 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_backend_json.h"
-#include "ngx_http_backend_pg.h"
+#include "ngx_http_backend.h"
 
 
 /* type oids, from pg_type.dat; stable across server versions */
@@ -729,4 +728,117 @@ ngx_http_backend_pg_array(ngx_http_backend_pg_out_t *out, Oid type,
     ngx_http_backend_pg_out(out, (u_char *) "]", 1);
 
     return p;
+}
+
+
+/*
+ * The highest $N placeholder of a statement, outside string literals,
+ * quoted identifiers, dollar quotes and comments.
+ */
+
+ngx_int_t
+ngx_http_backend_pg_sql_params(ngx_str_t *sql, ngx_uint_t *n)
+{
+    u_char      *p, *last, *tag, *q;
+    size_t       tlen;
+    ngx_uint_t   max, v;
+
+    max = 0;
+    p = sql->data;
+    last = p + sql->len;
+
+    while (p < last) {
+
+        if (*p == '\'' || *p == '"') {
+            for (q = p + 1; q < last; q++) {
+                if (*q == *p) {
+                    if (q + 1 < last && q[1] == *p) {
+                        q++;
+                        continue;
+                    }
+
+                    break;
+                }
+            }
+
+            if (q == last) {
+                return NGX_ERROR;
+            }
+
+            p = q + 1;
+            continue;
+        }
+
+        if (*p == '-' && p + 1 < last && p[1] == '-') {
+            while (p < last && *p != '\n') {
+                p++;
+            }
+
+            continue;
+        }
+
+        if (*p == '/' && p + 1 < last && p[1] == '*') {
+            for (q = p + 2; q + 1 < last; q++) {
+                if (q[0] == '*' && q[1] == '/') {
+                    break;
+                }
+            }
+
+            if (q + 1 >= last) {
+                return NGX_ERROR;
+            }
+
+            p = q + 2;
+            continue;
+        }
+
+        if (*p == '$') {
+            q = p + 1;
+
+            if (q < last && *q >= '0' && *q <= '9') {
+                v = 0;
+
+                while (q < last && *q >= '0' && *q <= '9') {
+                    v = v * 10 + (*q++ - '0');
+                    if (v > 65535) {
+                        return NGX_ERROR;
+                    }
+                }
+
+                max = ngx_max(max, v);
+                p = q;
+                continue;
+            }
+
+            /* a dollar quote: $$...$$ or $tag$...$tag$ */
+
+            while (q < last && (*q == '_' || ngx_http_backend_isalnum(*q))) {
+                q++;
+            }
+
+            if (q < last && *q == '$') {
+                tag = p;
+                tlen = q - p + 1;
+
+                for (q++; q + tlen <= last; q++) {
+                    if (ngx_strncmp(q, tag, tlen) == 0) {
+                        break;
+                    }
+                }
+
+                if (q + tlen > last) {
+                    return NGX_ERROR;
+                }
+
+                p = q + tlen;
+                continue;
+            }
+        }
+
+        p++;
+    }
+
+    *n = max;
+
+    return NGX_OK;
 }

@@ -778,9 +778,10 @@ ngx_http_backend_rpc_call_error(ngx_http_backend_call_t *call,
                                &call->path, NULL)
         != NGX_OK)
     {
-        ngx_str_set(&call->out, "{\"error\":{\"message\":"
-                    "\"INTERNAL_SERVER_ERROR\",\"code\":-32603,\"data\":"
-                    "{\"code\":\"INTERNAL_SERVER_ERROR\",\"httpStatus\":500}}}");
+        ngx_str_set(&call->out,
+                    "{\"error\":{\"message\":\"INTERNAL_SERVER_ERROR\","
+                    "\"code\":-32603,\"data\":{\"code\":"
+                    "\"INTERNAL_SERVER_ERROR\",\"httpStatus\":500}}}");
         code = NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR;
     }
 

@@ -1,0 +1,302 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+/*
+ * Postgres text values as JSON: ngx_http_backend_pg_value() and
+ * ngx_http_backend_pg_result_json() over results built in memory.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_backend_json.h"
+#include "ngx_http_backend_pg.h"
+
+
+typedef struct {
+    Oid          type;
+    const char  *in;
+    const char  *out;
+} test_value_t;
+
+
+static ngx_uint_t  test_n;
+static ngx_uint_t  test_failed;
+
+
+static test_value_t  test_values[] = {
+    { 16, "t", "true" },
+    { 16, "f", "false" },
+    { 21, "-7", "-7" },
+    { 23, "2147483647", "2147483647" },
+    { 20, "9007199254740993", "9007199254740993" },
+    { 700, "1.5", "1.5" },
+    { 701, "NaN", "null" },
+    { 701, "Infinity", "null" },
+    { 701, "-Infinity", "null" },
+    { 701, "1e+100", "1e+100" },
+    { 1700, "1.50", "\"1.50\"" },
+    { 1700, "NaN", "\"NaN\"" },
+    { 25, "tab\there \"q\" \\ \x01", "\"tab\\there \\\"q\\\" \\\\ \\u0001\"" },
+    { 25, "caf\xc3\xa9", "\"caf\xc3\xa9\"" },
+    { 2950, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+      "\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\"" },
+    { 1082, "2025-06-02", "\"2025-06-02\"" },
+    { 1186, "1 day 02:00:00", "\"1 day 02:00:00\"" },
+    { 114, "{\"a\": 1,\n \"b\": [1, 2]}", "{\"a\":1,\"b\":[1,2]}" },
+    { 3802, "{\"s\": \"x\\\" y, z\", \"t\": [true, null]}",
+      "{\"s\":\"x\\\" y, z\",\"t\":[true,null]}" },
+
+    /* timestamptz, DateStyle ISO; output as Date.prototype.toJSON() */
+    { 1184, "2025-06-02 14:00:00+00", "\"2025-06-02T14:00:00.000Z\"" },
+    { 1184, "2025-06-02 14:00:00.5+00", "\"2025-06-02T14:00:00.500Z\"" },
+    { 1184, "2025-06-02 14:00:00.123999+00", "\"2025-06-02T14:00:00.123Z\"" },
+    { 1184, "2025-06-02 02:00:00-03", "\"2025-06-02T05:00:00.000Z\"" },
+    { 1184, "2025-06-02 01:00:00+05:30", "\"2025-06-01T19:30:00.000Z\"" },
+    { 1184, "2025-06-02 01:00:00+05:30:15", "\"2025-06-01T19:29:45.000Z\"" },
+    { 1184, "2024-12-31 23:30:00-01", "\"2025-01-01T00:30:00.000Z\"" },
+    { 1184, "2024-02-29 12:00:00+00", "\"2024-02-29T12:00:00.000Z\"" },
+    { 1184, "1970-01-01 00:00:00+00", "\"1970-01-01T00:00:00.000Z\"" },
+    { 1184, "1969-12-31 23:59:59.999+00", "\"1969-12-31T23:59:59.999Z\"" },
+    { 1184, "0001-01-01 00:00:00+00", "\"0001-01-01T00:00:00.000Z\"" },
+    { 1184, "0001-01-01 00:00:00+00 BC", "\"0000-01-01T00:00:00.000Z\"" },
+    { 1184, "0002-01-01 00:00:00+00 BC", "\"-000001-01-01T00:00:00.000Z\"" },
+    { 1184, "10000-01-01 00:00:00+00", "\"+010000-01-01T00:00:00.000Z\"" },
+    { 1184, "infinity", "null" },
+    { 1184, "-infinity", "null" },
+    { 1114, "2025-06-02 14:00:00", "\"2025-06-02T14:00:00.000Z\"" },
+
+    /* arrays */
+    { 1007, "{}", "[]" },
+    { 1007, "{1,2,NULL}", "[1,2,null]" },
+    { 1007, "{{1,2},{3,4}}", "[[1,2],[3,4]]" },
+    { 1007, "[0:1]={5,6}", "[5,6]" },
+    { 1009, "{\"a b\",c,\"d\\\"e\",\"NULL\",NULL,\"x,y\"}",
+      "[\"a b\",\"c\",\"d\\\"e\",\"NULL\",null,\"x,y\"]" },
+    { 1000, "{t,f}", "[true,false]" },
+    { 1231, "{1.5,NaN}", "[\"1.5\",\"NaN\"]" },
+    { 1185, "{\"2025-01-01 00:00:00+00\"}", "[\"2025-01-01T00:00:00.000Z\"]" },
+    { 3807, "{\"{\\\"a\\\": 1}\"}", "[{\"a\":1}]" },
+
+    /* what is not read as an array stays a string */
+    { 1007, "{1,2", "\"{1,2\"" },
+
+    { 0, NULL, NULL }
+};
+
+
+static void
+test_ok(ngx_uint_t ok, const char *what, ngx_str_t *got, const char *want)
+{
+    test_n++;
+
+    if (ok) {
+        printf("ok %u - %s\n", (unsigned) test_n, what);
+        return;
+    }
+
+    test_failed++;
+    printf("not ok %u - %s\n#   got:  %.*s\n#   want: %s\n", (unsigned) test_n,
+           what, (int) got->len, got->data, want);
+}
+
+
+static void
+test_value(ngx_pool_t *pool, test_value_t *t)
+{
+    size_t     len, n;
+    u_char    *scratch;
+    ngx_str_t  out;
+    char       what[256];
+
+    len = ngx_strlen(t->in);
+    scratch = ngx_pnalloc(pool, len + 1);
+
+    n = ngx_http_backend_pg_value(NULL, t->type, (u_char *) t->in, len,
+                                  scratch);
+
+    out.data = ngx_pnalloc(pool, n + 1);
+    out.len = ngx_http_backend_pg_value(out.data, t->type, (u_char *) t->in,
+                                        len, scratch);
+
+    (void) snprintf(what, sizeof(what), "oid %u: %s", (unsigned) t->type,
+                    t->in);
+
+    test_ok(out.len == n && out.len == strlen(t->out)
+            && ngx_strncmp(out.data, t->out, out.len) == 0,
+            what, &out, t->out);
+}
+
+
+static PGresult *
+test_result(int ncols, PGresAttDesc *attrs, int nrows, const char **cells)
+{
+    int        row, col;
+    PGresult  *res;
+
+    res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    if (res == NULL || !PQsetResultAttrs(res, ncols, attrs)) {
+        return NULL;
+    }
+
+    for (row = 0; row < nrows; row++) {
+        for (col = 0; col < ncols; col++) {
+            const char *v = cells[row * ncols + col];
+
+            if (!PQsetvalue(res, row, col, (char *) v,
+                            v ? (int) strlen(v) : -1))
+            {
+                return NULL;
+            }
+        }
+    }
+
+    return res;
+}
+
+
+static void
+test_results(ngx_pool_t *pool)
+{
+    PGresult      *res, *empty;
+    ngx_str_t      out;
+    PGresAttDesc   attrs[3];
+
+    const char *cells[] = {
+        "1", "first \"one\"", "2025-06-02 14:00:00+00",
+        "2", NULL, "{1,2}",
+    };
+
+    ngx_memzero(attrs, sizeof(attrs));
+    attrs[0].name = "id";
+    attrs[0].typid = 20;
+    attrs[1].name = "title";
+    attrs[1].typid = 25;
+    attrs[2].name = "scheduledAt";
+    attrs[2].typid = 1184;
+
+    res = test_result(3, attrs, 2, cells);
+    if (res == NULL) {
+        printf("Bail out! PQmakeEmptyPGresult\n");
+        exit(1);
+    }
+
+    /* the second row's third cell is typed timestamptz but is not one:
+     * an invalid Date, written as null */
+
+    (void) ngx_http_backend_pg_result_json(pool, res,
+                                           NGX_HTTP_BACKEND_PG_ROWS, &out);
+    test_ok(out.len == sizeof("[{\"id\":1,\"title\":\"first \\\"one\\\"\","
+                              "\"scheduledAt\":\"2025-06-02T14:00:00.000Z\"},"
+                              "{\"id\":2,\"title\":null,"
+                              "\"scheduledAt\":null}]") - 1
+            && ngx_strncmp(out.data,
+                           "[{\"id\":1,\"title\":\"first \\\"one\\\"\","
+                           "\"scheduledAt\":\"2025-06-02T14:00:00.000Z\"},"
+                           "{\"id\":2,\"title\":null,"
+                           "\"scheduledAt\":null}]", out.len) == 0,
+            "rows", &out, "[{...},{...}]");
+
+    (void) ngx_http_backend_pg_result_json(pool, res,
+                                           NGX_HTTP_BACKEND_PG_ROW, &out);
+    test_ok(out.len == sizeof("{\"id\":1,\"title\":\"first \\\"one\\\"\","
+                              "\"scheduledAt\":\"2025-06-02T14:00:00.000Z\"}")
+                       - 1,
+            "first row", &out, "{\"id\":1,...}");
+
+    (void) ngx_http_backend_pg_result_json(pool, res,
+                                           NGX_HTTP_BACKEND_PG_VALUE, &out);
+    test_ok(out.len == 1 && out.data[0] == '1', "value", &out, "1");
+
+    empty = test_result(3, attrs, 0, cells);
+
+    (void) ngx_http_backend_pg_result_json(pool, empty,
+                                           NGX_HTTP_BACKEND_PG_ROWS, &out);
+    test_ok(out.len == 2 && ngx_strncmp(out.data, "[]", 2) == 0,
+            "no rows", &out, "[]");
+
+    (void) ngx_http_backend_pg_result_json(pool, empty,
+                                           NGX_HTTP_BACKEND_PG_VALUE, &out);
+    test_ok(out.len == 4 && ngx_strncmp(out.data, "null", 4) == 0,
+            "no value", &out, "null");
+
+    PQclear(res);
+    PQclear(empty);
+}
+
+
+static void
+test_sql_params(void)
+{
+    ngx_str_t    sql, got;
+    ngx_uint_t   n, i;
+    char         buf[32];
+
+    static struct {
+        const char  *sql;
+        ngx_int_t    n;
+    } cases[] = {
+        { "select 1", 0 },
+        { "select $1, $2", 2 },
+        { "select $2", 2 },
+        { "select '$3', \"$4\", $1 -- $5\n /* $6 */", 1 },
+        { "select $$ $7 $$, $tag$ $8 $tag$, $1", 1 },
+        { "select 'it''s $9', $1", 1 },
+        { "select '$1", -1 },
+        { "select /* $1", -1 },
+        { "select $x$ $1", -1 },
+        { NULL, 0 }
+    };
+
+    for (i = 0; cases[i].sql; i++) {
+        sql.data = (u_char *) cases[i].sql;
+        sql.len = strlen(cases[i].sql);
+        n = 0;
+
+        if (ngx_http_backend_pg_sql_params(&sql, &n) != NGX_OK) {
+            n = (ngx_uint_t) -1;
+        }
+
+        got.data = (u_char *) buf;
+        got.len = snprintf(buf, sizeof(buf), "%d", (int) n);
+
+        test_ok(n == (ngx_uint_t) cases[i].n, cases[i].sql, &got,
+                cases[i].n == -1 ? "-1 (error)" : "(see source)");
+    }
+}
+
+
+int
+main(void)
+{
+    ngx_log_t       log;
+    ngx_pool_t     *pool;
+    test_value_t   *t;
+
+    ngx_memzero(&log, sizeof(ngx_log_t));
+    ngx_pagesize = getpagesize();
+
+    pool = ngx_create_pool(16384, &log);
+    if (pool == NULL) {
+        printf("Bail out! ngx_create_pool\n");
+        return 1;
+    }
+
+    for (t = test_values; t->in; t++) {
+        test_value(pool, t);
+    }
+
+    test_results(pool);
+    test_sql_params();
+
+    printf("1..%u\n", (unsigned) test_n);
+
+    ngx_destroy_pool(pool);
+
+    return test_failed ? 1 : 0;
+}
