@@ -93,16 +93,27 @@ static test_value_t  test_values[] = {
 static void
 test_ok(ngx_uint_t ok, const char *what, ngx_str_t *got, const char *want)
 {
+    char  name[128], *p;
+
+    /* a TAP line is one line */
+    (void) snprintf(name, sizeof(name), "%s", what);
+
+    for (p = name; *p; p++) {
+        if (*p == '\n' || *p == '#') {
+            *p = ' ';
+        }
+    }
+
     test_n++;
 
     if (ok) {
-        printf("ok %u - %s\n", (unsigned) test_n, what);
+        printf("ok %u - %s\n", (unsigned) test_n, name);
         return;
     }
 
     test_failed++;
     printf("not ok %u - %s\n#   got:  %.*s\n#   want: %s\n", (unsigned) test_n,
-           what, (int) got->len, got->data, want);
+           name, (int) got->len, got->data, want);
 }
 
 
