@@ -61,7 +61,7 @@ ngx_http_backend_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_uint_t max_depth, ngx_http_backend_json_t **json, ngx_str_t *err)
 {
     size_t                           n;
-    u_char                          *msg, *last;
+    u_char                          *msg, *start, *last;
     yajl_handle                      h;
     yajl_status                      st;
     ngx_http_backend_json_parser_t   p;
@@ -119,32 +119,38 @@ ngx_http_backend_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
 
     err->data = ngx_pnalloc(pool, 128);
     if (err->data == NULL) {
-        yajl_free_error(h, msg);
+        if (msg) {
+            yajl_free_error(h, msg);
+        }
+
         yajl_free(h);
         return NGX_ERROR;
     }
 
     if (msg) {
+        start = msg;
         last = msg + ngx_strlen(msg);
-        while (last > msg && (last[-1] == '\n' || last[-1] == ' ')) {
+
+        while (last > start && (last[-1] == '\n' || last[-1] == ' ')) {
             last--;
         }
 
-        if ((size_t) (last - msg) > 13
-            && ngx_strncmp(msg, "parse error: ", 13) == 0)
+        if ((size_t) (last - start) > 13
+            && ngx_strncmp(start, "parse error: ", 13) == 0)
         {
-            msg += 13;
+            start += 13;
         }
 
         err->len = ngx_snprintf(err->data, 128, "Invalid JSON: %*s at %uz",
-                                (size_t) (last - msg), msg, n)
+                                (size_t) (last - start), start, n)
                    - err->data;
+
+        yajl_free_error(h, msg);
 
     } else {
         err->len = ngx_sprintf(err->data, "Invalid JSON") - err->data;
     }
 
-    yajl_free_error(h, msg);
     yajl_free(h);
 
     return NGX_DECLINED;

@@ -149,12 +149,15 @@ $::http_config . q{
 --- config
     location /trpc/ { backend_rpc; }
 --- request eval
-["GET /trpc/reads?input=%7Bnope", "GET /trpc/health?input=%7Bnope"]
+["GET /trpc/reads?input=%7Bnope", "GET /trpc/health?input=%7Bnope",
+ "GET /trpc/reads?input=%5B%5B%5B%5B%5B", "GET /trpc/reads?input=%7B%22a%22%3A"]
 --- error_code eval
-[400, 200]
+[400, 200, 400, 400]
 --- response_body_like eval
 ['^\{"error":\{"message":"Invalid JSON: [^"]+","code":-32600,"data":\{"code":"BAD_REQUEST","httpStatus":400,"path":"reads"\}\}\}$',
- '^\{"result":\{"data":\{"ok":true\}\}\}$']
+ '^\{"result":\{"data":\{"ok":true\}\}\}$',
+ '^\{"error":\{"message":"Invalid JSON: premature EOF at \d+","code":-32600,',
+ '^\{"error":\{"message":"Invalid JSON: premature EOF at \d+","code":-32600,']
 --- no_error_log
 [error]
 
