@@ -1,0 +1,190 @@
+# ngx_backend: build, check, run and test (GNU make, Debian bookworm).
+#
+#   make run     deps + build, then Postgres, Redis and nginx under .run/
+#   make test    deps + build, then every test suite against a throwaway
+#                Postgres and Redis; last line "N passed, N failed"
+#   make build   .build/nginx/ngx_http_backend_module.so
+#   make check   build + lint
+#
+# The module is built out of tree against Debian's nginx (package
+# nginx-dev, sources in /usr/share/nginx/src), the way Debian builds its own
+# nginx modules (Debhelper's nginx_mod build system): nginx's configure
+# with Debian's flags (conf_flags, dpkg-buildflags) and
+# --add-dynamic-module, then "make modules".  So the .so loads into
+# /usr/sbin/nginx of the same nginx package.
+#
+# make test SANITIZE=address builds with AddressSanitizer into
+# .build/nginx-asan.  Debian's /usr/sbin/nginx is not built with ASan, so
+# the runtime must come first in the process: tools/test.sh then runs
+# nginx through a wrapper that sets
+#     LD_PRELOAD=$(gcc -print-file-name=libasan.so)
+#     ASAN_OPTIONS=detect_leaks=0    (nginx frees its pools at exit only
+#                                     partly; leak reports would be noise)
+# and hands that wrapper to Test::Nginx as TEST_NGINX_BINARY.  Do the same
+# by hand to run such a module elsewhere.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+.DELETE_ON_ERROR:
+
+ROOT := $(CURDIR)
+NGX_SRC := /usr/share/nginx/src
+SRC_COPY := .build/src
+
+SANITIZE ?=
+ifeq ($(SANITIZE),)
+BUILD_DIR := .build/nginx
+SAN_FLAGS :=
+else ifeq ($(SANITIZE),address)
+BUILD_DIR := .build/nginx-asan
+SAN_FLAGS := -fsanitize=address -fno-omit-frame-pointer
+else
+$(error SANITIZE must be empty or "address")
+endif
+
+MODULE := $(ROOT)/$(BUILD_DIR)/ngx_http_backend_module.so
+
+# Debian's hardening flags, as Debian's own module packages get them
+DPKG_CFLAGS := $(shell dpkg-buildflags --get CFLAGS 2>/dev/null)
+DPKG_CPPFLAGS := $(shell dpkg-buildflags --get CPPFLAGS 2>/dev/null)
+DPKG_LDFLAGS := $(shell dpkg-buildflags --get LDFLAGS 2>/dev/null)
+ifneq ($(SANITIZE),)
+# _FORTIFY_SOURCE's checked string functions get in ASan's way
+DPKG_CPPFLAGS := $(filter-out -D_FORTIFY_SOURCE=%,$(DPKG_CPPFLAGS))
+endif
+
+CC_OPT := $(strip $(DPKG_CFLAGS) $(DPKG_CPPFLAGS) -fPIC -Werror -Wall \
+          -Wextra -Wno-unused-parameter -Wpointer-arith $(SAN_FLAGS))
+LD_OPT := $(strip $(DPKG_LDFLAGS) -fPIC $(SAN_FLAGS))
+
+CONFIGURE_ARGS := --with-cc-opt='$(CC_OPT)' --with-ld-opt='$(LD_OPT)' \
+                  --add-dynamic-module='$(ROOT)' \
+                  --builddir='$(ROOT)/$(BUILD_DIR)'
+
+APT_PACKAGES := nginx nginx-dev libnginx-mod-http-ndk libnginx-mod-http-ndk-dev \
+    libpq-dev libyajl-dev libjwt-dev libhiredis-dev libssl-dev libpcre2-dev \
+    zlib1g-dev postgresql redis-server wrk bc cppcheck \
+    libtest-base-perl libtext-diff-perl libtest-longstring-perl \
+    libipc-run-perl liblist-moreutils-perl libwww-perl liburi-perl \
+    valgrind nodejs npm
+
+APT_STAMP := .build/deps-apt.stamp
+NPM_STAMP := node_modules/.deps.stamp
+
+LINT_SRC := $(sort $(wildcard src/*.c src/*.h))
+
+.PHONY: deps build check lint db-push run test unit clean FORCE
+
+
+# deps: Debian packages (only the missing ones), then node_modules
+
+deps: $(APT_STAMP) $(NPM_STAMP)
+
+$(APT_STAMP): Makefile tools/deps.sh
+	tools/deps.sh $(APT_PACKAGES)
+	@mkdir -p $(@D) && touch $@
+
+# npm ci when node_modules is missing or older than the lock file
+$(NPM_STAMP): package.json $(wildcard package-lock.json) | $(APT_STAMP)
+	@if [ -f package-lock.json ]; then \
+	    echo "npm ci"; \
+	    npm ci --no-audit --no-fund; \
+	else \
+	    npm install --no-audit --no-fund; \
+	fi
+	@touch $@
+
+
+# build
+
+build: $(BUILD_DIR)/Makefile
+	cd $(SRC_COPY) && $(MAKE) -f $(ROOT)/$(BUILD_DIR)/Makefile modules
+	@echo "built $(MODULE)"
+
+# a private copy of nginx's sources: configure writes into its tree;
+# copied again when the nginx-dev package changes
+$(SRC_COPY)/.copied: $(NGX_SRC)/src/core/nginx.h | $(APT_STAMP)
+	@echo "copy $(NGX_SRC) to $(SRC_COPY)"
+	@rm -rf $(SRC_COPY)
+	@mkdir -p $(dir $(SRC_COPY))
+	@cp -a $(NGX_SRC) $(SRC_COPY)
+	@touch $@
+
+# the configure arguments, rewritten only when they change (flags, path)
+$(BUILD_DIR)/configure.args: FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' "$(CONFIGURE_ARGS)" > $@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; fi
+
+# configure again when config (the module's file list) or the flags change
+$(BUILD_DIR)/Makefile: config $(BUILD_DIR)/configure.args $(SRC_COPY)/.copied \
+                       $(NGX_SRC)/src/core/nginx.h
+	@echo "configure nginx $$(sed -n 's/^#define NGINX_VERSION *"\(.*\)"/\1/p' \
+	    $(SRC_COPY)/src/core/nginx.h) + ngx_backend in $(BUILD_DIR)"
+	@cd $(SRC_COPY) && . ./conf_flags \
+	  && ASAN_OPTIONS=detect_leaks=0 ./configure "$${NGX_CONF_FLAGS[@]}" \
+	     $(CONFIGURE_ARGS) > $(ROOT)/$(BUILD_DIR)/configure.log 2>&1 \
+	  || { tail -n 25 $(ROOT)/$(BUILD_DIR)/configure.log >&2; \
+	       echo "configure failed: $(BUILD_DIR)/configure.log," \
+	            "$(BUILD_DIR)/autoconf.err" >&2; \
+	       rm -f $@; exit 1; }
+	@grep -E 'libpq|yajl|ngx_backend|adding module' \
+	    $(BUILD_DIR)/configure.log || true
+	@touch $@
+
+$(NGX_SRC)/src/core/nginx.h: | $(APT_STAMP)
+
+
+# lint: nginx's style, then cppcheck with nginx's headers
+
+lint: $(BUILD_DIR)/Makefile
+	@rc=0; \
+	tools/lint-style.pl $(LINT_SRC) || rc=1; \
+	cppcheck --error-exitcode=1 --enable=warning,portability --inline-suppr -q \
+	    --suppress=missingInclude --suppress=missingIncludeSystem \
+	    --std=c99 -D__GNUC__ -D__x86_64__ -D__linux__ \
+	    -I$(SRC_COPY)/src/core -I$(SRC_COPY)/src/event \
+	    -I$(SRC_COPY)/src/event/modules -I$(SRC_COPY)/src/os/unix \
+	    -I$(SRC_COPY)/src/http -I$(SRC_COPY)/src/http/modules \
+	    -I$(BUILD_DIR) -I/usr/include/postgresql -Isrc \
+	    $(filter %.c,$(LINT_SRC)) || rc=1; \
+	if [ $$rc = 0 ]; then echo "lint: ok"; else echo "lint: failed" >&2; fi; \
+	exit $$rc
+
+check: build lint
+
+
+# database of make run (or DATABASE_URL): apply pending migrations;
+# revert with tools/db-push.sh --down N
+
+db-push:
+	tools/db-push.sh
+
+
+# make run: Postgres, Redis, nginx under .run/; Ctrl-C stops them.
+# env PORT (8080), PG_PORT (54329), REDIS_PORT (63799)
+
+run: deps build
+	MODULE='$(MODULE)' tools/run.sh
+
+
+# make test: throwaway Postgres + Redis, then unit, Test::Nginx (t/*.t,
+# t/harness) and node (t/e2e) suites
+
+test: deps build
+	MODULE='$(MODULE)' SANITIZE='$(SANITIZE)' MAKE='$(MAKE)' tools/test.sh
+
+# unit tests of t/unit (t/unit/unit.mk, built against the configured tree)
+unit: build
+	@if [ ! -f t/unit/unit.mk ]; then \
+	    echo "unit: no t/unit/unit.mk" >&2; exit 1; \
+	fi
+	$(MAKE) -f t/unit/unit.mk ROOT='$(ROOT)' NGX_SRC='$(ROOT)/$(SRC_COPY)' \
+	    NGX_BUILD='$(ROOT)/$(BUILD_DIR)' SANITIZE='$(SANITIZE)'
+
+
+clean:
+	rm -rf .build t/servroot*
+
+FORCE:

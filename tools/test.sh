@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# make test: every test suite against a throwaway Postgres and Redis.
+#
+# Starts a Postgres cluster (fsync off) and a Redis on free loopback ports
+# in a fresh /tmp/backend-test.XXXXXX, creates database backend_test and
+# applies migrations/ to it, then runs, each as one suite:
+#   unit   make unit (t/unit/unit.mk), if that file exists
+#   nginx  prove -I t/lib -r t/   (Test::Nginx: t/*.t, t/harness/...)
+#   e2e    node --test t/e2e/*.test.mjs, if any
+# and stops Postgres and Redis and removes the directory at the end, also on
+# failure or Ctrl-C.  Last line: "N passed, N failed" (suites); exit 1 if
+# any failed.
+#
+# Environment the suites get:
+#   TEST_NGINX_BINARY        /usr/sbin/nginx (with SANITIZE=address: a wrapper
+#                            preloading libasan, see below)
+#   TEST_NGINX_LOAD_MODULES  absolute path of ngx_http_backend_module.so
+#   TEST_NGINX_PG_HOST=127.0.0.1  TEST_NGINX_PG_PORT  TEST_NGINX_PG_DATABASE=backend_test
+#   TEST_NGINX_PG_USER=postgres   TEST_NGINX_REDIS_HOST=127.0.0.1  TEST_NGINX_REDIS_PORT
+#   TEST_NGINX_RANDOMIZE=1   DATABASE_URL (backend_test)
+#   BACKEND_MODULE (= the .so), BACKEND_ROOT (repository root)
+#
+# SANITIZE=address (module built in .build/nginx-asan): Debian's nginx is
+# not built with ASan, so TEST_NGINX_BINARY is a wrapper that runs it with
+# LD_PRELOAD=$(gcc -print-file-name=libasan.so), ASAN_OPTIONS=detect_leaks=0
+# and reports in a log directory; any report there fails the run.
+#
+# env: MODULE, SANITIZE, MAKE (from the Makefile), PROVE_JOBS (default 1),
+#      KEEP_TEST_DIR=1 (keep the temporary directory, servers stopped)
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+TOOLS=$ROOT/tools
+SANITIZE=${SANITIZE:-}
+if [ -n "$SANITIZE" ]; then
+    MODULE=${MODULE:-$ROOT/.build/nginx-asan/ngx_http_backend_module.so}
+else
+    MODULE=${MODULE:-$ROOT/.build/nginx/ngx_http_backend_module.so}
+fi
+MAKE=${MAKE:-make}
+NGINX=${NGINX:-/usr/sbin/nginx}
+
+passed=0
+failed=0
+summary=()
+
+tmp=$(mktemp -d /tmp/backend-test.XXXXXX) || exit 1
+chmod 0755 "$tmp"    # user postgres must traverse it to its data directory
+
+cleanup() {
+    trap - EXIT INT TERM
+    "$TOOLS/redis.sh" stop "$tmp/redis" >/dev/null 2>&1 || true
+    "$TOOLS/pg.sh" stop "$tmp/pg" >/dev/null 2>&1 || true
+    # the servers' logs outlive the directory, for a look after a failure
+    mkdir -p "$ROOT/.build/test-logs"
+    cp -f "$tmp/pg/postgres.log" "$tmp/redis/redis.log" "$ROOT/.build/test-logs/" 2>/dev/null || true
+    if [ "${KEEP_TEST_DIR:-0}" = 1 ]; then
+        echo "test: kept $tmp"
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+trap 'echo "test: interrupted" >&2; exit 130' INT
+trap 'echo "test: terminated" >&2; exit 143' TERM
+
+report() {
+    echo
+    for line in "${summary[@]}"; do echo "  $line"; done
+    echo "$passed passed, $failed failed"
+}
+
+setup_failed() {
+    echo "test: setup failed: $*" >&2
+    summary+=("FAIL setup ($*)")
+    failed=$((failed + 1))
+    report
+    exit 1
+}
+
+suite() {
+    local name=$1 t0 rc
+    shift
+    echo
+    echo "=== $name: $*"
+    t0=$SECONDS
+    "$@"
+    rc=$?
+    if [ "$rc" = 0 ]; then
+        passed=$((passed + 1))
+        summary+=("ok    $name ($((SECONDS - t0)) s)")
+    else
+        failed=$((failed + 1))
+        summary+=("FAIL  $name (exit $rc, $((SECONDS - t0)) s)")
+    fi
+}
+
+[ -f "$MODULE" ] || setup_failed "no $MODULE (make build)"
+
+# servers
+PG_PORT=$("$TOOLS/free-port.sh") || setup_failed "no free port"
+PG_EPHEMERAL=1 "$TOOLS/pg.sh" start "$tmp/pg" "$PG_PORT" || setup_failed "postgres"
+REDIS_PORT=$("$TOOLS/free-port.sh") || setup_failed "no free port"
+"$TOOLS/redis.sh" start "$tmp/redis" "$REDIS_PORT" || setup_failed "redis"
+
+PGOPTIONS='-c client_min_messages=warning' \
+    psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres \
+         -d postgres -c 'CREATE DATABASE backend_test' || setup_failed "createdb"
+
+export DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/backend_test
+"$TOOLS/db-push.sh" || setup_failed "migrations"
+
+# nginx, with ASan when the module has it
+nginx_bin=$NGINX
+if [ "$SANITIZE" = address ]; then
+    libasan=$(gcc -print-file-name=libasan.so)
+    [ -f "$libasan" ] || setup_failed "no libasan.so (gcc -print-file-name)"
+    mkdir -p "$tmp/asan"
+    chmod 1777 "$tmp/asan"    # workers may run as another user
+    nginx_bin=$tmp/nginx-asan
+    cat >"$nginx_bin" <<WRAP
+#!/bin/sh
+# /usr/sbin/nginx with the ASan runtime first (the module is ASan-built)
+LD_PRELOAD="$libasan\${LD_PRELOAD:+:\$LD_PRELOAD}" \\
+ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:log_path=$tmp/asan/asan\${ASAN_OPTIONS:+:\$ASAN_OPTIONS}" \\
+exec "$NGINX" "\$@"
+WRAP
+    chmod 0755 "$nginx_bin"
+fi
+
+export TEST_NGINX_BINARY=$nginx_bin
+export TEST_NGINX_LOAD_MODULES=$MODULE
+export TEST_NGINX_PG_HOST=127.0.0.1
+export TEST_NGINX_PG_PORT=$PG_PORT
+export TEST_NGINX_PG_DATABASE=backend_test
+export TEST_NGINX_PG_USER=postgres
+export TEST_NGINX_REDIS_HOST=127.0.0.1
+export TEST_NGINX_REDIS_PORT=$REDIS_PORT
+export TEST_NGINX_RANDOMIZE=1
+export BACKEND_MODULE=$MODULE
+export BACKEND_ROOT=$ROOT
+
+echo
+echo "test: postgres 127.0.0.1:$PG_PORT/backend_test, redis 127.0.0.1:$REDIS_PORT, module $MODULE"
+
+# suites
+if [ -f t/unit/unit.mk ]; then
+    suite unit "$MAKE" --no-print-directory unit SANITIZE="$SANITIZE"
+fi
+
+if [ -n "$(find t -name '*.t' -print -quit 2>/dev/null)" ]; then
+    suite nginx prove -I t/lib -j "${PROVE_JOBS:-1}" -r t/
+fi
+
+shopt -s nullglob
+e2e=(t/e2e/*.test.mjs)
+shopt -u nullglob
+if [ "${#e2e[@]}" -gt 0 ]; then
+    suite e2e node --test "${e2e[@]}"
+fi
+
+if [ "$SANITIZE" = address ]; then
+    reports=("$tmp"/asan/asan*)
+    if [ -e "${reports[0]}" ]; then
+        echo
+        echo "=== AddressSanitizer reports:"
+        cat "${reports[@]}"
+        failed=$((failed + 1))
+        summary+=("FAIL  asan (${#reports[@]} report file(s))")
+    else
+        summary+=("      asan: no reports")
+    fi
+fi
+
+[ $((passed + failed)) -gt 0 ] || summary+=("(no test suites found)")
+
+report
+[ "$failed" = 0 ]
