@@ -74,7 +74,7 @@ NPM_STAMP := node_modules/.deps.stamp
 
 LINT_SRC := $(sort $(wildcard src/*.c src/*.h))
 
-.PHONY: deps build check lint db-push run test unit clean FORCE
+.PHONY: deps build check lint db-push run test unit schemas clean FORCE
 
 
 # deps: Debian packages (only the missing ones), then node_modules
@@ -153,6 +153,13 @@ lint: $(BUILD_DIR)/Makefile
 	exit $$rc
 
 check: build lint
+
+
+# conf/schemas/*.mjs (Zod) exported to the JSON Schema files nginx loads;
+# make test fails when the committed JSON is not what Zod exports
+
+schemas: $(NPM_STAMP)
+	node tools/schemas.mjs conf/schemas
 
 
 # database of make run (or DATABASE_URL): apply pending migrations;

@@ -4,6 +4,7 @@
 # Starts a Postgres cluster (fsync off) and a Redis on free loopback ports
 # in a fresh /tmp/backend-test.XXXXXX, creates database backend_test and
 # applies migrations/ to it, then runs, each as one suite:
+#   schemas  conf/schemas/*.json are what Zod exports (make schemas)
 #   unit   make unit (t/unit/unit.mk), if that file exists
 #   nginx  prove -I t/lib -r t/   (Test::Nginx: t/*.t, t/harness/...)
 #   e2e    node --test t/e2e/*.test.mjs, if any
@@ -145,6 +146,8 @@ echo
 echo "test: postgres 127.0.0.1:$PG_PORT/backend_test, redis 127.0.0.1:$REDIS_PORT, module $MODULE"
 
 # suites
+suite schemas node tools/schemas.mjs --check conf/schemas
+
 if [ -f t/unit/unit.mk ]; then
     suite unit "$MAKE" --no-print-directory unit SANITIZE="$SANITIZE"
 fi
