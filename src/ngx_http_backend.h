@@ -91,6 +91,10 @@ typedef struct {
 typedef struct {
     ngx_array_t                     procs;      /* of proc_t */
     ngx_hash_t                      hash;
+    ngx_int_t                       request_id_index;
+
+    /* nginx's own, the same for every request: kept to chain to */
+    ngx_http_log_handler_pt         log_handler;
 } ngx_http_backend_main_conf_t;
 
 
@@ -123,6 +127,7 @@ typedef struct {
 
 struct ngx_http_backend_ctx_s {
     ngx_http_request_t             *request;
+    ngx_str_t                       request_id;
 
     ngx_http_backend_call_t        *calls;
     ngx_uint_t                      ncalls;
@@ -151,6 +156,9 @@ ngx_int_t ngx_http_backend_error(ngx_pool_t *pool, ngx_str_t *out,
 ngx_uint_t ngx_http_backend_error_status(ngx_http_backend_error_e code);
 ngx_int_t ngx_http_backend_send_error(ngx_http_request_t *r,
     ngx_http_backend_error_e code, ngx_str_t *message);
+ngx_table_elt_t *ngx_http_backend_header(ngx_http_request_t *r, u_char *name,
+    size_t len);
+ngx_int_t ngx_http_backend_request_id(ngx_http_request_t *r, ngx_str_t *id);
 ngx_int_t ngx_http_backend_rpc_start(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, u_char *body, size_t len);
 void ngx_http_backend_rpc_call_done(ngx_http_backend_call_t *call);

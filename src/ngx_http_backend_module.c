@@ -13,6 +13,11 @@
 
 static ngx_int_t ngx_http_backend_handler(ngx_http_request_t *r);
 static void ngx_http_backend_body_handler(ngx_http_request_t *r);
+static u_char *ngx_http_backend_log_error(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len);
+static ngx_int_t ngx_http_backend_request_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_backend_add_variables(ngx_conf_t *cf);
 static void *ngx_http_backend_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_backend_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_backend_create_loc_conf(ngx_conf_t *cf);
@@ -76,7 +81,7 @@ static ngx_command_t  ngx_http_backend_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_backend_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_backend_add_variables,        /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     ngx_http_backend_create_main_conf,     /* create main configuration */
@@ -106,14 +111,53 @@ ngx_module_t  ngx_http_backend_module = {
 };
 
 
+static ngx_http_variable_t  ngx_http_backend_vars[] = {
+
+    { ngx_string("backend_request_id"), NULL,
+      ngx_http_backend_request_id_variable, 0, 0, 0 },
+
+      ngx_http_null_variable
+};
+
+
 static ngx_int_t
 ngx_http_backend_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                     rc;
-    ngx_http_backend_ctx_t       *ctx;
-    ngx_http_backend_loc_conf_t  *blcf;
+    ngx_int_t                      rc;
+    ngx_table_elt_t               *h;
+    ngx_http_backend_ctx_t        *ctx;
+    ngx_http_backend_loc_conf_t   *blcf;
+    ngx_http_backend_main_conf_t  *bmcf;
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_module);
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_backend_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_backend_request_id(r, &ctx->request_id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_backend_module);
+
+    /* every error log line of the request names it */
+
+    if (r->log_handler != ngx_http_backend_log_error) {
+        bmcf->log_handler = r->log_handler;
+        r->log_handler = ngx_http_backend_log_error;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Request-Id");
+    h->value = ctx->request_id;
 
     if (r->method == NGX_HTTP_HEAD) {
         /* tRPC answers HEAD with 204 and no body, whatever the path */
@@ -129,13 +173,6 @@ ngx_http_backend_handler(ngx_http_request_t *r)
 
         return ngx_http_send_header(r);
     }
-
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_ctx_t));
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_http_set_ctx(r, ctx, ngx_http_backend_module);
 
     if (r->method == NGX_HTTP_POST) {
 
@@ -252,6 +289,160 @@ ngx_http_backend_body_handler(ngx_http_request_t *r)
     }
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+ngx_table_elt_t *
+ngx_http_backend_header(ngx_http_request_t *r, u_char *name, size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (h[i].key.len == len
+                && ngx_strncasecmp(h[i].key.data, name, len) == 0)
+            {
+                return &h[i];
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The client's X-Request-Id when it is well-formed (1 to 128 of
+ * [A-Za-z0-9._:-]), else nginx's $request_id (32 random hex digits)
+ */
+
+ngx_int_t
+ngx_http_backend_request_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    u_char                        *p, *last;
+    ngx_table_elt_t               *h;
+    ngx_http_backend_ctx_t        *ctx;
+    ngx_http_variable_value_t     *v;
+    ngx_http_backend_main_conf_t  *bmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
+
+    if (ctx && ctx->request_id.len) {
+        *id = ctx->request_id;
+        return NGX_OK;
+    }
+
+    h = ngx_http_backend_header(r, (u_char *) "X-Request-Id",
+                                sizeof("X-Request-Id") - 1);
+
+    if (h && h->value.len && h->value.len <= 128) {
+        last = h->value.data + h->value.len;
+
+        for (p = h->value.data; p < last; p++) {
+            if (!(ngx_http_backend_isalnum(*p) || *p == '.' || *p == '_'
+                  || *p == ':' || *p == '-'))
+            {
+                break;
+            }
+        }
+
+        if (p == last) {
+            *id = h->value;
+            return NGX_OK;
+        }
+    }
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_backend_module);
+
+    v = ngx_http_get_indexed_variable(r, bmcf->request_id_index);
+    if (v == NULL || v->not_found) {
+        return NGX_ERROR;
+    }
+
+    id->data = v->data;
+    id->len = v->len;
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_backend_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
+    u_char *buf, size_t len)
+{
+    u_char                        *p;
+    ngx_http_backend_ctx_t        *ctx;
+    ngx_http_backend_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_backend_module);
+
+    p = bmcf->log_handler(r, sr, buf, len);
+
+    /* an internal redirect clears module contexts */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
+    if (ctx == NULL) {
+        return p;
+    }
+
+    len -= p - buf;
+
+    return ngx_snprintf(p, len, ", request_id: \"%V\", actor: -",
+                        &ctx->request_id);
+}
+
+
+static ngx_int_t
+ngx_http_backend_request_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  id;
+
+    if (ngx_http_backend_request_id(r, &id) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    v->len = id.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = id.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_backend_add_variables(ngx_conf_t *cf)
+{
+    ngx_str_t                      name;
+    ngx_http_variable_t           *var, *v;
+    ngx_http_backend_main_conf_t  *bmcf;
+
+    for (v = ngx_http_backend_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_backend_module);
+
+    ngx_str_set(&name, "request_id");
+
+    bmcf->request_id_index = ngx_http_get_variable_index(cf, &name);
+    if (bmcf->request_id_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

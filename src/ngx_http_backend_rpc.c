@@ -176,6 +176,7 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
     u_char                        *p, *last, *start;
     ngx_str_t                      path, msg, batch;
     ngx_uint_t                     i, n;
+    ngx_table_elt_t               *h;
     ngx_http_cleanup_t            *cln;
     ngx_http_backend_call_t       *call;
     ngx_http_backend_loc_conf_t   *blcf;
@@ -214,25 +215,15 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
 
         ctx->jsonl = 1;
 
-    } else if (ctx->batch && r->headers_in.headers.part.nelts) {
+    } else if (ctx->batch) {
         /* v10 unstable_httpBatchStreamLink */
-        ngx_list_part_t  *part;
-        ngx_table_elt_t  *h;
+        h = ngx_http_backend_header(r, (u_char *) "trpc-batch-mode",
+                                    sizeof("trpc-batch-mode") - 1);
 
-        for (part = &r->headers_in.headers.part; part; part = part->next) {
-            h = part->elts;
-
-            for (i = 0; i < part->nelts; i++) {
-                if (h[i].key.len == sizeof("trpc-batch-mode") - 1
-                    && ngx_strncasecmp(h[i].key.data,
-                                       (u_char *) "trpc-batch-mode",
-                                       h[i].key.len) == 0
-                    && h[i].value.len == 6
-                    && ngx_strncmp(h[i].value.data, "stream", 6) == 0)
-                {
-                    ctx->stream = 1;
-                }
-            }
+        if (h && h->value.len == 6
+            && ngx_strncmp(h->value.data, "stream", 6) == 0)
+        {
+            ctx->stream = 1;
         }
     }
 
@@ -614,8 +605,7 @@ ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call)
 static void
 ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q)
 {
-    char                          *detail;
-    size_t                         len;
+    char                          *primary, *detail;
     PGresult                      *res;
     ngx_int_t                      rc;
     ngx_str_t                      data, msg, *message;
@@ -714,15 +704,17 @@ ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q)
             message = &msg;
         }
 
-        detail = res ? PQresultErrorMessage(res) : "";
-        len = ngx_strlen(detail);
-        while (len && (detail[len - 1] == '\n' || detail[len - 1] == ' ')) {
-            len--;
-        }
+        /* one log line: libpq's whole message spans several */
+
+        primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                      : NULL;
+        detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
 
         ngx_log_error(level, r->connection->log, 0,
-                      "backend: procedure \"%V\" failed: %*s (SQLSTATE %s)",
-                      &proc->name, len, detail, q->sqlstate);
+                      "backend: procedure \"%V\" failed: %s%s%s "
+                      "(SQLSTATE %s)", &proc->name,
+                      primary ? primary : "unknown error",
+                      detail ? "; " : "", detail ? detail : "", q->sqlstate);
         break;
     }
 
