@@ -186,7 +186,7 @@ $::http_config . q{
     backend_procedure t.dup {
         type    mutation;
         tier    public;
-        sql     "insert into users (clerk_id, email) values ('t010_dup', 'a'), ('t010_dup', 'b')";
+        sql     "insert into users (clerk_id, email, role) values ('t010_dup', 'a', 'user'), ('t010_dup', 'b', 'user')";
         result  none;
     }
 }
