@@ -182,13 +182,15 @@ run: deps build
 test: deps build
 	MODULE='$(MODULE)' SANITIZE='$(SANITIZE)' MAKE='$(MAKE)' tools/test.sh
 
-# unit tests of t/unit (t/unit/unit.mk, built against the configured tree)
+# unit tests of t/unit (t/unit/unit.mk: nginx's own pool and string code
+# from Debian's nginx source package); VALGRIND=1 runs them under valgrind
 unit: build
 	@if [ ! -f t/unit/unit.mk ]; then \
 	    echo "unit: no t/unit/unit.mk" >&2; exit 1; \
 	fi
-	$(MAKE) -f t/unit/unit.mk ROOT='$(ROOT)' NGX_SRC='$(ROOT)/$(SRC_COPY)' \
-	    NGX_BUILD='$(ROOT)/$(BUILD_DIR)' SANITIZE='$(SANITIZE)'
+	$(MAKE) -f t/unit/unit.mk ROOT='$(ROOT)' \
+	    NGX_BUILD='$(ROOT)/$(BUILD_DIR)' SANITIZE='$(SANITIZE)' \
+	    VALGRIND='$(VALGRIND)'
 
 
 clean:

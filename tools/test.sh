@@ -149,7 +149,9 @@ echo "test: postgres 127.0.0.1:$PG_PORT/backend_test, redis 127.0.0.1:$REDIS_POR
 suite schemas node tools/schemas.mjs --check conf/schemas
 
 if [ -f t/unit/unit.mk ]; then
-    suite unit "$MAKE" --no-print-directory unit SANITIZE="$SANITIZE"
+    # under ASan when the build has it, else under valgrind
+    suite unit "$MAKE" --no-print-directory unit SANITIZE="$SANITIZE" \
+        VALGRIND="$([ -z "$SANITIZE" ] && echo 1)"
 fi
 
 if [ -n "$(find t -name '*.t' -print -quit 2>/dev/null)" ]; then

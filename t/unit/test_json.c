@@ -1,0 +1,201 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+/*
+ * ngx_http_backend_json: parse, the errors of invalid input, writing back,
+ * lookups and equality.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_backend_json.h"
+
+
+static ngx_uint_t  test_n;
+static ngx_uint_t  test_failed;
+
+
+static void
+test_ok(ngx_uint_t ok, const char *what)
+{
+    test_n++;
+
+    if (!ok) {
+        test_failed++;
+    }
+
+    printf("%s %u - %s\n", ok ? "ok" : "not ok", (unsigned) test_n, what);
+}
+
+
+/* valid input written back as it was, minus blanks */
+
+static void
+test_roundtrip(ngx_pool_t *pool, const char *in, const char *out)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 err, s;
+    ngx_http_backend_json_t  *json;
+
+    rc = ngx_http_backend_json_parse(pool, (u_char *) in, strlen(in), 0,
+                                     &json, &err);
+    if (rc != NGX_OK) {
+        printf("# %s: %.*s\n", in, (int) err.len, err.data);
+        test_ok(0, in);
+        return;
+    }
+
+    if (ngx_http_backend_json_serialize(pool, json, &s) != NGX_OK) {
+        test_ok(0, in);
+        return;
+    }
+
+    if (s.len != strlen(out) || ngx_strncmp(s.data, out, s.len) != 0) {
+        printf("# got %.*s\n", (int) s.len, s.data);
+        test_ok(0, in);
+        return;
+    }
+
+    test_ok(1, in);
+}
+
+
+static void
+test_invalid(ngx_pool_t *pool, const char *in, size_t len, ngx_uint_t depth,
+    const char *want, const char *what)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 err;
+    ngx_http_backend_json_t  *json;
+
+    ngx_str_null(&err);
+
+    rc = ngx_http_backend_json_parse(pool, (u_char *) in, len, depth, &json,
+                                     &err);
+
+    if (rc != NGX_DECLINED
+        || ngx_strlcasestrn(err.data, err.data + err.len, (u_char *) want,
+                            strlen(want) - 1)
+           == NULL)
+    {
+        printf("# rc %d, err \"%.*s\", want \"%s\"\n", (int) rc,
+               (int) err.len, err.data, want);
+        test_ok(0, what);
+        return;
+    }
+
+    test_ok(1, what);
+}
+
+
+static ngx_http_backend_json_t *
+test_parse(ngx_pool_t *pool, const char *in)
+{
+    ngx_str_t                 err;
+    ngx_http_backend_json_t  *json;
+
+    if (ngx_http_backend_json_parse(pool, (u_char *) in, strlen(in), 0,
+                                    &json, &err)
+        != NGX_OK)
+    {
+        printf("Bail out! %s: %.*s\n", in, (int) err.len, err.data);
+        exit(1);
+    }
+
+    return json;
+}
+
+
+int
+main(void)
+{
+    char                      deep[256];
+    ngx_log_t                 log;
+    ngx_uint_t                i;
+    ngx_pool_t               *pool;
+    ngx_http_backend_json_t  *a, *b, *v;
+
+    ngx_memzero(&log, sizeof(ngx_log_t));
+    ngx_pagesize = getpagesize();
+
+    pool = ngx_create_pool(4096, &log);
+    if (pool == NULL) {
+        printf("Bail out! ngx_create_pool\n");
+        return 1;
+    }
+
+    test_roundtrip(pool, "null", "null");
+    test_roundtrip(pool, " [true, false, null] ", "[true,false,null]");
+    test_roundtrip(pool, "{\"a\": 1, \"b\": {\"c\": [1.5e3, -0, 2]}}",
+                   "{\"a\":1,\"b\":{\"c\":[1.5e3,-0,2]}}");
+    test_roundtrip(pool, "123456789012345678901234567890",
+                   "123456789012345678901234567890");
+    test_roundtrip(pool, "\"tab\\t nl\\n q\\\" bs\\\\ u\\u0001 \\u00e9\"",
+                   "\"tab\\t nl\\n q\\\" bs\\\\ u\\u0001 \xc3\xa9\"");
+    test_roundtrip(pool, "\"\\ud83d\\ude00\"", "\"\xf0\x9f\x98\x80\"");
+    test_roundtrip(pool, "{}", "{}");
+    test_roundtrip(pool, "[]", "[]");
+
+    /* truncated input once crashed the worker */
+    test_invalid(pool, "[[[[[", 5, 0, "premature EOF", "[[[[[");
+    test_invalid(pool, "{\"a\":", 5, 0, "premature EOF", "{\"a\":");
+    test_invalid(pool, "", 0, 0, "premature EOF", "empty");
+    test_invalid(pool, "{\"a\":1}x", 8, 0, "trailing garbage", "trailing");
+    test_invalid(pool, "{a:1}", 5, 0, "invalid", "unquoted key");
+    test_invalid(pool, "\"\xff\"", 3, 0, "invalid", "invalid UTF-8");
+    test_invalid(pool, "[1,]", 4, 0, "unallowed token", "trailing comma");
+    test_invalid(pool, "nul", 3, 0, "invalid", "nul");
+
+    for (i = 0; i < 100; i++) {
+        deep[i] = '[';
+    }
+
+    test_invalid(pool, deep, 100, 0, "deeper than 64", "depth limit");
+    test_invalid(pool, deep, 5, 4, "deeper than 4", "a smaller depth limit");
+
+    /* numbers */
+
+    a = test_parse(pool, "[1, 1.0, 1e2, 1.5, 1e400]");
+    v = ((ngx_http_backend_json_t **) a->items.elts)[0];
+    test_ok(v->integer && v->number == 1, "1 is an integer");
+    v = ((ngx_http_backend_json_t **) a->items.elts)[1];
+    test_ok(v->integer, "1.0 is an integer");
+    v = ((ngx_http_backend_json_t **) a->items.elts)[2];
+    test_ok(v->integer && v->number == 100, "1e2 is an integer");
+    v = ((ngx_http_backend_json_t **) a->items.elts)[3];
+    test_ok(!v->integer, "1.5 is not");
+    v = ((ngx_http_backend_json_t **) a->items.elts)[4];
+    test_ok(!v->integer && v->raw.len == 5, "1e400 keeps its text");
+
+    /* lookups: the last of duplicate keys wins, as with JSON.parse() */
+
+    a = test_parse(pool, "{\"k\":1,\"k\":2}");
+    v = ngx_http_backend_json_get(a, (u_char *) "k", 1);
+    test_ok(v && v->number == 2, "duplicate keys");
+    test_ok(ngx_http_backend_json_get(a, (u_char *) "x", 1) == NULL,
+            "missing key");
+
+    /* equality: numbers by value, objects regardless of order */
+
+    a = test_parse(pool, "{\"a\":[1,{\"b\":2.0}],\"c\":null}");
+    b = test_parse(pool, "{\"c\":null,\"a\":[1.0,{\"b\":2}]}");
+    test_ok(ngx_http_backend_json_equal(a, b), "equal");
+
+    b = test_parse(pool, "{\"c\":null}");
+    test_ok(!ngx_http_backend_json_equal(a, b), "not equal");
+
+    test_ok(ngx_http_backend_json_utf8_length((u_char *) "a\xc3\xa9\xf0\x9f"
+                                              "\x98\x80", 7) == 3,
+            "code points");
+
+    printf("1..%u\n", (unsigned) test_n);
+
+    ngx_destroy_pool(pool);
+
+    return test_failed ? 1 : 0;
+}
