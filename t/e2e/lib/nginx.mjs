@@ -19,8 +19,10 @@ export const PG = {
   user: process.env.TEST_NGINX_PG_USER ?? 'postgres',
 };
 
-export function conninfo(pg = PG) {
-  return `host=${pg.host} port=${pg.port} dbname=${pg.database} user=${pg.user}`;
+// app: an application_name of its own, to count one instance's connections
+export function conninfo(pg = PG, app = 'ngx_backend') {
+  return `host=${pg.host} port=${pg.port} dbname=${pg.database} user=${pg.user} `
+         + `application_name=${app}`;
 }
 
 export function freePort() {

@@ -15,10 +15,10 @@ export function psql(sql, pg = PG) {
   return r.stdout.trim();
 }
 
-// connections of the module's pools (application_name ngx_backend)
-export function poolConnections(pg = PG) {
+// connections of a pool, by its application_name
+export function poolConnections(app = 'ngx_backend', pg = PG) {
   return Number(psql(`select count(*) from pg_stat_activity
-                       where application_name = 'ngx_backend'
+                       where application_name = '${app}'
                          and datname = '${pg.database}'`, pg));
 }
 
