@@ -16,6 +16,17 @@ typedef struct {
 } ngx_http_backend_pg_main_conf_t;
 
 
+/* the name=value parameters of backend_pg */
+
+typedef struct {
+    ngx_str_t                       name;
+    size_t                          offset;
+    ngx_uint_t                      time;       /* else a number */
+    ngx_uint_t                      min;
+    ngx_uint_t                      max;
+} ngx_http_backend_pg_param_t;
+
+
 static ngx_int_t ngx_http_backend_pg_conninfo(ngx_conf_t *cf,
     ngx_http_backend_pg_server_t *server);
 static char *ngx_http_backend_pg_strdup(ngx_pool_t *pool, const char *s);
@@ -24,6 +35,35 @@ static char *ngx_http_backend_pg(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_backend_pg_init_process(ngx_cycle_t *cycle);
 static void ngx_http_backend_pg_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_http_backend_pg_param_t  ngx_http_backend_pg_params[] = {
+
+    { ngx_string("max="),
+      offsetof(ngx_http_backend_pg_server_t, max), 0, 1, 10000 },
+
+    { ngx_string("queue="),
+      offsetof(ngx_http_backend_pg_server_t, queue), 0, 0,
+      NGX_MAX_INT_T_VALUE },
+
+    { ngx_string("max_requests="),
+      offsetof(ngx_http_backend_pg_server_t, max_requests), 0, 0,
+      NGX_MAX_INT_T_VALUE },
+
+    { ngx_string("queue_timeout="),
+      offsetof(ngx_http_backend_pg_server_t, queue_timeout), 1, 1, 0 },
+
+    { ngx_string("connect_timeout="),
+      offsetof(ngx_http_backend_pg_server_t, connect_timeout), 1, 1, 0 },
+
+    { ngx_string("query_timeout="),
+      offsetof(ngx_http_backend_pg_server_t, query_timeout), 1, 1, 0 },
+
+    { ngx_string("max_lifetime="),
+      offsetof(ngx_http_backend_pg_server_t, max_lifetime), 1, 0, 0 },
+
+    { ngx_null_string, 0, 0, 0, 0 }
+};
 
 
 static ngx_command_t  ngx_http_backend_pg_commands[] = {
@@ -160,8 +200,9 @@ ngx_http_backend_pg(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_int_t                       n;
     ngx_str_t                      *value, s;
-    ngx_msec_t                      ms, *msp;
+    ngx_msec_t                      ms;
     ngx_uint_t                      i;
+    ngx_http_backend_pg_param_t    *p;
     ngx_http_backend_pg_server_t   *server, **sp;
 
     value = cf->args->elts;
@@ -199,69 +240,39 @@ ngx_http_backend_pg(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 3; i < cf->args->nelts; i++) {
 
-        msp = NULL;
-
-        if (ngx_strncmp(value[i].data, "max=", 4) == 0) {
-            n = ngx_atoi(value[i].data + 4, value[i].len - 4);
-            if (n == NGX_ERROR || n == 0 || n > 10000) {
-                goto invalid;
+        for (p = ngx_http_backend_pg_params; p->name.len; p++) {
+            if (value[i].len > p->name.len
+                && ngx_strncmp(value[i].data, p->name.data, p->name.len) == 0)
+            {
+                break;
             }
-
-            server->max = n;
-            continue;
         }
 
-        if (ngx_strncmp(value[i].data, "queue=", 6) == 0) {
-            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            server->queue = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "max_requests=", 13) == 0) {
-            n = ngx_atoi(value[i].data + 13, value[i].len - 13);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            server->max_requests = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "queue_timeout=", 14) == 0) {
-            msp = &server->queue_timeout;
-            s.data = value[i].data + 14;
-
-        } else if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
-            msp = &server->connect_timeout;
-            s.data = value[i].data + 16;
-
-        } else if (ngx_strncmp(value[i].data, "query_timeout=", 14) == 0) {
-            msp = &server->query_timeout;
-            s.data = value[i].data + 14;
-
-        } else if (ngx_strncmp(value[i].data, "max_lifetime=", 13) == 0) {
-            msp = &server->max_lifetime;
-            s.data = value[i].data + 13;
-        }
-
-        if (msp == NULL) {
+        if (p->name.len == 0) {
             goto invalid;
         }
 
-        s.len = value[i].data + value[i].len - s.data;
+        s.data = value[i].data + p->name.len;
+        s.len = value[i].len - p->name.len;
 
-        ms = ngx_parse_time(&s, 0);
-        if (ms == (ngx_msec_t) NGX_ERROR
-            || (ms == 0 && msp != &server->max_lifetime))
-        {
-            goto invalid;
+        if (p->time) {
+            ms = ngx_parse_time(&s, 0);
+            if (ms == (ngx_msec_t) NGX_ERROR || ms < p->min) {
+                goto invalid;
+            }
+
+            *(ngx_msec_t *) ((char *) server + p->offset) = ms;
+
+        } else {
+            n = ngx_atoi(s.data, s.len);
+            if (n == NGX_ERROR || (ngx_uint_t) n < p->min
+                || (ngx_uint_t) n > p->max)
+            {
+                goto invalid;
+            }
+
+            *(ngx_uint_t *) ((char *) server + p->offset) = n;
         }
-
-        *msp = ms;
     }
 
     if (ngx_http_backend_pg_conninfo(cf, server) != NGX_OK) {

@@ -1116,34 +1116,29 @@ ngx_http_backend_rpc_output(ngx_http_request_t *r, u_char *data, size_t len,
 }
 
 
+/* v11 httpBatchStreamLink: trpc-accept, or Accept from v11.14 on */
+
 static ngx_uint_t
 ngx_http_backend_rpc_accepts_jsonl(ngx_http_request_t *r)
 {
     ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    for (part = &r->headers_in.headers.part; part; part = part->next) {
-        h = part->elts;
+    static ngx_str_t  names[] = {
+        ngx_string("trpc-accept"),
+        ngx_string("accept")
+    };
 
-        for (i = 0; i < part->nelts; i++) {
+    for (i = 0; i < sizeof(names) / sizeof(ngx_str_t); i++) {
+        h = ngx_http_backend_header(r, names[i].data, names[i].len);
 
-            if ((h[i].key.len == sizeof("trpc-accept") - 1
-                 && ngx_strncasecmp(h[i].key.data, (u_char *) "trpc-accept",
-                                    h[i].key.len) == 0)
-                || (h[i].key.len == sizeof("accept") - 1
-                    && ngx_strncasecmp(h[i].key.data, (u_char *) "accept",
-                                       h[i].key.len) == 0))
-            {
-                if (ngx_strlcasestrn(h[i].value.data,
-                                     h[i].value.data + h[i].value.len,
-                                     (u_char *) "application/jsonl",
-                                     sizeof("application/jsonl") - 2)
-                    != NULL)
-                {
-                    return 1;
-                }
-            }
+        if (h && ngx_strlcasestrn(h->value.data,
+                                  h->value.data + h->value.len,
+                                  (u_char *) "application/jsonl",
+                                  sizeof("application/jsonl") - 2)
+                 != NULL)
+        {
+            return 1;
         }
     }
 
