@@ -13,7 +13,8 @@ NGX_BUILD ?= $(ROOT)/.build/nginx
 NGX_FULL ?= $(ROOT)/.build/nginx-source
 OUT := $(ROOT)/.build/unit$(if $(SANITIZE),-$(SANITIZE))
 
-UNIT_SRCS := src/ngx_http_backend_json.c src/ngx_http_backend_pg_types.c
+UNIT_SRCS := src/ngx_http_backend_json.c src/ngx_http_backend_pg_types.c \
+             src/ngx_http_backend_schema.c
 NGX_SRCS := src/core/ngx_palloc.c src/core/ngx_string.c \
             src/core/ngx_array.c src/core/ngx_list.c src/os/unix/ngx_alloc.c
 STUBS := t/unit/ngx_unit_stubs.c
@@ -27,7 +28,7 @@ INCS := -I$(NGX_FULL)/src/core -I$(NGX_FULL)/src/event \
         -I$(NGX_FULL)/src/http -I$(NGX_FULL)/src/http/modules \
         -I$(NGX_FULL)/src/http/v2 -I$(NGX_BUILD) \
         -I/usr/include/postgresql -I$(ROOT)/src
-LIBS := -lpq -lyajl -lcrypto -lm
+LIBS := -lpq -lyajl -lpcre2-8 -lcrypto -lm
 
 RUN := $(if $(VALGRIND),valgrind -q --error-exitcode=99 --leak-check=full)
 
