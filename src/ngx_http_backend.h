@@ -14,6 +14,7 @@
 
 #include "ngx_http_backend_json.h"
 #include "ngx_http_backend_pg.h"
+#include "ngx_http_backend_schema.h"
 
 
 #define ngx_http_backend_isalnum(c)                                           \
@@ -70,6 +71,7 @@ typedef struct {
     ngx_uint_t                      type;
     ngx_str_t                       tier;
     ngx_str_t                       input;      /* schema file */
+    ngx_http_backend_schema_t      *schema;
     ngx_str_t                       database;
     ngx_str_t                       sql;
     ngx_array_t                     params;     /* of param_t */

@@ -35,6 +35,8 @@ static char *ngx_http_backend_procedure_check(ngx_conf_t *cf,
     ngx_http_backend_proc_t *proc);
 static ngx_int_t ngx_http_backend_relative_path(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *path);
+static ngx_http_backend_schema_t *ngx_http_backend_schema_load(
+    ngx_conf_t *cf, ngx_str_t *path);
 
 
 static ngx_conf_num_bounds_t  ngx_http_backend_max_batch_bounds = {
@@ -870,6 +872,11 @@ ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
             return NGX_CONF_ERROR;
         }
 
+        proc->schema = ngx_http_backend_schema_load(cf, &proc->input);
+        if (proc->schema == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
         proc->uses_input = 1;
         return NGX_CONF_OK;
     }
@@ -1109,4 +1116,78 @@ ngx_http_backend_relative_path(ngx_conf_t *cf, ngx_str_t *name,
     *p = '\0';
 
     return NGX_OK;
+}
+
+
+/* an input schema: read, parsed and compiled now, never per request */
+
+static ngx_http_backend_schema_t *
+ngx_http_backend_schema_load(ngx_conf_t *cf, ngx_str_t *path)
+{
+    ssize_t                     n;
+    ngx_fd_t                    fd;
+    ngx_str_t                   err;
+    ngx_file_t                  file;
+    ngx_file_info_t             fi;
+    ngx_http_backend_json_t    *doc;
+    ngx_http_backend_schema_t  *schema;
+
+    fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", path);
+        return NULL;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+
+    file.fd = fd;
+    file.name = *path;
+    file.log = cf->log;
+
+    schema = NULL;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%V\" failed", path);
+        goto done;
+    }
+
+    err.len = ngx_file_size(&fi);
+    err.data = ngx_pnalloc(cf->temp_pool, err.len + 1);
+    if (err.data == NULL) {
+        goto done;
+    }
+
+    n = ngx_read_file(&file, err.data, err.len, 0);
+    if (n == NGX_ERROR || (size_t) n != err.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "could not read \"%V\"", path);
+        goto done;
+    }
+
+    if (ngx_http_backend_json_parse(cf->pool, err.data, err.len, 0, &doc,
+                                    &err)
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid schema \"%V\": %V",
+                           path, &err);
+        goto done;
+    }
+
+    schema = ngx_http_backend_schema_compile(cf->pool, doc, &err);
+
+    if (schema == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid schema \"%V\": %V",
+                           path, &err);
+    }
+
+done:
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%V\" failed", path);
+    }
+
+    return schema;
 }

@@ -32,6 +32,7 @@ static ngx_http_backend_proc_t *ngx_http_backend_rpc_find(
 static ngx_int_t ngx_http_backend_rpc_input(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, u_char *body, size_t len);
 static void ngx_http_backend_rpc_call(ngx_http_backend_call_t *call);
+static ngx_int_t ngx_http_backend_rpc_validate(ngx_http_backend_call_t *call);
 static ngx_int_t ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call);
 static void ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q);
 static ngx_uint_t ngx_http_backend_rpc_bad_value(u_char *sqlstate);
@@ -473,6 +474,20 @@ ngx_http_backend_rpc_call(ngx_http_backend_call_t *call)
         return;
     }
 
+    if (proc->schema) {
+        switch (ngx_http_backend_rpc_validate(call)) {
+
+        case NGX_OK:
+            break;
+
+        case NGX_DECLINED:
+            return;
+
+        default:
+            goto failed;
+        }
+    }
+
     if (proc->stmt == NULL) {
         ngx_http_backend_rpc_call_result(call, proc->data.len ? &proc->data
                                                               : NULL);
@@ -504,6 +519,70 @@ failed:
     ngx_http_backend_rpc_call_error(call,
                                     NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR,
                                     NULL);
+}
+
+
+/*
+ * The input contract, before anything runs: a rejected input is BAD_REQUEST
+ * with the issues as a ZodError's message and data.zodError as flatten()
+ * gives it, the convention of tRPC apps.  Defaults are applied in place.
+ */
+
+static ngx_int_t
+ngx_http_backend_rpc_validate(ngx_http_backend_call_t *call)
+{
+    u_char              *p;
+    ngx_int_t            rc;
+    ngx_str_t            message, flat, extra;
+    ngx_array_t          issues;
+    ngx_http_request_t  *r;
+
+    r = call->ctx->request;
+
+    if (ngx_array_init(&issues, r->pool, 4,
+                       sizeof(ngx_http_backend_schema_issue_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_backend_schema_validate(call->proc->schema, r->pool,
+                                          &call->input, &issues, 0);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (ngx_http_backend_schema_format(r->pool, &issues, &message, &flat)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    extra.len = sizeof("\"zodError\":") - 1 + flat.len;
+    extra.data = ngx_pnalloc(r->pool, extra.len);
+    if (extra.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(extra.data, "\"zodError\":", sizeof("\"zodError\":") - 1);
+    ngx_memcpy(p, flat.data, flat.len);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "backend: procedure \"%V\": invalid input: %V",
+                  &call->proc->name, &flat);
+
+    if (ngx_http_backend_error(r->pool, &call->out,
+                               NGX_HTTP_BACKEND_BAD_REQUEST, &message,
+                               &call->path, &extra)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    call->status = NGX_HTTP_BAD_REQUEST;
+    ngx_http_backend_rpc_call_done(call);
+
+    return NGX_DECLINED;
 }
 
 

@@ -208,6 +208,9 @@ static ngx_uint_t ngx_http_backend_schema_format_ok(ngx_uint_t format,
     ngx_str_t *s);
 static void ngx_http_backend_schema_issue(ngx_http_backend_schema_ctx_t *ctx,
     ngx_http_backend_schema_seg_t *path, const char *head, ngx_str_t *message);
+static void ngx_http_backend_schema_values(ngx_http_backend_schema_ctx_t *ctx,
+    ngx_http_backend_schema_seg_t *path, ngx_http_backend_json_t **values,
+    ngx_uint_t n, const char *prefix);
 static ngx_int_t ngx_http_backend_schema_pretty(ngx_pool_t *pool,
     ngx_http_backend_json_t *json, ngx_str_t *out);
 static size_t ngx_http_backend_schema_pretty_write(u_char *p,
@@ -1227,9 +1230,8 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
     }
 
     if (s->has_const && !ngx_http_backend_json_equal(v, s->constant)) {
-        ngx_str_set(&msg, "Invalid input");
-        ngx_http_backend_schema_issue(ctx, path,
-                                      "\"code\":\"invalid_value\"", &msg);
+        ngx_http_backend_schema_values(ctx, path, &s->constant, 1,
+                                       "Invalid input: expected ");
         ngx_schema_fail(ctx);
     }
 
@@ -1243,9 +1245,9 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
         }
 
         if (i == s->enum_values->nelts) {
-            ngx_str_set(&msg, "Invalid option");
-            ngx_http_backend_schema_issue(ctx, path,
-                                          "\"code\":\"invalid_value\"", &msg);
+            ngx_http_backend_schema_values(ctx, path, item,
+                                           s->enum_values->nelts,
+                                           "Invalid option: expected one of ");
             ngx_schema_fail(ctx);
         }
     }
@@ -1414,6 +1416,37 @@ ngx_http_backend_schema_check_object(ngx_http_backend_schema_ctx_t *ctx,
         }
     }
 
+    /* declared properties first, in the schema's order, as Zod does */
+
+    if (s->properties) {
+        prop = s->properties->elts;
+
+        for (j = 0; j < s->properties->nelts; j++) {
+            m = v->items.elts;
+
+            for (i = v->items.nelts; i > 0; i--) {
+                if (prop[j].name.len == m[i - 1].key.len
+                    && ngx_strncmp(prop[j].name.data, m[i - 1].key.data,
+                                   m[i - 1].key.len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (i == 0) {
+                continue;
+            }
+
+            seg.key = prop[j].name;
+
+            if (!ngx_http_backend_schema_check(ctx, prop[j].schema,
+                                               &m[i - 1].value, &seg))
+            {
+                ngx_schema_fail(ctx);
+            }
+        }
+    }
+
     m = v->items.elts;
     unknown = 0;
 
@@ -1430,12 +1463,6 @@ ngx_http_backend_schema_check_object(ngx_http_backend_schema_ctx_t *ctx,
                                    m[i].key.len) == 0)
                 {
                     matched = 1;
-
-                    if (!ngx_http_backend_schema_check(ctx, prop[j].schema,
-                                                       &m[i].value, &seg))
-                    {
-                        ngx_schema_fail(ctx);
-                    }
                 }
             }
         }
@@ -2036,20 +2063,26 @@ ngx_http_backend_schema_check_string(ngx_http_backend_schema_ctx_t *ctx,
                 return 0;
             }
 
-            p = ngx_cpymem(head, "\"origin\":\"string\",\"code\":"
-                           "\"invalid_format\",\"format\":\"regex\","
-                           "\"pattern\":",
-                           sizeof("\"origin\":\"string\",\"code\":"
-                                  "\"invalid_format\",\"format\":\"regex\","
-                                  "\"pattern\":") - 1);
+            /* Zod's z.iso.datetime() exports a format and a pattern */
+
+            p = ngx_sprintf(head, "\"origin\":\"string\",\"code\":"
+                            "\"invalid_format\",\"format\":\"%s\","
+                            "\"pattern\":",
+                            s->format ? names[s->format] : "regex");
             p = ngx_http_backend_json_str_write(p, s->pattern_source.data,
                                                 s->pattern_source.len);
             *p = '\0';
             p = head;
 
-            msg.len = ngx_sprintf(msg.data, "Invalid string: must match "
-                                  "pattern /%V/", &s->pattern_source)
-                      - msg.data;
+            if (s->format) {
+                msg.data = (u_char *) messages[s->format];
+                msg.len = ngx_strlen(messages[s->format]);
+
+            } else {
+                msg.len = ngx_sprintf(msg.data, "Invalid string: must match "
+                                      "pattern /%V/", &s->pattern_source)
+                          - msg.data;
+            }
 
             ngx_http_backend_schema_issue(ctx, path, (char *) p, &msg);
             ngx_schema_fail(ctx);
@@ -2750,6 +2783,61 @@ ngx_http_backend_schema_issue(ngx_http_backend_schema_ctx_t *ctx,
     ngx_memcpy(issue->head.data, head, issue->head.len);
 
     issue->message = *message;
+}
+
+
+/*
+ * {"code":"invalid_value","values":[...],...,"message":"Invalid option:
+ * expected one of \"a\"|\"b\""}, as Zod says of enums and literals
+ */
+
+static void
+ngx_http_backend_schema_values(ngx_http_backend_schema_ctx_t *ctx,
+    ngx_http_backend_schema_seg_t *path, ngx_http_backend_json_t **values,
+    ngx_uint_t n, const char *prefix)
+{
+    u_char      *head, *p;
+    size_t       len;
+    ngx_str_t    msg;
+    ngx_uint_t   i;
+
+    if (ctx->issues == NULL || ctx->issues->nelts >= ctx->max_issues) {
+        return;
+    }
+
+    len = ngx_strlen(prefix) + sizeof("\"code\":\"invalid_value\","
+                                      "\"values\":[]");
+
+    for (i = 0; i < n; i++) {
+        len += ngx_http_backend_json_len(values[i]) + 1;
+    }
+
+    head = ngx_pnalloc(ctx->pool, len);
+    msg.data = ngx_pnalloc(ctx->pool, len);
+    if (head == NULL || msg.data == NULL) {
+        ctx->nomem = 1;
+        return;
+    }
+
+    p = ngx_cpymem(head, "\"code\":\"invalid_value\",\"values\":[",
+                   sizeof("\"code\":\"invalid_value\",\"values\":[") - 1);
+    msg.len = ngx_sprintf(msg.data, "%s", prefix) - msg.data;
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            *p++ = ',';
+            msg.data[msg.len++] = '|';
+        }
+
+        p = ngx_http_backend_json_write(p, values[i]);
+        msg.len = ngx_http_backend_json_write(msg.data + msg.len, values[i])
+                  - msg.data;
+    }
+
+    *p++ = ']';
+    *p = '\0';
+
+    ngx_http_backend_schema_issue(ctx, path, (char *) head, &msg);
 }
 
 
