@@ -62,7 +62,7 @@ CONFIGURE_ARGS := --with-cc-opt='$(CC_OPT)' --with-ld-opt='$(LD_OPT)' \
                   --add-dynamic-module='$(ROOT)' \
                   --builddir='$(ROOT)/$(BUILD_DIR)'
 
-APT_PACKAGES := nginx nginx-dev libnginx-mod-http-ndk libnginx-mod-http-ndk-dev \
+APT_PACKAGES := clang libclang-rt-14-dev nginx nginx-dev libnginx-mod-http-ndk libnginx-mod-http-ndk-dev \
     libpq-dev libyajl-dev libjwt-dev libhiredis-dev libssl-dev libpcre2-dev \
     zlib1g-dev postgresql redis-server wrk bc cppcheck \
     libtest-base-perl libtext-diff-perl libtest-longstring-perl \
@@ -74,7 +74,7 @@ NPM_STAMP := node_modules/.deps.stamp
 
 LINT_SRC := $(sort $(wildcard src/*.c src/*.h))
 
-.PHONY: deps build check lint db-push run test unit schemas clean FORCE
+.PHONY: deps build check lint db-push run test unit fuzz schemas clean FORCE
 
 
 # deps: Debian packages (only the missing ones), then node_modules
@@ -153,6 +153,14 @@ lint: $(BUILD_DIR)/Makefile
 	exit $$rc
 
 check: build lint
+
+
+# libFuzzer over the JSON parser and the schema compiler and validator
+# (t/unit/unit.mk); FUZZ_SECONDS=60 by default
+
+fuzz: build
+	$(MAKE) -f t/unit/unit.mk ROOT='$(ROOT)' NGX_BUILD='$(ROOT)/$(BUILD_DIR)' \
+	    FUZZ_SECONDS='$(or $(FUZZ_SECONDS),60)' fuzz
 
 
 # conf/schemas/*.mjs (Zod) exported to the JSON Schema files nginx loads;

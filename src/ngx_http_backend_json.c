@@ -423,6 +423,11 @@ ngx_http_backend_json_str_len(u_char *s, size_t len)
 
     n = 2;
 
+    if (len == 0) {
+        /* s may be NULL: an empty ngx_str_t */
+        return n;
+    }
+
     for (last = s + len; s < last; s++) {
         if (*s == '"' || *s == '\\' || *s == '\b' || *s == '\f'
             || *s == '\n' || *s == '\r' || *s == '\t')
@@ -449,7 +454,7 @@ ngx_http_backend_json_str_write(u_char *p, u_char *s, size_t len)
 
     *p++ = '"';
 
-    for (last = s + len; s < last; s++) {
+    for (last = len ? s + len : s; s < last; s++) {
 
         switch (*s) {
 

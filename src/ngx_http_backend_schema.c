@@ -255,7 +255,8 @@ ngx_http_backend_schema_compile(ngx_pool_t *pool,
         return NULL;
     }
 
-    ngx_str_null(&pointer);
+    /* the root's JSON pointer is "" (not a NULL string: it is copied) */
+    ngx_str_set(&pointer, "");
 
     s = ngx_http_backend_schema_node(&c, doc, &pointer);
     if (s == NULL) {

@@ -59,3 +59,28 @@ $(OUT)/%: t/unit/%.c $(UNIT_SRCS) $(STUBS) $(wildcard src/*.h) \
 
 clean:
 	rm -rf $(OUT)
+
+
+# fuzz: libFuzzer (clang, ASan, UBSan) over the JSON parser, the schema
+# compiler and the validator, for FUZZ_SECONDS; seeds in t/fuzz/corpus,
+# what it finds in .build/fuzz/corpus, crashes in .build/fuzz/
+
+FUZZ_SECONDS ?= 60
+FUZZ_OUT := $(ROOT)/.build/fuzz
+
+.PHONY: fuzz
+
+fuzz: $(FUZZ_OUT)/fuzz_schema
+	@mkdir -p $(FUZZ_OUT)/corpus
+	cd $(FUZZ_OUT) && ./fuzz_schema -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=4096 -timeout=10 -print_final_stats=1 \
+	    corpus $(ROOT)/t/fuzz/corpus
+
+$(FUZZ_OUT)/fuzz_schema: t/fuzz/fuzz_schema.c $(UNIT_SRCS) $(STUBS) \
+                         $(wildcard src/*.h) \
+                         $(NGX_FULL)/src/core/ngx_palloc.c \
+                         $(NGX_BUILD)/ngx_auto_config.h
+	@mkdir -p $(FUZZ_OUT)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined $(INCS) -o $@ $< $(UNIT_SRCS) \
+	    $(STUBS) $(addprefix $(NGX_FULL)/,$(NGX_SRCS)) $(LIBS)
