@@ -30,13 +30,10 @@ static struct {
     { "vocabulary.json", "$vocabulary: not supported" },
     { "anchor.json", "$anchor and $id-based references: not supported" },
     { "id.json", "$id-based references: not supported" },
-    { "ref.json", "uses $id and remote references; local refs are covered "
-                  "by defs.json and the cases of other files" },
     { "defs.json", "validates against the metaschema (remote)" },
     { "content.json", "contentMediaType/contentEncoding: annotations" },
     { "format.json", "format as an annotation; asserted formats are in "
                      "optional/format" },
-    { "infinite-loop-detection.json", "uses $id" },
     { NULL, NULL }
 };
 
@@ -55,6 +52,41 @@ static struct {
     { "patternProperties.json", "patternProperties with Unicode property "
                                 "escape", "PCRE2 10.42 has \\p{L}, not "
                                 "\\p{Letter}" },
+    { "ref.json",
+      "$id must be resolved against nearest parent, not just immediate parent",
+      "$id, URN, anchor or remote reference" },
+    { "ref.json", "Recursive references between schemas",
+      "$id, URN, anchor or remote reference" },
+    { "ref.json", "URN base URI with URN and JSON pointer ref",
+      "$id, URN, anchor or remote reference" },
+    { "ref.json", "URN base URI with URN and anchor ref",
+      "$id, URN, anchor or remote reference" },
+    { "ref.json", "URN ref with nested pointer ref",
+      "$id, URN, anchor or remote reference" },
+    { "ref.json", "order of evaluation: $id and $anchor and $ref",
+      "$id, URN, anchor or remote reference" },
+    { "ref.json", "order of evaluation: $id and $ref",
+      "$id, URN, anchor or remote reference" },
+    { "ref.json", "order of evaluation: $id and $ref on nested schema",
+      "$id, URN, anchor or remote reference" },
+    { "ref.json", "ref creates new scope when adjacent to keywords",
+      "uses unevaluatedProperties" },
+    { "ref.json", "ref to else",
+      "$id, URN, anchor or remote reference" },
+    { "ref.json", "ref to if",
+      "$id, URN, anchor or remote reference" },
+    { "ref.json", "ref to then",
+      "$id, URN, anchor or remote reference" },
+    { "ref.json", "ref with absolute-path-reference",
+      "$id, URN, anchor or remote reference" },
+    { "ref.json", "refs with relative uris and defs",
+      "$id, URN, anchor or remote reference" },
+    { "ref.json", "relative refs with absolute uris and defs",
+      "$id, URN, anchor or remote reference" },
+    { "ref.json", "remote ref, containing refs itself",
+      "$id, URN, anchor or remote reference" },
+    { "ref.json", "simple URN base URI with $ref via the URN",
+      "$id, URN, anchor or remote reference" },
     { NULL, NULL, NULL }
 };
 
@@ -275,7 +307,10 @@ main(int argc, char **argv)
         skip = 0;
 
         for (ngx_uint_t x = 0; excluded[x].file; x++) {
-            if (strcmp(names[i], excluded[x].file) == 0) {
+            /* SCHEMA_SUITE_ALL=1: run the excluded files too, to look */
+            if (getenv("SCHEMA_SUITE_ALL") == NULL
+                && strcmp(names[i], excluded[x].file) == 0)
+            {
                 printf("ok - %s # SKIP %s\n", names[i], excluded[x].reason);
                 skip = 1;
             }
