@@ -271,3 +271,41 @@ GET /trpc/echo?input=%7B%22s%22%3A%22a+b%2Bc%22%7D
 {"result":{"data":"a b+c"}}
 --- no_error_log
 [error]
+
+
+
+=== TEST 15: a well-formed X-Request-Id is kept, returned and logged
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ { backend_rpc; }
+--- request
+GET /trpc/nope
+--- more_headers
+X-Request-Id: req-42.a:b_c
+--- error_code: 404
+--- response_headers
+X-Request-Id: req-42.a:b_c
+--- no_error_log
+[error]
+
+
+
+=== TEST 16: a malformed X-Request-Id is replaced; error log lines carry it
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ {
+        client_max_body_size 4;
+        backend_rpc;
+    }
+--- request
+POST /trpc/add
+{"too":"long"}
+--- more_headers
+X-Request-Id: bad id!
+--- error_code: 413
+--- response_headers_like
+X-Request-Id: [0-9a-f]{32}
+--- error_log eval
+qr/too large body: \d+ bytes, client: .*, request_id: "[0-9a-f]{32}", actor: -/
+--- no_error_log
+[error]
