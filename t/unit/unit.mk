@@ -14,6 +14,7 @@ NGX_FULL ?= $(ROOT)/.build/nginx-source
 OUT := $(ROOT)/.build/unit$(if $(SANITIZE),-$(SANITIZE))
 
 UNIT_SRCS := src/ngx_http_backend_json.c src/ngx_http_backend_pg_types.c \
+             src/ngx_http_backend_jwt.c \
              src/ngx_http_backend_schema.c
 NGX_SRCS := src/core/ngx_palloc.c src/core/ngx_string.c \
             src/core/ngx_array.c src/core/ngx_list.c src/os/unix/ngx_alloc.c
