@@ -74,7 +74,8 @@ NPM_STAMP := node_modules/.deps.stamp
 
 LINT_SRC := $(sort $(wildcard src/*.c src/*.h))
 
-.PHONY: deps build check lint db-push run test unit fuzz schemas clean FORCE
+.PHONY: deps build check lint db-push run test unit fuzz schemas token clean \
+        bench-check FORCE
 
 
 # deps: Debian packages (only the missing ones), then node_modules
@@ -182,6 +183,15 @@ db-push:
 
 run: deps build
 	MODULE='$(MODULE)' tools/run.sh
+
+
+# make token ID=3: a session token for demo user 3 (user_3), signed with
+# the dev key of make run (.run/keys, made if missing); ID=100 is an admin
+ID ?= 3
+
+token: $(NPM_STAMP)
+	@node tools/dev-keys.mjs .run/keys
+	@node tools/token.mjs '$(ID)'
 
 
 # make test: throwaway Postgres + Redis, then unit, Test::Nginx (t/*.t,

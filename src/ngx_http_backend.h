@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_backend_auth.h"
 #include "ngx_http_backend_json.h"
 #include "ngx_http_backend_pg.h"
 #include "ngx_http_backend_schema.h"
@@ -63,6 +64,7 @@ typedef struct {
     ngx_str_t                       name;       /* as written */
     ngx_array_t                     path;       /* input.a.b: of ngx_str_t */
     ngx_http_complex_value_t       *value;      /* $variable */
+    ngx_uint_t                      field;      /* ctx.<field> */
 } ngx_http_backend_param_t;
 
 
@@ -70,6 +72,7 @@ typedef struct {
     ngx_str_t                       name;
     ngx_uint_t                      type;
     ngx_str_t                       tier;
+    ngx_http_backend_tier_t        *tier_ref;
     ngx_str_t                       input;      /* schema file */
     ngx_http_backend_schema_t      *schema;
     ngx_str_t                       database;
@@ -78,12 +81,15 @@ typedef struct {
     ngx_uint_t                      result;
     ngx_str_t                       data;       /* a constant result */
     ngx_str_t                       not_found;
+    ngx_uint_t                      invalidate; /* 'u', 's', or 0 */
+    ngx_str_t                       invalidate_column;
 
     ngx_http_backend_pg_server_t   *server;
     ngx_http_backend_pg_stmt_t     *stmt;
 
     unsigned                        public:1;
     unsigned                        uses_input:1;
+    unsigned                        data_user:1;
 
     u_char                         *file;
     ngx_uint_t                      line;
@@ -122,14 +128,20 @@ typedef struct {
     ngx_str_t                       out;        /* the call's envelope */
     ngx_uint_t                      status;
 
+    ngx_http_backend_invalidate_t   invalidate;
+    ngx_str_t                       result;     /* held while invalidating */
+
     unsigned                        done:1;
     unsigned                        running:1;
+    unsigned                        invalidating:1;
 } ngx_http_backend_call_t;
 
 
 struct ngx_http_backend_ctx_s {
     ngx_http_request_t             *request;
     ngx_str_t                       request_id;
+
+    ngx_http_backend_auth_ctx_t     auth;
 
     ngx_http_backend_call_t        *calls;
     ngx_uint_t                      ncalls;
@@ -158,6 +170,7 @@ ngx_int_t ngx_http_backend_error(ngx_pool_t *pool, ngx_str_t *out,
 ngx_uint_t ngx_http_backend_error_status(ngx_http_backend_error_e code);
 ngx_int_t ngx_http_backend_send_error(ngx_http_request_t *r,
     ngx_http_backend_error_e code, ngx_str_t *message);
+ngx_http_backend_ctx_t *ngx_http_backend_get_ctx(ngx_http_request_t *r);
 ngx_table_elt_t *ngx_http_backend_header(ngx_http_request_t *r, u_char *name,
     size_t len);
 ngx_int_t ngx_http_backend_request_id(ngx_http_request_t *r, ngx_str_t *id);

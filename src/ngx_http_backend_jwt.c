@@ -99,6 +99,29 @@ ngx_http_backend_jwks_count(ngx_http_backend_jwks_t *jwks)
 }
 
 
+/* a token verified before still has its key: rotation removes keys */
+
+ngx_int_t
+ngx_http_backend_jwks_has(ngx_http_backend_jwks_t *jwks, ngx_str_t *kid)
+{
+    ngx_uint_t                   i;
+    ngx_http_backend_jwt_key_t  *k;
+
+    k = jwks->keys.elts;
+
+    for (i = 0; i < jwks->keys.nelts; i++) {
+        if (k[i].kid.len == 0
+            || (kid->len == k[i].kid.len
+                && ngx_strncmp(kid->data, k[i].kid.data, kid->len) == 0))
+        {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
 static ngx_int_t
 ngx_http_backend_jwks_push(ngx_http_backend_jwks_t *jwks, ngx_str_t *kid,
     EVP_PKEY *key)

@@ -54,6 +54,8 @@ ngx_int_t ngx_http_backend_jwks_add_json(ngx_http_backend_jwks_t *jwks,
 ngx_int_t ngx_http_backend_jwks_add_pem(ngx_http_backend_jwks_t *jwks,
     u_char *pem, size_t len, ngx_str_t *kid, ngx_str_t *err);
 ngx_uint_t ngx_http_backend_jwks_count(ngx_http_backend_jwks_t *jwks);
+ngx_int_t ngx_http_backend_jwks_has(ngx_http_backend_jwks_t *jwks,
+    ngx_str_t *kid);
 
 /*
  * NGX_OK: verified, *jwt filled; NGX_DECLINED: *reason says why, for an

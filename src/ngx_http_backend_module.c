@@ -51,6 +51,9 @@ static ngx_str_t  ngx_http_backend_ctx_fields[] = {
     ngx_string("session_id"),
     ngx_string("role"),
     ngx_string("org_id"),
+    ngx_string("org_slug"),
+    ngx_string("org_role"),
+    ngx_string("user"),
     ngx_null_string
 };
 
@@ -126,40 +129,15 @@ static ngx_int_t
 ngx_http_backend_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
-    ngx_table_elt_t               *h;
     ngx_http_backend_ctx_t        *ctx;
     ngx_http_backend_loc_conf_t   *blcf;
-    ngx_http_backend_main_conf_t  *bmcf;
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_module);
-    bmcf = ngx_http_get_module_main_conf(r, ngx_http_backend_module);
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_ctx_t));
+    ctx = ngx_http_backend_get_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    if (ngx_http_backend_request_id(r, &ctx->request_id) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_http_set_ctx(r, ctx, ngx_http_backend_module);
-
-    /* every error log line of the request names it */
-
-    if (r->log_handler != ngx_http_backend_log_error) {
-        bmcf->log_handler = r->log_handler;
-        r->log_handler = ngx_http_backend_log_error;
-    }
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "X-Request-Id");
-    h->value = ctx->request_id;
 
     if (r->method == NGX_HTTP_HEAD) {
         /* tRPC answers HEAD with 204 and no body, whatever the path */
@@ -219,6 +197,55 @@ ngx_http_backend_handler(ngx_http_request_t *r)
     }
 
     return rc;
+}
+
+
+/*
+ * The request's context, made by the first phase that needs it (the auth
+ * access phase, else the content handler): the request id, the response
+ * header that returns it, and the log handler that names it
+ */
+
+ngx_http_backend_ctx_t *
+ngx_http_backend_get_ctx(ngx_http_request_t *r)
+{
+    ngx_table_elt_t               *h;
+    ngx_http_backend_ctx_t        *ctx;
+    ngx_http_backend_main_conf_t  *bmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_backend_request_id(r, &ctx->request_id) != NGX_OK) {
+        return NULL;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_backend_module);
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_backend_module);
+
+    if (r->log_handler != ngx_http_backend_log_error) {
+        bmcf->log_handler = r->log_handler;
+        r->log_handler = ngx_http_backend_log_error;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Request-Id");
+    h->value = ctx->request_id;
+
+    return ctx;
 }
 
 
@@ -376,11 +403,13 @@ static u_char *
 ngx_http_backend_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
     u_char *buf, size_t len)
 {
-    u_char                        *p;
+    u_char                        *p, *last;
     ngx_http_backend_ctx_t        *ctx;
     ngx_http_backend_main_conf_t  *bmcf;
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_backend_module);
+
+    last = buf + len;
 
     p = bmcf->log_handler(r, sr, buf, len);
 
@@ -391,10 +420,18 @@ ngx_http_backend_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
         return p;
     }
 
-    len -= p - buf;
+    p = ngx_slprintf(p, last, ", request_id: \"%V\", actor: ",
+                     &ctx->request_id);
 
-    return ngx_snprintf(p, len, ", request_id: \"%V\", actor: -",
-                        &ctx->request_id);
+    if (ctx->auth.user_id.len) {
+        return ngx_slprintf(p, last, "user:%V", &ctx->auth.user_id);
+    }
+
+    if (ctx->auth.clerk_user_id.len) {
+        return ngx_slprintf(p, last, "clerk:%V", &ctx->auth.clerk_user_id);
+    }
+
+    return ngx_slprintf(p, last, "-");
 }
 
 
@@ -498,6 +535,20 @@ ngx_http_backend_init_main_conf(ngx_conf_t *cf, void *conf)
     proc = bmcf->procs.elts;
 
     for (i = 0; i < bmcf->procs.nelts; i++) {
+
+        proc[i].tier_ref = ngx_http_backend_auth_tier(cf, &proc[i].tier);
+
+        if (proc[i].tier_ref == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "procedure \"%V\" has unknown tier \"%V\" "
+                          "(public, protected, or one of backend_tier) "
+                          "in %s:%ui",
+                          &proc[i].name, &proc[i].tier, proc[i].file,
+                          proc[i].line);
+            return NGX_CONF_ERROR;
+        }
+
+        proc[i].public = ngx_http_backend_auth_is_public(proc[i].tier_ref);
 
         if (proc[i].sql.len) {
             proc[i].server = ngx_http_backend_pg_server(cf, &proc[i].database);
@@ -750,6 +801,41 @@ ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
         return NGX_CONF_OK;
     }
 
+    if (ngx_http_backend_is("invalidate")) {
+        /* invalidate user|session column: the cached contexts it names */
+
+        if (proc->invalidate) {
+            goto duplicate;
+        }
+
+        if (n != 2) {
+            goto invalid;
+        }
+
+        if (value[1].len == 4 && ngx_strncmp(value[1].data, "user", 4) == 0) {
+            proc->invalidate = NGX_HTTP_BACKEND_INVALIDATE_USER;
+
+        } else if (value[1].len == 7
+                   && ngx_strncmp(value[1].data, "session", 7) == 0)
+        {
+            proc->invalidate = NGX_HTTP_BACKEND_INVALIDATE_SESSION;
+
+        } else {
+            goto invalid;
+        }
+
+        proc->invalidate_column.len = value[2].len;
+        proc->invalidate_column.data = ngx_pnalloc(cf->pool, value[2].len + 1);
+        if (proc->invalidate_column.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *ngx_cpymem(proc->invalidate_column.data, value[2].data,
+                    value[2].len) = '\0';
+
+        return NGX_CONF_OK;
+    }
+
     if (n != 1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid number of arguments in \"%V\"", name);
@@ -813,15 +899,13 @@ ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
 
         for (i = 0; i < value[1].len; i++) {
             if (!(ngx_http_backend_isalnum(value[1].data[i])
-                  || value[1].data[i] == '_'))
+                  || value[1].data[i] == '_' || value[1].data[i] == '-'))
             {
                 goto invalid;
             }
         }
 
         proc->tier = value[1];
-        proc->public = (value[1].len == 6
-                        && ngx_strncmp(value[1].data, "public", 6) == 0);
         return NGX_CONF_OK;
     }
 
@@ -841,6 +925,15 @@ ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
     if (ngx_http_backend_is("data")) {
         if (proc->data.data) {
             goto duplicate;
+        }
+
+        if (value[1].len == 8 && ngx_strncmp(value[1].data, "ctx.user", 8)
+                                 == 0)
+        {
+            /* the auth context's user row, no query */
+            proc->data_user = 1;
+            ngx_str_set(&proc->data, "null");
+            return NGX_CONF_OK;
         }
 
         if (ngx_http_backend_json_parse(cf->pool, value[1].data, value[1].len,
@@ -970,6 +1063,7 @@ ngx_http_backend_procedure_param(ngx_conf_t *cf,
             if (f->len == value->len - 4
                 && ngx_strncmp(f->data, value->data + 4, f->len) == 0)
             {
+                param->field = f - ngx_http_backend_ctx_fields;
                 return NGX_CONF_OK;
             }
         }
@@ -1046,12 +1140,13 @@ ngx_http_backend_procedure_check(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
     }
 
     if (proc->sql.data == NULL) {
-        if (proc->params.nelts || proc->database.data
+        if (proc->params.nelts || proc->database.data || proc->invalidate
             || proc->result != NGX_CONF_UNSET_UINT)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "procedure \"%V\" has \"params\", \"database\" "
-                               "or \"result\" but no \"sql\"", &proc->name);
+                               "procedure \"%V\" has \"params\", \"database\", "
+                               "\"invalidate\" or \"result\" but no \"sql\"",
+                               &proc->name);
             return NGX_CONF_ERROR;
         }
 

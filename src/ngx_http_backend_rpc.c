@@ -34,6 +34,12 @@ static ngx_int_t ngx_http_backend_rpc_input(ngx_http_request_t *r,
 static void ngx_http_backend_rpc_call(ngx_http_backend_call_t *call);
 static ngx_int_t ngx_http_backend_rpc_validate(ngx_http_backend_call_t *call);
 static ngx_int_t ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call);
+static ngx_str_t *ngx_http_backend_rpc_ctx_field(ngx_http_backend_ctx_t *ctx,
+    ngx_uint_t field);
+static ngx_int_t ngx_http_backend_rpc_invalidate(ngx_http_backend_call_t *call,
+    PGresult *res, ngx_str_t *data);
+static void ngx_http_backend_rpc_invalidated(
+    ngx_http_backend_invalidate_t *inv);
 static void ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q);
 static ngx_uint_t ngx_http_backend_rpc_bad_value(u_char *sqlstate);
 static void ngx_http_backend_rpc_call_error(ngx_http_backend_call_t *call,
@@ -413,7 +419,7 @@ ngx_http_backend_rpc_call(ngx_http_backend_call_t *call)
 {
     u_char                   *p;
     ngx_str_t                 msg;
-    ngx_uint_t                method;
+    ngx_uint_t                method, code;
     ngx_http_request_t       *r;
     ngx_http_backend_proc_t  *proc;
 
@@ -461,10 +467,12 @@ ngx_http_backend_rpc_call(ngx_http_backend_call_t *call)
         return;
     }
 
-    if (!proc->public) {
-        /* the auth context is not there yet: only public tiers pass */
-        ngx_http_backend_rpc_call_error(call, NGX_HTTP_BACKEND_UNAUTHORIZED,
-                                        NULL);
+    if (!proc->public
+        && ngx_http_backend_auth_check(r, proc->tier_ref, &code, &msg)
+           != NGX_OK)
+    {
+        ngx_http_backend_rpc_call_error(call, (ngx_http_backend_error_e) code,
+                                        msg.len ? &msg : NULL);
         return;
     }
 
@@ -489,6 +497,14 @@ ngx_http_backend_rpc_call(ngx_http_backend_call_t *call)
     }
 
     if (proc->stmt == NULL) {
+        if (proc->data_user) {
+            ngx_http_backend_rpc_call_result(call,
+                                         call->ctx->auth.user.len
+                                         ? &call->ctx->auth.user
+                                         : &proc->data);
+            return;
+        }
+
         ngx_http_backend_rpc_call_result(call, proc->data.len ? &proc->data
                                                               : NULL);
         return;
@@ -590,7 +606,7 @@ static ngx_int_t
 ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call)
 {
     char                      **values;
-    ngx_str_t                   s, *seg;
+    ngx_str_t                   s, *seg, *f;
     ngx_uint_t                  i, j;
     ngx_http_request_t         *r;
     ngx_http_backend_json_t    *v;
@@ -669,8 +685,19 @@ ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call)
             break;
 
         default: /* NGX_HTTP_BACKEND_PARAM_CTX */
-            /* no auth context yet: every ctx field is NULL */
-            values[i] = NULL;
+            f = ngx_http_backend_rpc_ctx_field(call->ctx, param[i].field);
+
+            if (f == NULL || f->len == 0) {
+                values[i] = NULL;
+                break;
+            }
+
+            values[i] = (char *) ngx_pnalloc(r->pool, f->len + 1);
+            if (values[i] == NULL) {
+                return NGX_ERROR;
+            }
+
+            *ngx_cpymem(values[i], f->data, f->len) = '\0';
             break;
         }
     }
@@ -678,6 +705,116 @@ ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call)
     call->query.values = values;
 
     return NGX_OK;
+}
+
+
+static ngx_str_t *
+ngx_http_backend_rpc_ctx_field(ngx_http_backend_ctx_t *ctx, ngx_uint_t field)
+{
+    /* in the order of ngx_http_backend_ctx_fields[] */
+
+    switch (field) {
+    case 0:
+        return &ctx->request_id;
+    case 1:
+        return &ctx->auth.user_id;
+    case 2:
+        return &ctx->auth.clerk_user_id;
+    case 3:
+        return &ctx->auth.session_id;
+    case 4:
+        return &ctx->auth.role;
+    case 5:
+        return &ctx->auth.org_id;
+    case 6:
+        return &ctx->auth.org_slug;
+    case 7:
+        return &ctx->auth.org_role;
+    case 8:
+        return &ctx->auth.user;
+    default:
+        return NULL;
+    }
+}
+
+
+/*
+ * "invalidate user|session column": the call answers once the cached
+ * contexts the first row names are gone here and Redis has taken it, so
+ * that the client's next request, on any node, sees the change
+ */
+
+static ngx_int_t
+ngx_http_backend_rpc_invalidate(ngx_http_backend_call_t *call, PGresult *res,
+    ngx_str_t *data)
+{
+    int                       col;
+    ngx_int_t                 rc;
+    ngx_http_request_t       *r;
+    ngx_http_backend_proc_t  *proc;
+
+    proc = call->proc;
+    r = call->ctx->request;
+
+    if (PQntuples(res) == 0) {
+        return NGX_OK;
+    }
+
+    /* PQfnumber() folds case unless quoted: the name as written */
+
+    for (col = PQnfields(res) - 1; col >= 0; col--) {
+        if (ngx_strcmp(PQfname(res, col), proc->invalidate_column.data) == 0) {
+            break;
+        }
+    }
+
+    if (col < 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "backend: procedure \"%V\" returns no column \"%V\" "
+                      "to invalidate", &proc->name, &proc->invalidate_column);
+        return NGX_ERROR;
+    }
+
+    if (PQgetisnull(res, 0, col)) {
+        return NGX_OK;
+    }
+
+    call->invalidate.what = proc->invalidate;
+    call->invalidate.id.len = PQgetlength(res, 0, col);
+    call->invalidate.id.data = ngx_pnalloc(r->pool, call->invalidate.id.len);
+    if (call->invalidate.id.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(call->invalidate.id.data, PQgetvalue(res, 0, col),
+               call->invalidate.id.len);
+
+    call->invalidate.handler = ngx_http_backend_rpc_invalidated;
+    call->invalidate.data = call;
+    call->invalidate.log = r->connection->log;
+
+    rc = ngx_http_backend_auth_invalidate((ngx_cycle_t *) ngx_cycle,
+                                          &call->invalidate);
+
+    if (rc == NGX_OK) {
+        call->result = *data;
+        call->invalidating = 1;
+        return NGX_AGAIN;
+    }
+
+    return (rc == NGX_DONE) ? NGX_OK : NGX_ERROR;
+}
+
+
+static void
+ngx_http_backend_rpc_invalidated(ngx_http_backend_invalidate_t *inv)
+{
+    ngx_http_backend_call_t  *call;
+
+    call = inv->data;
+    call->invalidating = 0;
+
+    ngx_http_backend_rpc_call_result(call, &call->result);
 }
 
 
@@ -736,6 +873,15 @@ ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q)
                   ? NGX_HTTP_BACKEND_PG_ROW : NGX_HTTP_BACKEND_PG_VALUE;
 
         rc = ngx_http_backend_pg_result_json(r->pool, res, shape, &data);
+
+        if (rc == NGX_OK && proc->invalidate) {
+            rc = ngx_http_backend_rpc_invalidate(call, res, &data);
+
+            if (rc == NGX_AGAIN) {
+                PQclear(res);
+                return;
+            }
+        }
 
         PQclear(res);
         res = NULL;
@@ -1240,6 +1386,12 @@ ngx_http_backend_rpc_cleanup(void *data)
         if (ctx->calls[i].running) {
             ngx_http_backend_pg_abort(&ctx->calls[i].query);
             ctx->calls[i].running = 0;
+        }
+
+        if (ctx->calls[i].invalidating) {
+            ngx_http_backend_auth_invalidate_cancel(
+                                               &ctx->calls[i].invalidate);
+            ctx->calls[i].invalidating = 0;
         }
     }
 }

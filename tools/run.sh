@@ -124,6 +124,9 @@ export DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/app
 psql_pg -d app -f "$TOOLS/seed.sql"
 echo "demo data: $(psql_pg -d app -At -c "SELECT count(*) || ' users, ' || (SELECT count(*) FROM mentorado_sessions) || ' sessions' FROM users")"
 
+# the dev key pair that the dev config trusts and "make token" signs with
+node "$TOOLS/dev-keys.mjs" "$RUN/keys"
+
 # .run/nginx.conf from conf/nginx.dev.conf.in
 sed_escape() { printf '%s' "$1" | sed -e 's/[|&\\]/\\&/g'; }
 sed -e "s|@PREFIX@|$(sed_escape "$RUN/nginx")|g" \
@@ -132,6 +135,7 @@ sed -e "s|@PREFIX@|$(sed_escape "$RUN/nginx")|g" \
     -e "s|@PG_PORT@|$(sed_escape "$PG_PORT")|g" \
     -e "s|@REDIS_PORT@|$(sed_escape "$REDIS_PORT")|g" \
     -e "s|@CONF_DIR@|$(sed_escape "$ROOT/conf")|g" \
+    -e "s|@KEYS@|$(sed_escape "$RUN/keys")|g" \
     "$ROOT/conf/nginx.dev.conf.in" >"$RUN/nginx.conf.new"
 mv -f "$RUN/nginx.conf.new" "$RUN/nginx.conf"
 
@@ -152,8 +156,10 @@ ngx_backend on http://$base/trpc/   (Ctrl-C stops nginx, Postgres and Redis)
   curl -s -H 'trpc-accept: application/jsonl' '$base/trpc/health,health?batch=1&input=%7B%7D'
   curl -s '$base/trpc/nope'
 
-  The other procedures of conf/procedures.conf need a signed-in user: they
-  answer 401 UNAUTHORIZED until the auth module lands.
+  signed in (user 3, a mentorado; 100 is an admin, 1 a plain user):
+  T=$(make -s token ID=3)
+  curl -s -H "Authorization: Bearer \$T" $base/trpc/user.me
+  curl -s -H "Authorization: Bearer \$T" '$base/trpc/mentorado.sessions.list?input=%7B%22limit%22%3A5%7D'
 
   psql postgres://postgres@127.0.0.1:$PG_PORT/app
   redis-cli -p $REDIS_PORT

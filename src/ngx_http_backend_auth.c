@@ -1,0 +1,2262 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <openssl/evp.h>
+
+#include "ngx_http_backend.h"
+#include "ngx_http_backend_cache.h"
+#include "ngx_http_backend_jwt.h"
+#include "ngx_http_backend_redis.h"
+
+
+/*
+ * The access phase of locations with backend_rpc (or backend_auth on):
+ *
+ *   token (Bearer, else the __session cookie)
+ *     -> claims: the token cache in the session zone, else RSA verification
+ *     -> context by session id: the session zone, else Redis, else the
+ *        backend_auth_user statement on Postgres, written back to both
+ *
+ * A request without a valid token is anonymous; tiers are checked per call
+ * by the content handler.  Nothing here fails a request for the client's
+ * token: the reason goes to the log at info level.
+ */
+
+
+#define NGX_HTTP_BACKEND_TIER_PUBLIC     0
+#define NGX_HTTP_BACKEND_TIER_PROTECTED  1
+#define NGX_HTTP_BACKEND_TIER_ROLES      2
+
+#define NGX_HTTP_BACKEND_NO_USER_UNAUTHORIZED  0
+#define NGX_HTTP_BACKEND_NO_USER_FORBIDDEN     1
+
+#define NGX_HTTP_BACKEND_CLAIM_JWKS  0
+
+
+struct ngx_http_backend_tier_s {
+    ngx_str_t                       name;
+    ngx_uint_t                      kind;
+    ngx_array_t                     roles;      /* of ngx_str_t */
+    ngx_str_t                       message;    /* FORBIDDEN's */
+};
+
+
+typedef struct {
+    ngx_http_backend_jwks_t        *jwks;       /* keys from files */
+    ngx_uint_t                      nkeys;
+
+    ngx_str_t                       issuer;
+    ngx_array_t                    *azp;
+    time_t                          leeway;
+    size_t                          max_size;
+
+    ngx_array_t                     tiers;      /* of tier_t */
+
+    ngx_str_t                       user_database;
+    ngx_str_t                       user_sql;
+    ngx_http_backend_pg_server_t   *user_server;
+    ngx_http_backend_pg_stmt_t     *user_stmt;
+    ngx_uint_t                      user_nparams;
+
+    ngx_uint_t                      no_user;
+    ngx_msec_t                      no_user_ttl;
+
+    ngx_http_backend_cache_t       *cache;
+    ngx_msec_t                      ttl;
+
+    ngx_http_backend_redis_conf_t  *redis_conf;
+    ngx_str_t                       redis_prefix;
+    ngx_str_t                       redis_channel;
+    ngx_msec_t                      outage_ttl;
+
+    /* the worker's, from init_process */
+    ngx_http_backend_redis_t       *redis;
+    ngx_uint_t                      subscribed;
+
+    ngx_uint_t                      enabled;
+
+    u_char                         *user_file;
+    ngx_uint_t                      user_line;
+} ngx_http_backend_auth_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                      auth;
+} ngx_http_backend_auth_loc_conf_t;
+
+
+typedef struct {
+    ngx_http_request_t             *request;
+    ngx_http_backend_auth_ctx_t    *auth;
+
+    ngx_http_backend_pg_query_t     query;
+    char                           *values[3];
+
+    ngx_http_backend_redis_cmd_t    cmd;
+
+    uint64_t                        gen;        /* local, at fill start */
+    ngx_str_t                       redis_gen;  /* Redis's; null: not read */
+
+    unsigned                        pg:1;
+    unsigned                        redis:1;
+} ngx_http_backend_auth_fill_t;
+
+
+static ngx_int_t ngx_http_backend_auth_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_backend_auth_token(ngx_http_request_t *r,
+    ngx_str_t *token);
+static ngx_int_t ngx_http_backend_auth_claims(ngx_http_request_t *r,
+    ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a,
+    ngx_str_t *token);
+static ngx_int_t ngx_http_backend_auth_context(ngx_http_request_t *r,
+    ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a);
+static ngx_int_t ngx_http_backend_auth_redis_read(ngx_http_request_t *r,
+    ngx_http_backend_auth_main_conf_t *amcf,
+    ngx_http_backend_auth_fill_t *fill);
+static void ngx_http_backend_auth_redis_handler(
+    ngx_http_backend_redis_cmd_t *cmd, redisReply *reply);
+static ngx_int_t ngx_http_backend_auth_pg_read(ngx_http_request_t *r,
+    ngx_http_backend_auth_main_conf_t *amcf,
+    ngx_http_backend_auth_fill_t *fill);
+static void ngx_http_backend_auth_pg_handler(ngx_http_backend_pg_query_t *q);
+static ngx_int_t ngx_http_backend_auth_store(ngx_http_request_t *r,
+    ngx_http_backend_auth_main_conf_t *amcf,
+    ngx_http_backend_auth_fill_t *fill, ngx_str_t *blob);
+static ngx_int_t ngx_http_backend_auth_parse(ngx_http_backend_auth_ctx_t *a,
+    ngx_str_t *blob);
+static void ngx_http_backend_auth_wake(ngx_http_request_t *r);
+static void ngx_http_backend_auth_cleanup(void *data);
+static ngx_msec_t ngx_http_backend_auth_ttl(
+    ngx_http_backend_auth_main_conf_t *amcf, ngx_msec_t ttl);
+static ngx_str_t *ngx_http_backend_auth_key(ngx_pool_t *pool,
+    ngx_str_t *prefix, const char *kind, ngx_str_t *id);
+
+static void ngx_http_backend_auth_invalidate_handler(
+    ngx_http_backend_redis_cmd_t *cmd, redisReply *reply);
+static void ngx_http_backend_auth_message(void *data, ngx_str_t *channel,
+    ngx_str_t *msg);
+static void ngx_http_backend_auth_redis_state(void *data, ngx_uint_t up);
+
+static ngx_int_t ngx_http_backend_auth_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_backend_auth_add_variables(ngx_conf_t *cf);
+static void *ngx_http_backend_auth_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_backend_auth_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_backend_auth_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_backend_auth_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static ngx_int_t ngx_http_backend_auth_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_backend_auth_init_process(ngx_cycle_t *cycle);
+static void ngx_http_backend_auth_exit_process(ngx_cycle_t *cycle);
+
+static char *ngx_http_backend_auth_jwks(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_backend_auth_key_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_backend_auth_azp(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_backend_auth_user(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_backend_auth_no_user(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_backend_tier(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_backend_session_zone(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_backend_session_redis(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_backend_auth_read_file(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *content);
+
+
+static ngx_command_t  ngx_http_backend_auth_commands[] = {
+
+    { ngx_string("backend_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_backend_auth_loc_conf_t, auth),
+      NULL },
+
+    { ngx_string("backend_auth_jwks"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_backend_auth_jwks,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("backend_auth_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_backend_auth_key_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("backend_auth_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_backend_auth_main_conf_t, issuer),
+      NULL },
+
+    { ngx_string("backend_auth_authorized_parties"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_backend_auth_azp,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("backend_auth_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_backend_auth_main_conf_t, leeway),
+      NULL },
+
+    { ngx_string("backend_auth_max_token_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_backend_auth_main_conf_t, max_size),
+      NULL },
+
+    { ngx_string("backend_auth_user"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_backend_auth_user,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("backend_auth_no_user"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_backend_auth_no_user,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("backend_tier"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_backend_tier,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("backend_session_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_backend_session_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("backend_session_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_backend_session_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_backend_auth_module_ctx = {
+    ngx_http_backend_auth_add_variables,   /* preconfiguration */
+    ngx_http_backend_auth_init,            /* postconfiguration */
+
+    ngx_http_backend_auth_create_main_conf, /* create main configuration */
+    ngx_http_backend_auth_init_main_conf,  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_backend_auth_create_loc_conf, /* create location configuration */
+    ngx_http_backend_auth_merge_loc_conf   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_backend_auth_module = {
+    NGX_MODULE_V1,
+    &ngx_http_backend_auth_module_ctx,     /* module context */
+    ngx_http_backend_auth_commands,        /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_backend_auth_init_process,    /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_backend_auth_exit_process,    /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+#define ngx_http_backend_auth_field(f)                                        \
+    offsetof(ngx_http_backend_auth_ctx_t, f)
+
+static ngx_http_variable_t  ngx_http_backend_auth_vars[] = {
+
+    { ngx_string("backend_user_id"), NULL, ngx_http_backend_auth_variable,
+      ngx_http_backend_auth_field(user_id), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("backend_role"), NULL, ngx_http_backend_auth_variable,
+      ngx_http_backend_auth_field(role), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("backend_clerk_user_id"), NULL,
+      ngx_http_backend_auth_variable,
+      ngx_http_backend_auth_field(clerk_user_id), NGX_HTTP_VAR_NOCACHEABLE,
+      0 },
+
+    { ngx_string("backend_session_id"), NULL, ngx_http_backend_auth_variable,
+      ngx_http_backend_auth_field(session_id), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("backend_org_id"), NULL, ngx_http_backend_auth_variable,
+      ngx_http_backend_auth_field(org_id), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("backend_org_role"), NULL, ngx_http_backend_auth_variable,
+      ngx_http_backend_auth_field(org_role), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("backend_auth_reason"), NULL,
+      ngx_http_backend_auth_variable, (uintptr_t) -1,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_int_t
+ngx_http_backend_auth_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                           rc;
+    ngx_str_t                           token;
+    ngx_http_backend_ctx_t             *ctx;
+    ngx_http_backend_auth_ctx_t        *a;
+    ngx_http_backend_auth_loc_conf_t   *alcf;
+    ngx_http_backend_auth_main_conf_t  *amcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_auth_module);
+
+    if (!alcf->auth) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_backend_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    a = &ctx->auth;
+
+    if (a->done) {
+        return NGX_DECLINED;
+    }
+
+    if (a->waiting) {
+        return NGX_AGAIN;
+    }
+
+    a->started = 1;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_backend_auth_module);
+
+    if (!amcf->enabled) {
+        a->reason = "no keys configured";
+        a->done = 1;
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_backend_auth_token(r, &token);
+
+    if (rc == NGX_DECLINED) {
+        a->reason = "no token";
+        a->done = 1;
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_backend_auth_claims(r, amcf, a, &token);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "backend auth: token rejected: %s", a->reason);
+        ngx_str_null(&a->clerk_user_id);
+        ngx_str_null(&a->session_id);
+        ngx_str_null(&a->org_id);
+        ngx_str_null(&a->org_slug);
+        ngx_str_null(&a->org_role);
+        a->done = 1;
+        return NGX_DECLINED;
+    }
+
+    a->verified = 1;
+
+    rc = ngx_http_backend_auth_context(r, amcf, a);
+
+    if (rc == NGX_AGAIN) {
+        a->waiting = 1;
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    a->done = 1;
+
+    return NGX_DECLINED;
+}
+
+
+/* Authorization: Bearer, else the __session cookie, as Clerk reads them */
+
+static ngx_int_t
+ngx_http_backend_auth_token(ngx_http_request_t *r, ngx_str_t *token)
+{
+    u_char            *p, *last;
+    ngx_str_t          name;
+    ngx_table_elt_t   *h;
+
+    h = r->headers_in.authorization;
+
+    if (h) {
+        p = h->value.data;
+        last = p + h->value.len;
+
+        if (h->value.len > 7 && ngx_strncasecmp(p, (u_char *) "Bearer ", 7)
+                                == 0)
+        {
+            p += 7;
+
+            while (p < last && *p == ' ') {
+                p++;
+            }
+
+            if (p < last) {
+                token->data = p;
+                token->len = last - p;
+                return NGX_OK;
+            }
+        }
+    }
+
+    ngx_str_set(&name, "__session");
+
+#if (nginx_version >= 1023000)
+    if (ngx_http_parse_multi_header_lines(r, r->headers_in.cookie, &name,
+                                          token)
+        != NULL)
+#else
+    if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies, &name,
+                                          token)
+        != NGX_DECLINED)
+#endif
+    {
+        if (token->len) {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Claims of a token seen before come from the session zone, keyed by its
+ * SHA-256, until it expires; others pay for an RSA verification once
+ */
+
+static ngx_int_t
+ngx_http_backend_auth_claims(ngx_http_request_t *r,
+    ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a,
+    ngx_str_t *token)
+{
+    u_char                        *p, *last, digest[EVP_MAX_MD_SIZE];
+    time_t                         left;
+    ngx_int_t                      rc;
+    ngx_str_t                      key, blob, kid, *f[6];
+    ngx_uint_t                     i;
+    unsigned int                   dlen;
+    ngx_http_backend_jwt_t         jwt;
+    ngx_http_backend_jwt_rules_t   rules;
+
+    if (amcf->max_size && token->len > amcf->max_size) {
+        a->reason = "oversized";
+        return NGX_DECLINED;
+    }
+
+    /* the claims a cached entry keeps: sub sid org_id org_slug org_role kid */
+
+    f[0] = &a->clerk_user_id;
+    f[1] = &a->session_id;
+    f[2] = &a->org_id;
+    f[3] = &a->org_slug;
+    f[4] = &a->org_role;
+    f[5] = &kid;
+
+    key.len = 0;
+
+    if (amcf->cache) {
+        if (EVP_Digest(token->data, token->len, digest, &dlen, EVP_sha256(),
+                       NULL)
+            != 1)
+        {
+            return NGX_ERROR;
+        }
+
+        key.data = digest;
+        key.len = dlen;
+
+        rc = ngx_http_backend_cache_get(amcf->cache,
+                                        NGX_HTTP_BACKEND_CACHE_TOKEN, &key,
+                                        NULL, r->pool, &blob);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            p = blob.data;
+            last = blob.data + blob.len;
+
+            for (i = 0; i < 6; i++) {
+                f[i]->data = p;
+
+                while (p < last && *p != '\0') {
+                    p++;
+                }
+
+                f[i]->len = p - f[i]->data;
+                p++;
+            }
+
+            /* verified with a key this configuration may no longer have */
+
+            if (ngx_http_backend_jwks_has(amcf->jwks, &kid) == NGX_OK) {
+                a->reason = "ok (cached)";
+                return NGX_OK;
+            }
+        }
+    }
+
+    rules.now = ngx_time();
+    rules.leeway = amcf->leeway;
+    rules.issuer = amcf->issuer;
+    rules.azp = amcf->azp;
+    rules.max_size = amcf->max_size;
+
+    rc = ngx_http_backend_jwt_verify(r->pool, amcf->jwks, &rules, token->data,
+                                     token->len, &jwt, &a->reason);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (jwt.sid.len == 0) {
+        /* a Clerk session token always names its session */
+        a->reason = "no-sid";
+        return NGX_DECLINED;
+    }
+
+    a->clerk_user_id = jwt.sub;
+    a->session_id = jwt.sid;
+    a->org_id = jwt.org_id;
+    a->org_slug = jwt.org_slug;
+    a->org_role = jwt.org_role;
+    kid = jwt.kid;
+
+    left = jwt.exp + amcf->leeway - rules.now;
+
+    if (key.len == 0 || left <= 0) {
+        return NGX_OK;
+    }
+
+    blob.len = 0;
+
+    for (i = 0; i < 6; i++) {
+        blob.len += f[i]->len + 1;
+    }
+
+    blob.data = ngx_pnalloc(r->pool, blob.len);
+    if (blob.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = blob.data;
+
+    for (i = 0; i < 6; i++) {
+        p = ngx_cpymem(p, f[i]->data, f[i]->len);
+        *p++ = '\0';
+    }
+
+    (void) ngx_http_backend_cache_set(amcf->cache,
+                                      NGX_HTTP_BACKEND_CACHE_TOKEN, &key,
+                                      NULL, 0, &blob,
+                                      (ngx_msec_t) left * 1000);
+
+    return NGX_OK;
+}
+
+
+/* NGX_OK: resolved now; NGX_AGAIN: the request is woken when it is */
+
+static ngx_int_t
+ngx_http_backend_auth_context(ngx_http_request_t *r,
+    ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a)
+{
+    ngx_int_t                      rc;
+    ngx_str_t                      blob;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_backend_auth_fill_t  *fill;
+
+    if (amcf->user_stmt == NULL) {
+        /* no user statement: the Clerk identity is the whole context */
+        return NGX_OK;
+    }
+
+    if (amcf->cache) {
+        rc = ngx_http_backend_cache_get(amcf->cache,
+                                        NGX_HTTP_BACKEND_CACHE_SESSION,
+                                        &a->session_id, &a->clerk_user_id,
+                                        r->pool, &blob);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK && ngx_http_backend_auth_parse(a, &blob) == NGX_OK) {
+            return NGX_OK;
+        }
+    }
+
+    fill = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_auth_fill_t));
+    if (fill == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_backend_auth_cleanup;
+    cln->data = fill;
+
+    fill->request = r;
+    fill->auth = a;
+    a->fill = fill;
+
+    if (amcf->cache) {
+        /* before any read: an invalidation from now on makes the fill stale */
+        fill->gen = ngx_http_backend_cache_gen(amcf->cache,
+                                               &a->clerk_user_id);
+    }
+
+    if (amcf->redis && ngx_http_backend_redis_ready(amcf->redis)) {
+        rc = ngx_http_backend_auth_redis_read(r, amcf, fill);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    return ngx_http_backend_auth_pg_read(r, amcf, fill);
+}
+
+
+static ngx_int_t
+ngx_http_backend_auth_redis_read(ngx_http_request_t *r,
+    ngx_http_backend_auth_main_conf_t *amcf,
+    ngx_http_backend_auth_fill_t *fill)
+{
+    size_t        len[3];
+    ngx_str_t    *ctx_key, *gen_key;
+    const char   *argv[3];
+
+    ctx_key = ngx_http_backend_auth_key(r->pool, &amcf->redis_prefix, "ctx:",
+                                        &fill->auth->session_id);
+    gen_key = ngx_http_backend_auth_key(r->pool, &amcf->redis_prefix, "gen:",
+                                        &fill->auth->clerk_user_id);
+
+    if (ctx_key == NULL || gen_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "MGET";
+    len[0] = 4;
+    argv[1] = (const char *) ctx_key->data;
+    len[1] = ctx_key->len;
+    argv[2] = (const char *) gen_key->data;
+    len[2] = gen_key->len;
+
+    fill->cmd.handler = ngx_http_backend_auth_redis_handler;
+    fill->cmd.data = fill;
+
+    if (ngx_http_backend_redis_send(amcf->redis, &fill->cmd, 3, argv, len)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    fill->redis = 1;
+
+    return NGX_AGAIN;
+}
+
+
+/*
+ * MGET ctx:<sid> gen:<user>: the context is Redis's if it was written under
+ * the user's current generation ("<gen>\0<blob>")
+ */
+
+static void
+ngx_http_backend_auth_redis_handler(ngx_http_backend_redis_cmd_t *cmd,
+    redisReply *reply)
+{
+    u_char                             *p, *last;
+    ngx_int_t                           rc;
+    ngx_str_t                           gen, blob;
+    redisReply                         *v, *g;
+    ngx_http_request_t                 *r;
+    ngx_http_backend_auth_fill_t       *fill;
+    ngx_http_backend_auth_main_conf_t  *amcf;
+
+    fill = cmd->data;
+    fill->redis = 0;
+
+    r = fill->request;
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_backend_auth_module);
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "backend auth: redis read failed: %s, using postgres",
+                      reply ? "unexpected reply" : cmd->error);
+        goto pg;
+    }
+
+    v = reply->element[0];
+    g = reply->element[1];
+
+    if (g->type == REDIS_REPLY_STRING) {
+        gen.len = g->len;
+    } else {
+        gen.len = 1;
+    }
+
+    gen.data = ngx_pnalloc(r->pool, gen.len);
+    if (gen.data == NULL) {
+        goto failed;
+    }
+
+    if (g->type == REDIS_REPLY_STRING) {
+        ngx_memcpy(gen.data, g->str, g->len);
+    } else {
+        gen.data[0] = '0';
+    }
+
+    fill->redis_gen = gen;
+
+    if (v->type != REDIS_REPLY_STRING) {
+        goto pg;
+    }
+
+    p = (u_char *) v->str;
+    last = p + v->len;
+
+    p = ngx_strlchr(p, last, '\0');
+
+    if (p == NULL || (size_t) (p - (u_char *) v->str) != gen.len
+        || ngx_strncmp(v->str, gen.data, gen.len) != 0)
+    {
+        /* written before the user's last invalidation */
+        goto pg;
+    }
+
+    p++;
+
+    blob.len = last - p;
+    blob.data = ngx_pnalloc(r->pool, blob.len + 1);
+    if (blob.data == NULL) {
+        goto failed;
+    }
+
+    ngx_memcpy(blob.data, p, blob.len);
+    blob.data[blob.len] = '\0';
+
+    if (ngx_http_backend_auth_parse(fill->auth, &blob) != NGX_OK) {
+        goto pg;
+    }
+
+    if (amcf->cache) {
+        (void) ngx_http_backend_cache_set(amcf->cache,
+                                      NGX_HTTP_BACKEND_CACHE_SESSION,
+                                      &fill->auth->session_id,
+                                      &fill->auth->clerk_user_id, fill->gen,
+                                      &blob,
+                                      ngx_http_backend_auth_ttl(amcf,
+                                          fill->auth->user_id.len
+                                          ? amcf->ttl : amcf->no_user_ttl));
+    }
+
+    fill->auth->done = 1;
+    ngx_http_backend_auth_wake(r);
+    return;
+
+pg:
+
+    rc = ngx_http_backend_auth_pg_read(r, amcf, fill);
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    if (rc == NGX_OK) {
+        fill->auth->done = 1;
+        ngx_http_backend_auth_wake(r);
+        return;
+    }
+
+failed:
+
+    fill->auth->waiting = 0;
+    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+}
+
+
+static ngx_int_t
+ngx_http_backend_auth_pg_read(ngx_http_request_t *r,
+    ngx_http_backend_auth_main_conf_t *amcf,
+    ngx_http_backend_auth_fill_t *fill)
+{
+    ngx_str_t                     *f[3];
+    ngx_uint_t                     i;
+    ngx_http_backend_auth_ctx_t   *a;
+
+    a = fill->auth;
+
+    f[0] = &a->clerk_user_id;
+    f[1] = &a->session_id;
+    f[2] = &a->org_id;
+
+    for (i = 0; i < amcf->user_nparams; i++) {
+        if (f[i]->len == 0) {
+            fill->values[i] = NULL;
+            continue;
+        }
+
+        fill->values[i] = ngx_pnalloc(r->pool, f[i]->len + 1);
+        if (fill->values[i] == NULL) {
+            return NGX_ERROR;
+        }
+
+        *ngx_cpymem(fill->values[i], f[i]->data, f[i]->len) = '\0';
+    }
+
+    fill->query.server = amcf->user_server;
+    fill->query.stmt = amcf->user_stmt;
+    fill->query.values = fill->values;
+    fill->query.handler = ngx_http_backend_auth_pg_handler;
+    fill->query.data = fill;
+    fill->query.log = r->connection->log;
+
+    if (ngx_http_backend_pg_run(&fill->query) == NGX_OK) {
+        fill->pg = 1;
+        return NGX_AGAIN;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "backend auth: user lookup failed at once, "
+                  "the request is anonymous");
+
+    a->reason = "user lookup failed";
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_backend_auth_pg_handler(ngx_http_backend_pg_query_t *q)
+{
+    int                                 col;
+    u_char                             *p;
+    PGresult                           *res;
+    ngx_str_t                           blob, json, id, role;
+    ngx_http_request_t                 *r;
+    ngx_http_backend_auth_ctx_t        *a;
+    ngx_http_backend_auth_fill_t       *fill;
+    ngx_http_backend_auth_main_conf_t  *amcf;
+
+    fill = q->data;
+    fill->pg = 0;
+
+    r = fill->request;
+    a = fill->auth;
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_backend_auth_module);
+
+    res = q->result;
+    q->result = NULL;
+
+    if (q->status != NGX_HTTP_BACKEND_PG_OK) {
+        /*
+         * The user cannot be resolved: protected calls answer 401 rather
+         * than a guess; nothing is cached
+         */
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "backend auth: user lookup failed (%s%s), "
+                      "the request is anonymous",
+                      q->status == NGX_HTTP_BACKEND_PG_TIMEOUT
+                      ? "timeout" : "database", q->sqlstate);
+
+        a->reason = "user lookup failed";
+        goto done;
+    }
+
+    ngx_str_null(&id);
+    ngx_str_null(&role);
+    ngx_str_null(&json);
+
+    if (PQntuples(res) > 0) {
+        if (ngx_http_backend_pg_result_json(r->pool, res,
+                                            NGX_HTTP_BACKEND_PG_ROW, &json)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        col = PQfnumber(res, "id");
+        col = (col < 0) ? 0 : col;
+
+        id.data = (u_char *) PQgetvalue(res, 0, col);
+        id.len = PQgetlength(res, 0, col);
+
+        col = PQfnumber(res, "role");
+
+        if (col >= 0) {
+            role.data = (u_char *) PQgetvalue(res, 0, col);
+            role.len = PQgetlength(res, 0, col);
+        }
+    }
+
+    blob.len = a->clerk_user_id.len + id.len + role.len + json.len + 3;
+    blob.data = ngx_pnalloc(r->pool, blob.len + 1);
+    if (blob.data == NULL) {
+        goto failed;
+    }
+
+    p = ngx_cpymem(blob.data, a->clerk_user_id.data, a->clerk_user_id.len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, id.data, id.len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, role.data, role.len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, json.data, json.len);
+    *p = '\0';
+
+    if (ngx_http_backend_auth_parse(a, &blob) != NGX_OK) {
+        goto failed;
+    }
+
+    if (ngx_http_backend_auth_store(r, amcf, fill, &blob) != NGX_OK) {
+        goto failed;
+    }
+
+done:
+
+    if (res) {
+        PQclear(res);
+    }
+
+    a->done = 1;
+    ngx_http_backend_auth_wake(r);
+    return;
+
+failed:
+
+    if (res) {
+        PQclear(res);
+    }
+
+    a->waiting = 0;
+    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+}
+
+
+/* a fresh context, to the session zone and to Redis */
+
+static ngx_int_t
+ngx_http_backend_auth_store(ngx_http_request_t *r,
+    ngx_http_backend_auth_main_conf_t *amcf,
+    ngx_http_backend_auth_fill_t *fill, ngx_str_t *blob)
+{
+    u_char                       *p;
+    size_t                        len[6];
+    ngx_str_t                    *key, ttl_str;
+    ngx_msec_t                    ttl;
+    const char                   *argv[6];
+    ngx_http_backend_auth_ctx_t  *a;
+
+    a = fill->auth;
+
+    ttl = a->user_id.len ? amcf->ttl : amcf->no_user_ttl;
+
+    if (amcf->cache) {
+        (void) ngx_http_backend_cache_set(amcf->cache,
+                                      NGX_HTTP_BACKEND_CACHE_SESSION,
+                                      &a->session_id, &a->clerk_user_id,
+                                      fill->gen, blob,
+                                      ngx_http_backend_auth_ttl(amcf, ttl));
+    }
+
+    if (fill->redis_gen.data == NULL || amcf->redis == NULL) {
+        /* Redis was not read, so its generation is unknown: do not write */
+        return NGX_OK;
+    }
+
+    key = ngx_http_backend_auth_key(r->pool, &amcf->redis_prefix, "ctx:",
+                                    &a->session_id);
+    if (key == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, fill->redis_gen.len + 1 + blob->len
+                             + NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "SET";
+    len[0] = 3;
+    argv[1] = (const char *) key->data;
+    len[1] = key->len;
+
+    argv[2] = (const char *) p;
+    p = ngx_cpymem(p, fill->redis_gen.data, fill->redis_gen.len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, blob->data, blob->len);
+    len[2] = p - (u_char *) argv[2];
+
+    ttl_str.data = p;
+    ttl_str.len = ngx_sprintf(p, "%M", ttl) - p;
+
+    argv[3] = "PX";
+    len[3] = 2;
+    argv[4] = (const char *) ttl_str.data;
+    len[4] = ttl_str.len;
+
+    (void) ngx_http_backend_redis_send_noreply(amcf->redis, 5, argv, len);
+
+    return NGX_OK;
+}
+
+
+/* clerk_id \0 user_id \0 role \0 user JSON */
+
+static ngx_int_t
+ngx_http_backend_auth_parse(ngx_http_backend_auth_ctx_t *a, ngx_str_t *blob)
+{
+    u_char     *p, *last;
+    ngx_str_t   f[4];
+    ngx_uint_t  i;
+
+    p = blob->data;
+    last = blob->data + blob->len;
+
+    for (i = 0; i < 4; i++) {
+        if (p > last) {
+            return NGX_DECLINED;
+        }
+
+        f[i].data = p;
+
+        while (p < last && *p != '\0') {
+            p++;
+        }
+
+        f[i].len = p - f[i].data;
+        p++;
+    }
+
+    /* a session is one user's: anything else is not ours to trust */
+
+    if (f[0].len != a->clerk_user_id.len
+        || ngx_strncmp(f[0].data, a->clerk_user_id.data, f[0].len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    a->user_id = f[1];
+    a->role = f[2];
+    a->user = f[3];
+
+    if (a->user_id.len == 0) {
+        a->reason = "no app user";
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_backend_auth_wake(ngx_http_request_t *r)
+{
+    ngx_connection_t             *c;
+    ngx_http_backend_ctx_t       *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
+    ctx->auth.waiting = 0;
+
+    c = r->connection;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_backend_auth_cleanup(void *data)
+{
+    ngx_http_backend_auth_fill_t *fill = data;
+
+    if (fill->pg) {
+        ngx_http_backend_pg_abort(&fill->query);
+        fill->pg = 0;
+    }
+
+    if (fill->query.result) {
+        PQclear(fill->query.result);
+        fill->query.result = NULL;
+    }
+
+    if (fill->redis) {
+        ngx_http_backend_redis_cancel(&fill->cmd);
+        fill->redis = 0;
+    }
+}
+
+
+/* while Redis or its channel is down, invalidations may be missed */
+
+static ngx_msec_t
+ngx_http_backend_auth_ttl(ngx_http_backend_auth_main_conf_t *amcf,
+    ngx_msec_t ttl)
+{
+    if (amcf->redis
+        && (!ngx_http_backend_redis_ready(amcf->redis) || !amcf->subscribed))
+    {
+        return ngx_min(ttl, amcf->outage_ttl);
+    }
+
+    return ttl;
+}
+
+
+static ngx_str_t *
+ngx_http_backend_auth_key(ngx_pool_t *pool, ngx_str_t *prefix,
+    const char *kind, ngx_str_t *id)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t  *key;
+
+    len = ngx_strlen(kind);
+
+    key = ngx_palloc(pool, sizeof(ngx_str_t));
+    if (key == NULL) {
+        return NULL;
+    }
+
+    key->len = prefix->len + len + id->len;
+    key->data = ngx_pnalloc(pool, key->len);
+    if (key->data == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(key->data, prefix->data, prefix->len);
+    p = ngx_cpymem(p, kind, len);
+    ngx_memcpy(p, id->data, id->len);
+
+    return key;
+}
+
+
+ngx_http_backend_tier_t *
+ngx_http_backend_auth_tier(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_uint_t                          i;
+    ngx_http_backend_tier_t            *tier;
+    ngx_http_backend_auth_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_backend_auth_module);
+
+    tier = amcf->tiers.elts;
+
+    for (i = 0; i < amcf->tiers.nelts; i++) {
+        if (tier[i].name.len == name->len
+            && ngx_strncmp(tier[i].name.data, name->data, name->len) == 0)
+        {
+            return &tier[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_uint_t
+ngx_http_backend_auth_is_public(ngx_http_backend_tier_t *tier)
+{
+    return tier->kind == NGX_HTTP_BACKEND_TIER_PUBLIC;
+}
+
+
+ngx_int_t
+ngx_http_backend_auth_check(ngx_http_request_t *r,
+    ngx_http_backend_tier_t *tier, ngx_uint_t *code, ngx_str_t *message)
+{
+    ngx_str_t                          *role;
+    ngx_uint_t                          i;
+    ngx_http_backend_ctx_t             *ctx;
+    ngx_http_backend_auth_ctx_t        *a;
+    ngx_http_backend_auth_main_conf_t  *amcf;
+
+    if (tier->kind == NGX_HTTP_BACKEND_TIER_PUBLIC) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
+    a = &ctx->auth;
+
+    ngx_str_null(message);
+
+    if (a->user_id.len == 0) {
+        amcf = ngx_http_get_module_main_conf(r, ngx_http_backend_auth_module);
+
+        if (a->verified && a->user.data
+            && amcf->no_user == NGX_HTTP_BACKEND_NO_USER_FORBIDDEN)
+        {
+            *code = NGX_HTTP_BACKEND_FORBIDDEN;
+            ngx_str_set(message, "no application user for this account");
+            return NGX_DECLINED;
+        }
+
+        *code = NGX_HTTP_BACKEND_UNAUTHORIZED;
+        return NGX_DECLINED;
+    }
+
+    if (tier->kind == NGX_HTTP_BACKEND_TIER_PROTECTED) {
+        return NGX_OK;
+    }
+
+    role = tier->roles.elts;
+
+    for (i = 0; i < tier->roles.nelts; i++) {
+        if (role[i].len == a->role.len
+            && ngx_strncmp(role[i].data, a->role.data, a->role.len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    *code = NGX_HTTP_BACKEND_FORBIDDEN;
+    *message = tier->message;
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_backend_auth_invalidate(ngx_cycle_t *cycle,
+    ngx_http_backend_invalidate_t *inv)
+{
+    u_char                             *buf, *p;
+    size_t                              len[3];
+    ngx_int_t                           rc;
+    const char                         *argv[3];
+    ngx_http_backend_redis_cmd_t       *cmd;
+    ngx_http_backend_auth_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_backend_auth_module);
+
+    inv->cmd = NULL;
+
+    if (amcf->cache) {
+        if (inv->what == NGX_HTTP_BACKEND_INVALIDATE_USER) {
+            ngx_http_backend_cache_bump(amcf->cache, &inv->id);
+
+        } else {
+            ngx_http_backend_cache_delete(amcf->cache,
+                                          NGX_HTTP_BACKEND_CACHE_SESSION,
+                                          &inv->id);
+        }
+    }
+
+    if (amcf->redis == NULL) {
+        return NGX_DONE;
+    }
+
+    if (!ngx_http_backend_redis_ready(amcf->redis)) {
+        ngx_log_error(NGX_LOG_WARN, inv->log, 0,
+                      "backend auth: redis is down, the invalidation of "
+                      "\"%V\" reaches this node only", &inv->id);
+        return NGX_DONE;
+    }
+
+    /* the command outlives a request that goes away: freed by its handler */
+
+    cmd = ngx_alloc(sizeof(ngx_http_backend_redis_cmd_t), inv->log);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(cmd, sizeof(ngx_http_backend_redis_cmd_t));
+
+    buf = ngx_alloc(amcf->redis_prefix.len + 2 * inv->id.len + 8, inv->log);
+    if (buf == NULL) {
+        ngx_free(cmd);
+        return NGX_ERROR;
+    }
+
+    /* INCR <prefix>gen:<user>, or DEL <prefix>ctx:<session> */
+
+    p = ngx_cpymem(buf, amcf->redis_prefix.data, amcf->redis_prefix.len);
+    p = ngx_cpymem(p, inv->what == NGX_HTTP_BACKEND_INVALIDATE_USER
+                      ? "gen:" : "ctx:", 4);
+    p = ngx_cpymem(p, inv->id.data, inv->id.len);
+
+    argv[0] = (inv->what == NGX_HTTP_BACKEND_INVALIDATE_USER) ? "INCR" : "DEL";
+    len[0] = ngx_strlen(argv[0]);
+    argv[1] = (const char *) buf;
+    len[1] = p - buf;
+
+    (void) ngx_http_backend_redis_send_noreply(amcf->redis, 2, argv, len);
+
+    /* PUBLISH <channel> u:<user> or s:<session>, for the other nodes */
+
+    argv[2] = (const char *) p;
+    *p++ = (u_char) inv->what;
+    *p++ = ':';
+    p = ngx_cpymem(p, inv->id.data, inv->id.len);
+    len[2] = p - (u_char *) argv[2];
+
+    argv[0] = "PUBLISH";
+    len[0] = 7;
+    argv[1] = (const char *) amcf->redis_channel.data;
+    len[1] = amcf->redis_channel.len;
+
+    cmd->data = inv;
+    cmd->handler = ngx_http_backend_auth_invalidate_handler;
+
+    rc = ngx_http_backend_redis_send(amcf->redis, cmd, 3, argv, len);
+
+    ngx_free(buf);
+
+    if (rc != NGX_OK) {
+        ngx_free(cmd);
+        return NGX_DONE;
+    }
+
+    inv->cmd = cmd;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_backend_auth_invalidate_cancel(ngx_http_backend_invalidate_t *inv)
+{
+    if (inv->cmd) {
+        ngx_http_backend_redis_cancel(inv->cmd);
+        ngx_free(inv->cmd);
+        inv->cmd = NULL;
+    }
+}
+
+
+static void
+ngx_http_backend_auth_invalidate_handler(ngx_http_backend_redis_cmd_t *cmd,
+    redisReply *reply)
+{
+    ngx_http_backend_invalidate_t  *inv;
+
+    inv = cmd->data;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, inv->log, 0,
+                      "backend auth: redis did not take the invalidation "
+                      "of \"%V\": %s", &inv->id,
+                      reply ? reply->str : cmd->error);
+    }
+
+    inv->cmd = NULL;
+    ngx_free(cmd);
+
+    inv->handler(inv);
+}
+
+
+/* "u:<user>" or "s:<session>", from any node, this one included */
+
+static void
+ngx_http_backend_auth_message(void *data, ngx_str_t *channel, ngx_str_t *msg)
+{
+    ngx_http_backend_auth_main_conf_t *amcf = data;
+
+    ngx_str_t  id;
+
+    if (msg->len < 3 || msg->data[1] != ':' || amcf->cache == NULL) {
+        return;
+    }
+
+    id.data = msg->data + 2;
+    id.len = msg->len - 2;
+
+    if (msg->data[0] == NGX_HTTP_BACKEND_INVALIDATE_USER) {
+        ngx_http_backend_cache_bump(amcf->cache, &id);
+
+    } else if (msg->data[0] == NGX_HTTP_BACKEND_INVALIDATE_SESSION) {
+        ngx_http_backend_cache_delete(amcf->cache,
+                                      NGX_HTTP_BACKEND_CACHE_SESSION, &id);
+    }
+}
+
+
+/*
+ * Invalidations published while this worker was not subscribed are lost
+ * to it: what the zone holds cannot be trusted once the channel is back
+ */
+
+static void
+ngx_http_backend_auth_redis_state(void *data, ngx_uint_t up)
+{
+    ngx_http_backend_auth_main_conf_t *amcf = data;
+
+    amcf->subscribed = up;
+
+    if (up && amcf->cache) {
+        ngx_http_backend_cache_flush(amcf->cache);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_backend_auth_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                    *s;
+    ngx_http_backend_ctx_t       *ctx;
+    ngx_http_backend_auth_ctx_t  *a;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_backend_module);
+
+    if (ctx == NULL || !ctx->auth.done) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    a = &ctx->auth;
+
+    if (data == (uintptr_t) -1) {
+        v->data = (u_char *) (a->reason ? a->reason : "");
+        v->len = ngx_strlen(v->data);
+
+    } else {
+        s = (ngx_str_t *) ((u_char *) a + data);
+
+        if (s->len == 0) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        v->data = s->data;
+        v->len = s->len;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_backend_auth_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_backend_auth_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_backend_auth_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_backend_tier_t            *tier;
+    ngx_http_backend_auth_main_conf_t  *amcf;
+
+    amcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_backend_auth_main_conf_t));
+    if (amcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     amcf->issuer = { 0, NULL };
+     *     amcf->azp = NULL;
+     *     amcf->user_sql = { 0, NULL };
+     *     amcf->cache = NULL;
+     *     amcf->redis_conf = NULL;
+     */
+
+    amcf->jwks = ngx_http_backend_jwks_create(cf->pool);
+    if (amcf->jwks == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&amcf->tiers, cf->pool, 4,
+                       sizeof(ngx_http_backend_tier_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    /* the two tiers every application has */
+
+    tier = ngx_array_push_n(&amcf->tiers, 2);
+    if (tier == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(tier, 2 * sizeof(ngx_http_backend_tier_t));
+
+    ngx_str_set(&tier[0].name, "public");
+    tier[0].kind = NGX_HTTP_BACKEND_TIER_PUBLIC;
+    ngx_str_set(&tier[1].name, "protected");
+    tier[1].kind = NGX_HTTP_BACKEND_TIER_PROTECTED;
+
+    amcf->leeway = NGX_CONF_UNSET;
+    amcf->max_size = NGX_CONF_UNSET_SIZE;
+    amcf->no_user = NGX_CONF_UNSET_UINT;
+    amcf->no_user_ttl = NGX_CONF_UNSET_MSEC;
+
+    return amcf;
+}
+
+
+static char *
+ngx_http_backend_auth_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_backend_auth_main_conf_t *amcf = conf;
+
+    ngx_conf_init_value(amcf->leeway, 5);
+    ngx_conf_init_size_value(amcf->max_size, 8192);
+    ngx_conf_init_uint_value(amcf->no_user,
+                             NGX_HTTP_BACKEND_NO_USER_UNAUTHORIZED);
+    ngx_conf_init_msec_value(amcf->no_user_ttl, 5000);
+
+    if (amcf->ttl == 0) {
+        amcf->ttl = 60000;
+    }
+
+    amcf->nkeys = ngx_http_backend_jwks_count(amcf->jwks);
+    amcf->enabled = (amcf->nkeys > 0);
+
+    if (amcf->user_sql.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    amcf->user_server = ngx_http_backend_pg_server(cf, &amcf->user_database);
+
+    if (amcf->user_server == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "backend_auth_user needs a database: %s%V%s in %s:%ui",
+                      amcf->user_database.len ? "no backend_pg \"" : "",
+                      &amcf->user_database,
+                      amcf->user_database.len ? "\" is defined"
+                                              : "no backend_pg is defined",
+                      amcf->user_file, amcf->user_line);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->user_stmt = ngx_http_backend_pg_stmt_add(cf, amcf->user_server,
+                                                   &amcf->user_sql,
+                                                   amcf->user_nparams);
+    if (amcf->user_stmt == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_backend_auth_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_backend_auth_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_backend_auth_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->auth = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_backend_auth_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_http_backend_auth_loc_conf_t *prev = parent;
+    ngx_http_backend_auth_loc_conf_t *conf = child;
+
+    ngx_http_backend_loc_conf_t  *blcf;
+
+    if (conf->auth != NGX_CONF_UNSET) {
+        return NGX_CONF_OK;
+    }
+
+    /* tRPC locations always have a context; others when asked to */
+
+    blcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_backend_module);
+
+    if (blcf->rpc == 1) {
+        conf->auth = 1;
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_merge_value(conf->auth, prev->auth, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_backend_auth_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_backend_auth_handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_backend_auth_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_backend_auth_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_backend_auth_module);
+
+    if (amcf == NULL || amcf->redis_conf == NULL) {
+        return NGX_OK;
+    }
+
+    amcf->redis = ngx_http_backend_redis_create(cycle, amcf->redis_conf,
+                                                cycle->log);
+    if (amcf->redis == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_backend_redis_subscribe(amcf->redis, &amcf->redis_channel,
+                                         ngx_http_backend_auth_message,
+                                         ngx_http_backend_auth_redis_state,
+                                         amcf)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_backend_auth_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_backend_auth_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_backend_auth_module);
+
+    if (amcf && amcf->redis) {
+        ngx_http_backend_redis_destroy(amcf->redis);
+        amcf->redis = NULL;
+    }
+}
+
+
+static char *
+ngx_http_backend_auth_jwks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_backend_auth_main_conf_t *amcf = conf;
+
+    ngx_str_t  *value, content, err;
+
+    value = cf->args->elts;
+
+    if (ngx_http_backend_auth_read_file(cf, &value[1], &content) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_backend_jwks_add_json(amcf->jwks, content.data, content.len,
+                                       &err)
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid JWKS in \"%V\": %V", &value[1], &err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_backend_auth_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_backend_auth_main_conf_t *amcf = conf;
+
+    ngx_str_t  *value, content, err, kid;
+
+    value = cf->args->elts;
+
+    ngx_str_null(&kid);
+
+    if (cf->args->nelts == 3) {
+        if (value[2].len <= 4 || ngx_strncmp(value[2].data, "kid=", 4) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        kid.data = value[2].data + 4;
+        kid.len = value[2].len - 4;
+    }
+
+    if (ngx_http_backend_auth_read_file(cf, &value[1], &content) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_backend_jwks_add_pem(amcf->jwks, content.data, content.len,
+                                      &kid, &err)
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid key in \"%V\": %V", &value[1], &err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_backend_auth_azp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_backend_auth_main_conf_t *amcf = conf;
+
+    ngx_str_t   *value, *s;
+    ngx_uint_t   i;
+
+    if (amcf->azp) {
+        return "is duplicate";
+    }
+
+    amcf->azp = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                 sizeof(ngx_str_t));
+    if (amcf->azp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        s = ngx_array_push(amcf->azp);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *s = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* backend_auth_user [database] sql: $1 Clerk user, $2 session, $3 org */
+
+static char *
+ngx_http_backend_auth_user(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_backend_auth_main_conf_t *amcf = conf;
+
+    ngx_str_t  *value;
+
+    if (amcf->user_sql.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 3) {
+        amcf->user_database = value[1];
+        amcf->user_sql = value[2];
+
+    } else {
+        amcf->user_sql = value[1];
+    }
+
+    if (ngx_http_backend_pg_sql_params(&amcf->user_sql, &amcf->user_nparams)
+        != NGX_OK
+        || amcf->user_nparams == 0 || amcf->user_nparams > 3)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "backend_auth_user statement must use $1 (the "
+                           "Clerk user id) and may use $2 (session id) and "
+                           "$3 (organization id), nothing else");
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->user_file = cf->conf_file->file.name.data;
+    amcf->user_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+/* backend_auth_no_user unauthorized|forbidden [ttl] */
+
+static char *
+ngx_http_backend_auth_no_user(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_backend_auth_main_conf_t *amcf = conf;
+
+    ngx_str_t  *value;
+
+    if (amcf->no_user != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "unauthorized") == 0) {
+        amcf->no_user = NGX_HTTP_BACKEND_NO_USER_UNAUTHORIZED;
+
+    } else if (ngx_strcmp(value[1].data, "forbidden") == 0) {
+        amcf->no_user = NGX_HTTP_BACKEND_NO_USER_FORBIDDEN;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\": expected \"unauthorized\" "
+                           "or \"forbidden\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+        amcf->no_user_ttl = ngx_parse_time(&value[2], 0);
+
+        if (amcf->no_user_ttl == (ngx_msec_t) NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid time \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* backend_tier name role ...: a user with one of the roles passes */
+
+static char *
+ngx_http_backend_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_backend_auth_main_conf_t *amcf = conf;
+
+    u_char                   *p;
+    ngx_str_t                *value, *role;
+    ngx_uint_t                i;
+    ngx_http_backend_tier_t  *tier;
+
+    value = cf->args->elts;
+
+    if (ngx_http_backend_auth_tier(cf, &value[1]) != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate tier \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < value[1].len; i++) {
+        if (!ngx_http_backend_isalnum(value[1].data[i])
+            && value[1].data[i] != '_' && value[1].data[i] != '-')
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid tier name \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    tier = ngx_array_push(&amcf->tiers);
+    if (tier == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(tier, sizeof(ngx_http_backend_tier_t));
+
+    tier->name = value[1];
+    tier->kind = NGX_HTTP_BACKEND_TIER_ROLES;
+
+    if (ngx_array_init(&tier->roles, cf->pool, cf->args->nelts - 2,
+                       sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        role = ngx_array_push(&tier->roles);
+        if (role == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *role = value[i];
+    }
+
+    /* what the tRPC middleware of a Node backend usually throws */
+
+    tier->message.len = value[1].len + sizeof(" tier required") - 1;
+    tier->message.data = ngx_pnalloc(cf->pool, tier->message.len);
+    if (tier->message.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(tier->message.data, value[1].data, value[1].len);
+    ngx_memcpy(p, " tier required", sizeof(" tier required") - 1);
+
+    return NGX_CONF_OK;
+}
+
+
+/* backend_session_zone name:size [ttl=60s] */
+
+static char *
+ngx_http_backend_session_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_backend_auth_main_conf_t *amcf = conf;
+
+    u_char     *p;
+    ssize_t     size;
+    ngx_str_t  *value, name, s;
+
+    if (amcf->cache) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\": expected name:size",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "ttl=", 4) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = value[2].data + 4;
+        s.len = value[2].len - 4;
+
+        amcf->ttl = ngx_parse_time(&s, 0);
+
+        if (amcf->ttl == (ngx_msec_t) NGX_ERROR || amcf->ttl == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid ttl \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    amcf->cache = ngx_http_backend_cache_add(cf, &name, size,
+                                             &ngx_http_backend_auth_module);
+    if (amcf->cache == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * backend_session_redis address [timeout=100ms] [connect_timeout=1s]
+ *     [password=file] [db=n] [prefix=ngx_backend:] [outage_ttl=5s]
+ */
+
+static char *
+ngx_http_backend_session_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_backend_auth_main_conf_t *amcf = conf;
+
+    u_char                         *p;
+    ngx_str_t                      *value, s, content;
+    ngx_url_t                       u;
+    ngx_uint_t                      i;
+    ngx_http_backend_redis_conf_t  *rc;
+
+    if (amcf->redis_conf) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    rc = ngx_pcalloc(cf->pool, sizeof(ngx_http_backend_redis_conf_t));
+    if (rc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+    u.default_port = 6379;
+    u.no_resolve = 0;
+
+    /* resolved here, once: nothing resolves names in a worker */
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid redis address \"%V\"%s%s", &value[1],
+                           u.err ? ": " : "", u.err ? u.err : "");
+        return NGX_CONF_ERROR;
+    }
+
+    rc->host.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+    if (rc->host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rc->host.len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
+                                 rc->host.data, NGX_SOCKADDR_STRLEN, 0);
+    rc->host.data[rc->host.len] = '\0';
+    rc->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+
+    rc->timeout = 100;
+    rc->connect_timeout = 1000;
+    amcf->outage_ttl = 5000;
+    ngx_str_set(&amcf->redis_prefix, "ngx_backend:");
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        p = (u_char *) ngx_strchr(value[i].data, '=');
+        if (p == NULL) {
+            goto invalid;
+        }
+
+        s.data = p + 1;
+        s.len = value[i].data + value[i].len - s.data;
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            rc->timeout = ngx_parse_time(&s, 0);
+            if (rc->timeout == (ngx_msec_t) NGX_ERROR || rc->timeout == 0) {
+                goto invalid;
+            }
+
+        } else if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
+            rc->connect_timeout = ngx_parse_time(&s, 0);
+            if (rc->connect_timeout == (ngx_msec_t) NGX_ERROR
+                || rc->connect_timeout == 0)
+            {
+                goto invalid;
+            }
+
+        } else if (ngx_strncmp(value[i].data, "outage_ttl=", 11) == 0) {
+            amcf->outage_ttl = ngx_parse_time(&s, 0);
+            if (amcf->outage_ttl == (ngx_msec_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+        } else if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            rc->db = ngx_atoi(s.data, s.len);
+            if (rc->db == NGX_ERROR) {
+                goto invalid;
+            }
+
+        } else if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
+            amcf->redis_prefix = s;
+
+        } else if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            /* a file, so that the secret stays out of nginx.conf */
+
+            if (ngx_http_backend_auth_read_file(cf, &s, &content) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            while (content.len && (content.data[content.len - 1] == '\n'
+                                   || content.data[content.len - 1] == '\r'))
+            {
+                content.len--;
+            }
+
+            rc->password = content;
+
+        } else {
+            goto invalid;
+        }
+    }
+
+    amcf->redis_channel.len = amcf->redis_prefix.len + sizeof("invalidate");
+    amcf->redis_channel.data = ngx_pnalloc(cf->pool, amcf->redis_channel.len);
+    if (amcf->redis_channel.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(amcf->redis_channel.data, amcf->redis_prefix.data,
+                   amcf->redis_prefix.len);
+    ngx_memcpy(p, "invalidate", sizeof("invalidate"));
+    amcf->redis_channel.len--;
+
+    amcf->redis_conf = rc;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/* a file named relative to the prefix, whole, with a clear error */
+
+static ngx_int_t
+ngx_http_backend_auth_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *content)
+{
+    ssize_t          n;
+    ngx_str_t        path;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    path = *name;
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+
+    file.name = path;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", path.data);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%s\" failed", path.data);
+        goto failed;
+    }
+
+    if (ngx_file_size(&fi) > 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" is too large", path.data);
+        goto failed;
+    }
+
+    content->len = (size_t) ngx_file_size(&fi);
+    content->data = ngx_pnalloc(cf->pool, content->len + 1);
+    if (content->data == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_file(&file, content->data, content->len, 0);
+
+    if (n != (ssize_t) content->len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_file_n " \"%s\" failed", path.data);
+        goto failed;
+    }
+
+    content->data[content->len] = '\0';
+
+    (void) ngx_close_file(file.fd);
+
+    return NGX_OK;
+
+failed:
+
+    (void) ngx_close_file(file.fd);
+
+    return NGX_ERROR;
+}

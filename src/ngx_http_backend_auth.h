@@ -1,0 +1,88 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#ifndef _NGX_HTTP_BACKEND_AUTH_H_INCLUDED_
+#define _NGX_HTTP_BACKEND_AUTH_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/*
+ * The auth context: built once per request in the access phase from a
+ * Clerk session token and the application's user row, shared by every
+ * call of a batch; tiers are checked against it.
+ */
+
+
+typedef struct ngx_http_backend_tier_s  ngx_http_backend_tier_t;
+
+
+typedef struct {
+    ngx_str_t                       clerk_user_id;
+    ngx_str_t                       session_id;
+    ngx_str_t                       org_id;
+    ngx_str_t                       org_slug;
+    ngx_str_t                       org_role;
+
+    ngx_str_t                       user_id;    /* empty: no app user */
+    ngx_str_t                       role;
+    ngx_str_t                       user;       /* the row as JSON */
+
+    const char                     *reason;     /* for the log */
+    void                           *fill;       /* async state */
+
+    unsigned                        started:1;
+    unsigned                        done:1;
+    unsigned                        waiting:1;
+    unsigned                        verified:1;
+} ngx_http_backend_auth_ctx_t;
+
+
+typedef struct ngx_http_backend_invalidate_s  ngx_http_backend_invalidate_t;
+
+typedef void (*ngx_http_backend_invalidate_pt)(
+    ngx_http_backend_invalidate_t *inv);
+
+#define NGX_HTTP_BACKEND_INVALIDATE_USER     'u'
+#define NGX_HTTP_BACKEND_INVALIDATE_SESSION  's'
+
+struct ngx_http_backend_invalidate_s {
+    ngx_uint_t                      what;
+    ngx_str_t                       id;         /* Clerk user or session */
+    ngx_http_backend_invalidate_pt  handler;
+    void                           *data;
+    ngx_log_t                      *log;
+    void                           *cmd;        /* private */
+};
+
+
+ngx_http_backend_tier_t *ngx_http_backend_auth_tier(ngx_conf_t *cf,
+    ngx_str_t *name);
+ngx_uint_t ngx_http_backend_auth_is_public(ngx_http_backend_tier_t *tier);
+
+/* NGX_OK, or NGX_DECLINED with *code and *message to answer */
+ngx_int_t ngx_http_backend_auth_check(ngx_http_request_t *r,
+    ngx_http_backend_tier_t *tier, ngx_uint_t *code, ngx_str_t *message);
+
+/*
+ * Drops a user's or a session's cached context on this node, in Redis,
+ * and (through Redis) on every other node.  NGX_OK: inv->handler is
+ * called once Redis has taken it; NGX_DONE: done now (no Redis, or it
+ * is down); NGX_ERROR: no memory.  Cancel with ..._invalidate_cancel().
+ */
+ngx_int_t ngx_http_backend_auth_invalidate(ngx_cycle_t *cycle,
+    ngx_http_backend_invalidate_t *inv);
+void ngx_http_backend_auth_invalidate_cancel(
+    ngx_http_backend_invalidate_t *inv);
+
+
+extern ngx_module_t  ngx_http_backend_auth_module;
+
+
+#endif /* _NGX_HTTP_BACKEND_AUTH_H_INCLUDED_ */

@@ -1,0 +1,601 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_backend_cache.h"
+
+
+#define NGX_HTTP_BACKEND_CACHE_SLOTS  4
+
+
+typedef struct {
+    u_char                        color;
+    u_char                        kind;
+    u_short                       key_len;
+    uint32_t                      value_len;
+    ngx_queue_t                   queue;
+    ngx_msec_t                    expire;     /* 0: never */
+    uint64_t                      gen;
+    ngx_uint_t                    epoch;
+    u_char                        data[1];    /* key, then value */
+} ngx_http_backend_cache_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t                  rbtree;
+    ngx_rbtree_node_t             sentinel;
+    ngx_queue_t                   queue;
+    uint64_t                      gen;
+    ngx_uint_t                    epoch;
+    ngx_msec_t                    claims[NGX_HTTP_BACKEND_CACHE_SLOTS];
+} ngx_http_backend_cache_sh_t;
+
+
+struct ngx_http_backend_cache_s {
+    ngx_http_backend_cache_sh_t  *sh;
+    ngx_slab_pool_t              *shpool;
+    ngx_shm_zone_t               *shm_zone;
+};
+
+
+static ngx_int_t ngx_http_backend_cache_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_backend_cache_rbtree_insert_value(
+    ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel);
+static ngx_http_backend_cache_node_t *ngx_http_backend_cache_lookup(
+    ngx_http_backend_cache_t *cache, ngx_uint_t kind, ngx_str_t *key,
+    uint32_t hash);
+static uint32_t ngx_http_backend_cache_hash(ngx_uint_t kind, ngx_str_t *key);
+static ngx_http_backend_cache_node_t *ngx_http_backend_cache_gen_node(
+    ngx_http_backend_cache_t *cache, ngx_str_t *dep);
+static ngx_http_backend_cache_node_t *ngx_http_backend_cache_alloc(
+    ngx_http_backend_cache_t *cache, ngx_uint_t kind, ngx_str_t *key,
+    uint32_t hash, size_t value_len);
+static void ngx_http_backend_cache_free(ngx_http_backend_cache_t *cache,
+    ngx_http_backend_cache_node_t *cn);
+static void ngx_http_backend_cache_expire(ngx_http_backend_cache_t *cache,
+    ngx_uint_t n);
+
+
+ngx_http_backend_cache_t *
+ngx_http_backend_cache_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
+    void *tag)
+{
+    ngx_shm_zone_t            *shm_zone;
+    ngx_http_backend_cache_t  *cache;
+
+    shm_zone = ngx_shared_memory_add(cf, name, size, tag);
+    if (shm_zone == NULL) {
+        return NULL;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", name);
+        return NULL;
+    }
+
+    cache = ngx_pcalloc(cf->pool, sizeof(ngx_http_backend_cache_t));
+    if (cache == NULL) {
+        return NULL;
+    }
+
+    cache->shm_zone = shm_zone;
+
+    shm_zone->init = ngx_http_backend_cache_init_zone;
+    shm_zone->data = cache;
+
+    return cache;
+}
+
+
+static ngx_int_t
+ngx_http_backend_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_backend_cache_t *ocache = data;
+
+    size_t                     len;
+    ngx_http_backend_cache_t  *cache;
+
+    cache = shm_zone->data;
+
+    if (ocache) {
+        /* a reload: the entries and counters live on */
+        cache->sh = ocache->sh;
+        cache->shpool = ocache->shpool;
+        return NGX_OK;
+    }
+
+    cache->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        cache->sh = cache->shpool->data;
+        return NGX_OK;
+    }
+
+    cache->sh = ngx_slab_calloc(cache->shpool,
+                                sizeof(ngx_http_backend_cache_sh_t));
+    if (cache->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    cache->shpool->data = cache->sh;
+
+    ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
+                    ngx_http_backend_cache_rbtree_insert_value);
+
+    ngx_queue_init(&cache->sh->queue);
+
+    len = sizeof(" in backend session zone \"\"") + shm_zone->shm.name.len;
+
+    cache->shpool->log_ctx = ngx_slab_alloc(cache->shpool, len);
+    if (cache->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(cache->shpool->log_ctx, " in backend session zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone evicts entries, that is not worth an error line */
+    cache->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_str_t *
+ngx_http_backend_cache_name(ngx_http_backend_cache_t *cache)
+{
+    return &cache->shm_zone->shm.name;
+}
+
+
+ngx_int_t
+ngx_http_backend_cache_get(ngx_http_backend_cache_t *cache, ngx_uint_t kind,
+    ngx_str_t *key, ngx_str_t *dep, ngx_pool_t *pool, ngx_str_t *value)
+{
+    u_char                         *p;
+    uint32_t                        hash;
+    ngx_int_t                       rc;
+    ngx_http_backend_cache_node_t  *cn, *gn;
+
+    hash = ngx_http_backend_cache_hash(kind, key);
+
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cn = ngx_http_backend_cache_lookup(cache, kind, key, hash);
+
+    if (cn == NULL) {
+        goto done;
+    }
+
+    if (cn->expire && (ngx_msec_int_t) (cn->expire - ngx_current_msec) <= 0) {
+        ngx_http_backend_cache_free(cache, cn);
+        goto done;
+    }
+
+    if (dep) {
+        gn = ngx_http_backend_cache_lookup(cache, NGX_HTTP_BACKEND_CACHE_GEN,
+                                           dep,
+                                           ngx_http_backend_cache_hash(
+                                               NGX_HTTP_BACKEND_CACHE_GEN,
+                                               dep));
+
+        if (gn == NULL || gn->gen != cn->gen
+            || cn->epoch != cache->sh->epoch)
+        {
+            ngx_http_backend_cache_free(cache, cn);
+            goto done;
+        }
+
+        ngx_queue_remove(&gn->queue);
+        ngx_queue_insert_head(&cache->sh->queue, &gn->queue);
+    }
+
+    p = ngx_pnalloc(pool, cn->value_len + 1);
+    if (p == NULL) {
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    ngx_memcpy(p, cn->data + cn->key_len, cn->value_len);
+    p[cn->value_len] = '\0';
+
+    value->data = p;
+    value->len = cn->value_len;
+
+    ngx_queue_remove(&cn->queue);
+    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
+
+    rc = NGX_OK;
+
+done:
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_backend_cache_set(ngx_http_backend_cache_t *cache, ngx_uint_t kind,
+    ngx_str_t *key, ngx_str_t *dep, uint64_t gen, ngx_str_t *value,
+    ngx_msec_t ttl)
+{
+    uint32_t                        hash;
+    ngx_int_t                       rc;
+    ngx_http_backend_cache_node_t  *cn, *gn;
+
+    hash = ngx_http_backend_cache_hash(kind, key);
+
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    ngx_http_backend_cache_expire(cache, 2);
+
+    if (dep) {
+        gn = ngx_http_backend_cache_gen_node(cache, dep);
+
+        if (gn == NULL || gn->gen != gen) {
+            goto done;
+        }
+    }
+
+    cn = ngx_http_backend_cache_lookup(cache, kind, key, hash);
+
+    if (cn) {
+        ngx_http_backend_cache_free(cache, cn);
+    }
+
+    cn = ngx_http_backend_cache_alloc(cache, kind, key, hash, value->len);
+    if (cn == NULL) {
+        goto done;
+    }
+
+    ngx_memcpy(cn->data + cn->key_len, value->data, value->len);
+
+    cn->expire = ngx_current_msec + (ttl ? ttl : 1);
+    cn->gen = gen;
+    cn->epoch = cache->sh->epoch;
+
+    rc = NGX_OK;
+
+done:
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_http_backend_cache_delete(ngx_http_backend_cache_t *cache,
+    ngx_uint_t kind, ngx_str_t *key)
+{
+    ngx_http_backend_cache_node_t  *cn;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cn = ngx_http_backend_cache_lookup(cache, kind, key,
+                                       ngx_http_backend_cache_hash(kind, key));
+    if (cn) {
+        ngx_http_backend_cache_free(cache, cn);
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+uint64_t
+ngx_http_backend_cache_gen(ngx_http_backend_cache_t *cache, ngx_str_t *dep)
+{
+    uint64_t                        gen;
+    ngx_http_backend_cache_node_t  *gn;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    gn = ngx_http_backend_cache_gen_node(cache, dep);
+
+    /* no memory: a value no entry can have, so nothing is cached */
+    gen = gn ? gn->gen : (uint64_t) -1;
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return gen;
+}
+
+
+void
+ngx_http_backend_cache_bump(ngx_http_backend_cache_t *cache, ngx_str_t *dep)
+{
+    ngx_http_backend_cache_node_t  *gn;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    gn = ngx_http_backend_cache_lookup(cache, NGX_HTTP_BACKEND_CACHE_GEN, dep,
+                                       ngx_http_backend_cache_hash(
+                                           NGX_HTTP_BACKEND_CACHE_GEN, dep));
+
+    /*
+     * No counter: no valid entry depends on it, and a new counter starts
+     * past every value given out before
+     */
+
+    if (gn) {
+        gn->gen = ++cache->sh->gen;
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+void
+ngx_http_backend_cache_flush(ngx_http_backend_cache_t *cache)
+{
+    ngx_shmtx_lock(&cache->shpool->mutex);
+    cache->sh->epoch++;
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_http_backend_cache_claim(ngx_http_backend_cache_t *cache, ngx_uint_t slot,
+    ngx_msec_t interval)
+{
+    ngx_int_t    rc;
+    ngx_msec_t  *last;
+
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    last = &cache->sh->claims[slot % NGX_HTTP_BACKEND_CACHE_SLOTS];
+
+    if (*last == 0 || ngx_current_msec - *last >= interval) {
+        *last = ngx_current_msec ? ngx_current_msec : 1;
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return rc;
+}
+
+
+static ngx_http_backend_cache_node_t *
+ngx_http_backend_cache_gen_node(ngx_http_backend_cache_t *cache,
+    ngx_str_t *dep)
+{
+    uint32_t                        hash;
+    ngx_http_backend_cache_node_t  *gn;
+
+    hash = ngx_http_backend_cache_hash(NGX_HTTP_BACKEND_CACHE_GEN, dep);
+
+    gn = ngx_http_backend_cache_lookup(cache, NGX_HTTP_BACKEND_CACHE_GEN, dep,
+                                       hash);
+    if (gn) {
+        return gn;
+    }
+
+    gn = ngx_http_backend_cache_alloc(cache, NGX_HTTP_BACKEND_CACHE_GEN, dep,
+                                      hash, 0);
+    if (gn == NULL) {
+        return NULL;
+    }
+
+    gn->expire = 0;
+    gn->gen = ++cache->sh->gen;
+
+    return gn;
+}
+
+
+static uint32_t
+ngx_http_backend_cache_hash(ngx_uint_t kind, ngx_str_t *key)
+{
+    u_char    k;
+    uint32_t  hash;
+
+    k = (u_char) kind;
+
+    ngx_crc32_init(hash);
+    ngx_crc32_update(&hash, &k, 1);
+    ngx_crc32_update(&hash, key->data, key->len);
+    ngx_crc32_final(hash);
+
+    return hash;
+}
+
+
+static ngx_http_backend_cache_node_t *
+ngx_http_backend_cache_lookup(ngx_http_backend_cache_t *cache,
+    ngx_uint_t kind, ngx_str_t *key, uint32_t hash)
+{
+    ngx_int_t                       rc;
+    ngx_rbtree_node_t              *node, *sentinel;
+    ngx_http_backend_cache_node_t  *cn;
+
+    node = cache->sh->rbtree.root;
+    sentinel = cache->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        /* hash == node->key */
+
+        cn = (ngx_http_backend_cache_node_t *) &node->color;
+
+        rc = (ngx_int_t) kind - cn->kind;
+
+        if (rc == 0) {
+            rc = ngx_memn2cmp(key->data, cn->data, key->len,
+                              (size_t) cn->key_len);
+        }
+
+        if (rc == 0) {
+            return cn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_backend_cache_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_int_t                       rc;
+    ngx_rbtree_node_t             **p;
+    ngx_http_backend_cache_node_t  *cn, *cnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            cn = (ngx_http_backend_cache_node_t *) &node->color;
+            cnt = (ngx_http_backend_cache_node_t *) &temp->color;
+
+            rc = (ngx_int_t) cn->kind - cnt->kind;
+
+            if (rc == 0) {
+                rc = ngx_memn2cmp(cn->data, cnt->data, cn->key_len,
+                                  cnt->key_len);
+            }
+
+            p = (rc < 0) ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/* called with the mutex held; evicts the oldest entries until it fits */
+
+static ngx_http_backend_cache_node_t *
+ngx_http_backend_cache_alloc(ngx_http_backend_cache_t *cache, ngx_uint_t kind,
+    ngx_str_t *key, uint32_t hash, size_t value_len)
+{
+    size_t                          size;
+    ngx_queue_t                    *q;
+    ngx_rbtree_node_t              *node;
+    ngx_http_backend_cache_node_t  *cn, *old;
+
+    if (key->len > 0xffff || value_len > 0xffffffff) {
+        return NULL;
+    }
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_backend_cache_node_t, data)
+           + key->len + value_len;
+
+    for ( ;; ) {
+        node = ngx_slab_alloc_locked(cache->shpool, size);
+        if (node) {
+            break;
+        }
+
+        if (ngx_queue_empty(&cache->sh->queue)) {
+            return NULL;
+        }
+
+        q = ngx_queue_last(&cache->sh->queue);
+        old = ngx_queue_data(q, ngx_http_backend_cache_node_t, queue);
+
+        ngx_http_backend_cache_free(cache, old);
+    }
+
+    node->key = hash;
+
+    cn = (ngx_http_backend_cache_node_t *) &node->color;
+
+    cn->kind = (u_char) kind;
+    cn->key_len = (u_short) key->len;
+    cn->value_len = (uint32_t) value_len;
+    cn->expire = 0;
+    cn->gen = 0;
+    cn->epoch = 0;
+
+    ngx_memcpy(cn->data, key->data, key->len);
+
+    ngx_rbtree_insert(&cache->sh->rbtree, node);
+    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
+
+    return cn;
+}
+
+
+static void
+ngx_http_backend_cache_free(ngx_http_backend_cache_t *cache,
+    ngx_http_backend_cache_node_t *cn)
+{
+    ngx_rbtree_node_t  *node;
+
+    node = (ngx_rbtree_node_t *)
+               ((u_char *) cn - offsetof(ngx_rbtree_node_t, color));
+
+    ngx_queue_remove(&cn->queue);
+    ngx_rbtree_delete(&cache->sh->rbtree, node);
+    ngx_slab_free_locked(cache->shpool, node);
+}
+
+
+/* removes up to n expired entries from the old end */
+
+static void
+ngx_http_backend_cache_expire(ngx_http_backend_cache_t *cache, ngx_uint_t n)
+{
+    ngx_queue_t                    *q;
+    ngx_http_backend_cache_node_t  *cn;
+
+    while (n-- && !ngx_queue_empty(&cache->sh->queue)) {
+
+        q = ngx_queue_last(&cache->sh->queue);
+        cn = ngx_queue_data(q, ngx_http_backend_cache_node_t, queue);
+
+        if (cn->expire == 0
+            || (ngx_msec_int_t) (cn->expire - ngx_current_msec) > 0)
+        {
+            return;
+        }
+
+        ngx_http_backend_cache_free(cache, cn);
+    }
+}

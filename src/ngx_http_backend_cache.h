@@ -1,0 +1,66 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#ifndef _NGX_HTTP_BACKEND_CACHE_H_INCLUDED_
+#define _NGX_HTTP_BACKEND_CACHE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+/*
+ * A shared memory dictionary: entries with an expiry, kept in an rbtree
+ * and an LRU queue, the oldest evicted when the zone is full.
+ *
+ * An entry may depend on a generation counter (a user): it is valid only
+ * while the counter has the value it had when the entry's fill started,
+ * so an invalidation that happens during a fill is never overwritten by
+ * it.  An epoch invalidates every dependent entry at once.
+ */
+
+
+#define NGX_HTTP_BACKEND_CACHE_TOKEN    'T'
+#define NGX_HTTP_BACKEND_CACHE_SESSION  'S'
+#define NGX_HTTP_BACKEND_CACHE_GEN      'G'
+#define NGX_HTTP_BACKEND_CACHE_JWKS     'J'
+
+
+typedef struct ngx_http_backend_cache_s  ngx_http_backend_cache_t;
+
+
+ngx_http_backend_cache_t *ngx_http_backend_cache_add(ngx_conf_t *cf,
+    ngx_str_t *name, size_t size, void *tag);
+
+/* NGX_OK: *value copied to pool; NGX_DECLINED: none or stale */
+ngx_int_t ngx_http_backend_cache_get(ngx_http_backend_cache_t *cache,
+    ngx_uint_t kind, ngx_str_t *key, ngx_str_t *dep, ngx_pool_t *pool,
+    ngx_str_t *value);
+
+/*
+ * gen: ngx_http_backend_cache_gen(dep) taken before the fill began.
+ * NGX_DECLINED: dep was invalidated meanwhile, nothing stored.
+ */
+ngx_int_t ngx_http_backend_cache_set(ngx_http_backend_cache_t *cache,
+    ngx_uint_t kind, ngx_str_t *key, ngx_str_t *dep, uint64_t gen,
+    ngx_str_t *value, ngx_msec_t ttl);
+
+void ngx_http_backend_cache_delete(ngx_http_backend_cache_t *cache,
+    ngx_uint_t kind, ngx_str_t *key);
+uint64_t ngx_http_backend_cache_gen(ngx_http_backend_cache_t *cache,
+    ngx_str_t *dep);
+void ngx_http_backend_cache_bump(ngx_http_backend_cache_t *cache,
+    ngx_str_t *dep);
+void ngx_http_backend_cache_flush(ngx_http_backend_cache_t *cache);
+
+/* NGX_OK at most once per interval per node, for rate limits */
+ngx_int_t ngx_http_backend_cache_claim(ngx_http_backend_cache_t *cache,
+    ngx_uint_t slot, ngx_msec_t interval);
+
+ngx_str_t *ngx_http_backend_cache_name(ngx_http_backend_cache_t *cache);
+
+
+#endif /* _NGX_HTTP_BACKEND_CACHE_H_INCLUDED_ */
