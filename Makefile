@@ -185,6 +185,13 @@ run: deps build
 	MODULE='$(MODULE)' tools/run.sh
 
 
+# make bench-check: ../shared/bench/check.sh against the reference app,
+# started the way the benchmark runs it (workload data and key)
+
+bench-check: deps build
+	MODULE='$(MODULE)' tools/bench-check.sh
+
+
 # make token ID=3: a session token for demo user 3 (user_3), signed with
 # the dev key of make run (.run/keys, made if missing); ID=100 is an admin
 ID ?= 3
