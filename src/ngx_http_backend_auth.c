@@ -1435,8 +1435,10 @@ ngx_http_backend_auth_message(void *data, ngx_str_t *channel, ngx_str_t *msg)
 
 
 /*
- * Invalidations published while this worker was not subscribed are lost
- * to it: what the zone holds cannot be trusted once the channel is back
+ * Invalidations published while this worker is not subscribed are lost to
+ * it: when the channel goes, what the zone holds is dropped (and what is
+ * cached until it is back lives outage_ttl only); when it comes back, what
+ * was cached meanwhile is dropped too
  */
 
 static void
@@ -1446,7 +1448,7 @@ ngx_http_backend_auth_redis_state(void *data, ngx_uint_t up)
 
     amcf->subscribed = up;
 
-    if (up && amcf->cache) {
+    if (amcf->cache) {
         ngx_http_backend_cache_flush(amcf->cache);
     }
 }
