@@ -126,6 +126,7 @@ qr/\[emerg\] .*host "no-such-host\.invalid" of "main" not found/
 === TEST 12: a valid configuration starts
 --- http_config
     backend_pg main "postgresql://u@127.0.0.1:5432/db?sslmode=disable" max=2 queue=10 queue_timeout=2s connect_timeout=1s query_timeout=3s max_lifetime=10m max_requests=100;
+    backend_tier admin admin;
     backend_procedure p {
         type     mutation;
         tier     admin;
@@ -140,5 +141,121 @@ qr/\[emerg\] .*host "no-such-host\.invalid" of "main" not found/
 --- request
 GET /trpc/p
 --- error_code: 405
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: a tier must be public, protected, or defined
+--- http_config
+    backend_procedure p { tier staff; data '1'; }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*procedure "p" has unknown tier "staff" \(public, protected, or one of backend_tier\) in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 14: built-in tiers cannot be redefined
+--- http_config
+    backend_tier protected admin;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*duplicate tier "protected" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 15: a missing key file names the file
+--- http_config
+    backend_auth_jwks /nonexistent/jwks.json;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*open\(\) "\/nonexistent\/jwks\.json" failed .* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 16: a PEM file that is no key
+--- http_config
+    backend_auth_key nginx.conf kid=x;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid key in "nginx\.conf"/
+
+
+
+=== TEST 17: the user statement may use $1..$3 only
+--- http_config
+    backend_pg main "host=127.0.0.1 dbname=x";
+    backend_auth_user "select * from users where clerk_id = $1 and x = $4";
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*backend_auth_user statement must use \$1/
+
+
+
+=== TEST 18: the user statement needs a database
+--- http_config
+    backend_auth_user "select id, role from users where clerk_id = $1";
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*backend_auth_user needs a database: no backend_pg is defined in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 19: session zone syntax
+--- http_config
+    backend_session_zone sessions ttl=1m;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid zone "sessions": expected name:size/
+
+
+
+=== TEST 20: Redis parameters
+--- http_config
+    backend_session_zone sessions:1m;
+    backend_session_redis 127.0.0.1:6379 timeout=fast;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid parameter "timeout=fast"/
+
+
+
+=== TEST 21: "invalidate" needs an SQL statement
+--- http_config
+    backend_procedure p { tier public; data '1'; invalidate user id; }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*procedure "p" has "params", "database", "invalidate" or "result" but no "sql"/
+
+
+
+=== TEST 22: the auth configuration of the reference app starts
+--- http_config
+    backend_pg main "host=127.0.0.1 dbname=x";
+    backend_tier mentorado mentorado admin;
+    backend_tier admin admin;
+    backend_auth_user "select id, email, role from users where clerk_id = $1";
+    backend_auth_issuer https://clerk.example;
+    backend_auth_authorized_parties https://app.example http://localhost:3000;
+    backend_auth_leeway 10s;
+    backend_auth_no_user forbidden 2s;
+    backend_session_zone sessions:1m ttl=30s;
+    backend_procedure me { tier protected; data ctx.user; }
+    backend_procedure m { tier mentorado; data '"m"'; }
+--- config
+    location /trpc/ { backend_rpc; }
+--- request
+GET /trpc/m
+--- error_code: 401
+--- response_body_like: "code":"UNAUTHORIZED"
 --- no_error_log
 [error]

@@ -4,7 +4,7 @@
 # a throwaway Postgres loaded with the workload's data, a Redis, nginx
 # with bench/nginx.conf.in trusting the workload's key.  Stops them all.
 #
-# env: BENCH_DIR (default ../shared/bench), MODULE, NGINX, KEEP=1 (keep
+# env: BENCH_DIR (default ../shared/bench), MODULE, NGINX_BIN, KEEP=1 (keep
 #      the temporary directory)
 set -euo pipefail
 
@@ -12,7 +12,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=$ROOT/tools
 BENCH=$(cd "${BENCH_DIR:-$ROOT/../shared/bench}" && pwd)
 MODULE=${MODULE:-$ROOT/.build/nginx/ngx_http_backend_module.so}
-NGINX=${NGINX:-/usr/sbin/nginx}
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 
 die() { echo "bench-check: $*" >&2; exit 1; }
 
@@ -26,7 +26,7 @@ redis_started=0
 
 cleanup() {
     [ -f "$tmp/nginx/logs/nginx.pid" ] \
-        && "$NGINX" -p "$tmp/nginx" -c "$tmp/nginx.conf" -s stop 2>/dev/null || true
+        && "$NGINX_BIN" -p "$tmp/nginx" -c "$tmp/nginx.conf" -s stop 2>/dev/null || true
     [ "$redis_started" = 0 ] || "$TOOLS/redis.sh" stop "$tmp/redis" >/dev/null || true
     [ "$pg_started" = 0 ] || "$BENCH/run-pg.sh" stop "$tmp/pg" >/dev/null || true
     if [ -n "${KEEP:-}" ]; then
@@ -57,7 +57,7 @@ sed -e "s|@PREFIX@|$tmp/nginx|g" -e "s|@MODULE@|$MODULE|g" \
     -e "s|@WORKERS@|${WORKERS:-2}|g" -e "s|@POOL@|${POOL:-8}|g" \
     "$ROOT/bench/nginx.conf.in" >"$tmp/nginx.conf"
 
-"$NGINX" -p "$tmp/nginx" -c "$tmp/nginx.conf" -e "$tmp/nginx/logs/error.log"
+"$NGINX_BIN" -p "$tmp/nginx" -c "$tmp/nginx.conf" -e "$tmp/nginx/logs/error.log"
 
 for _ in $(seq 1 100); do
     curl -s -o /dev/null "http://127.0.0.1:$port/trpc/health" && break

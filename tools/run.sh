@@ -20,6 +20,8 @@ RUN=$ROOT/.run
 TOOLS=$ROOT/tools
 MODULE=${MODULE:-$ROOT/.build/nginx/ngx_http_backend_module.so}
 NGINX=${NGINX:-/usr/sbin/nginx}
+# nginx reads NGINX from its environment as inherited listen sockets
+export -n NGINX
 PORT=${PORT:-8080}
 PG_PORT=${PG_PORT:-54329}
 REDIS_PORT=${REDIS_PORT:-63799}

@@ -8,6 +8,8 @@
 #   unit   make unit (t/unit/unit.mk), if that file exists
 #   nginx  prove -I t/lib -r t/   (Test::Nginx: t/*.t, t/harness/...)
 #   e2e    node --test t/e2e/*.test.mjs, if any
+#   bench-check  ../shared/bench/check.sh against the reference app
+#          (tools/bench-check.sh), if ../shared/bench is there
 # and stops Postgres and Redis and removes the directory at the end, also on
 # failure or Ctrl-C.  Last line: "N passed, N failed" (suites); exit 1 if
 # any failed.
@@ -41,6 +43,8 @@ else
 fi
 MAKE=${MAKE:-make}
 NGINX=${NGINX:-/usr/sbin/nginx}
+# nginx reads NGINX from its environment as inherited listen sockets
+export -n NGINX
 
 passed=0
 failed=0
@@ -163,6 +167,12 @@ e2e=(t/e2e/*.test.mjs)
 shopt -u nullglob
 if [ "${#e2e[@]}" -gt 0 ]; then
     suite e2e node --test "${e2e[@]}"
+fi
+
+# the workload's conformance checks, as make bench-check runs them
+if [ -x "$ROOT/../shared/bench/check.sh" ]; then
+    suite bench-check env NGINX_BIN="$TEST_NGINX_BINARY" MODULE="$MODULE" \
+        "$TOOLS/bench-check.sh"
 fi
 
 if [ "$SANITIZE" = address ]; then
