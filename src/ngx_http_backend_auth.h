@@ -37,6 +37,9 @@ typedef struct {
     const char                     *reason;     /* for the log */
     void                           *fill;       /* async state */
 
+    ngx_uint_t                      jwks;       /* JWKS fetch state */
+    ngx_uint_t                      polls;
+
     unsigned                        started:1;
     unsigned                        done:1;
     unsigned                        waiting:1;
