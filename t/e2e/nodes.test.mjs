@@ -107,6 +107,20 @@ test('a role changed through node A is seen by node B on its next request', asyn
   assert.equal(await role(A, 'x'), 'mentorado', 'and the other way round');
 });
 
+test('Redis slow: its commands time out and Postgres answers', async () => {
+  // CLIENT PAUSE holds every client's commands for 2 s; timeout=100ms
+  assert.equal(redis.cli('CLIENT', 'PAUSE', '2000', 'ALL'), 'OK');
+  const started = Date.now();
+  const r = await fetch(`${A.url}/me`, {
+    headers: { authorization: `Bearer ${await mint(key, { sub: `${tag}_x`, sid: `sess_${tag}_slow` })}` },
+  });
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).result.data.role, 'mentorado');
+  assert.ok(Date.now() - started < 1500, `answered in ${Date.now() - started} ms, before Redis woke`);
+  await sleep(2000);
+  assert.match(A.errorLog(), /redis read failed: timeout, using postgres/);
+});
+
 test('Redis stopped: both nodes keep answering, and converge within outage_ttl', async () => {
   assert.equal(await role(A, 'y'), 'mentorado');
   assert.equal(await role(B, 'y'), 'mentorado');

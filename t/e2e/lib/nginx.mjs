@@ -1,6 +1,6 @@
 // Starts nginx with the project's module for an end-to-end test: its own
 // prefix in a temporary directory, a free loopback port, master process on.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -38,10 +38,14 @@ export function freePort() {
 }
 
 export class Nginx {
-  constructor({ http = '', location = 'location /trpc/ { backend_rpc; }', workers = 1 } = {}) {
+  // valgrind: run one process (master_process off) under valgrind's
+  // memcheck, its report in logs/valgrind.log (see valgrindReport())
+  constructor({ http = '', location = 'location /trpc/ { backend_rpc; }', workers = 1,
+                valgrind = false } = {}) {
     this.http = http;
     this.location = location;
     this.workers = workers;
+    this.valgrind = valgrind;
   }
 
   async start() {
@@ -67,8 +71,20 @@ ${this.http}
     }
 }
 `);
-    this.run(['-c', join(this.prefix, 'nginx.conf')]);
-    for (let i = 0; i < 200; i++) {
+    if (this.valgrind) {
+      this.child = spawn('valgrind', [
+        '--quiet', '--leak-check=full', '--show-leak-kinds=definite',
+        '--errors-for-leak-kinds=definite', '--num-callers=30',
+        '--keep-debuginfo=yes',
+        `--log-file=${join(this.prefix, 'logs/valgrind.log')}`,
+        NGINX, '-p', this.prefix, '-e', join(this.prefix, 'logs/error.log'),
+        '-c', join(this.prefix, 'nginx.conf'), '-g', 'daemon off; master_process off;',
+      ], { stdio: 'ignore' });
+      this.exited = new Promise((ok) => this.child.on('exit', ok));
+    } else {
+      this.run(['-c', join(this.prefix, 'nginx.conf')]);
+    }
+    for (let i = 0; i < (this.valgrind ? 1200 : 200); i++) {
       try {
         await fetch(`http://127.0.0.1:${this.port}/`);
         return this;
@@ -110,7 +126,27 @@ ${this.http}
       .filter((l) => /\[(alert|crit|emerg)\]|AddressSanitizer|exited on signal/.test(l));
   }
 
+  remove() {
+    if (!process.env.KEEP_TEST_DIR) {
+      rmSync(this.prefix, { recursive: true, force: true });
+    }
+  }
+
+  valgrindReport() {
+    try {
+      return readFileSync(join(this.prefix, 'logs/valgrind.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
   async stop() {
+    if (this.child) {
+      this.child.kill('SIGQUIT');
+      await this.exited;
+      this.child = null;
+      return;
+    }
     const pid = this.pid();
     if (pid) {
       try { process.kill(pid, 'SIGQUIT'); } catch { /* gone */ }
