@@ -159,7 +159,7 @@ ngx_backend on http://$base/trpc/   (Ctrl-C stops nginx, Postgres and Redis)
   curl -s '$base/trpc/nope'
 
   signed in (user 3, a mentorado; 100 is an admin, 1 a plain user):
-  T=$(make -s token ID=3)
+  T=\$(make -s token ID=3)
   curl -s -H "Authorization: Bearer \$T" $base/trpc/user.me
   curl -s -H "Authorization: Bearer \$T" '$base/trpc/mentorado.sessions.list?input=%7B%22limit%22%3A5%7D'
 
