@@ -43,6 +43,14 @@ port=$("$TOOLS/free-port.sh")
 
 "$BENCH/run-pg.sh" start "$tmp/pg" "$pg_port" >/dev/null
 pg_started=1
+
+# the workload's schema is our 0001; the later migrations go on top
+for m in "$ROOT"/migrations/[0-9]*.up.sql; do
+    case "$(basename "$m")" in 0001_*) continue ;; esac
+    PGOPTIONS='-c client_min_messages=warning' \
+        psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres \
+             -d bench -1 -f "$m" >/dev/null
+done
 "$TOOLS/redis.sh" start "$tmp/redis" "$redis_port" >/dev/null
 redis_started=1
 

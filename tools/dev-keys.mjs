@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // A signing key pair for development and tests, in the shapes Clerk uses:
 //   DIR/private.pem (PKCS#8), DIR/public.pem (SPKI), DIR/jwks.json
-// An existing pair is kept.  usage: node tools/dev-keys.mjs DIR [KID]
+// and a webhook signing secret as Svix shows it: DIR/webhook-secret
+// (whsec_<base64>).  Existing files are kept.  usage: node tools/dev-keys.mjs DIR [KID]
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
@@ -14,6 +16,10 @@ if (!dir) {
 }
 
 mkdirSync(dir, { recursive: true });
+if (!existsSync(join(dir, 'webhook-secret'))) {
+  writeFileSync(join(dir, 'webhook-secret'),
+                `whsec_${randomBytes(24).toString('base64')}\n`, { mode: 0o600 });
+}
 if (existsSync(join(dir, 'private.pem')) && existsSync(join(dir, 'jwks.json'))) {
   process.exit(0);
 }

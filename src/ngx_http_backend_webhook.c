@@ -1,0 +1,1311 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "ngx_http_backend.h"
+
+
+/*
+ * Webhooks signed the Svix way (Clerk's): the signature is checked on the
+ * raw body before anything else; a verified delivery is handed to one SQL
+ * statement that stores it (unique by its id) and applies it, and the
+ * answer is 2xx only once that statement has committed.  Failed applies
+ * are retried from a timer of one worker per node.
+ */
+
+
+#define NGX_HTTP_BACKEND_WEBHOOK_MAX_SECRETS  8
+
+
+typedef struct {
+    ngx_array_t                     secrets;    /* of ngx_str_t, raw bytes */
+    time_t                          tolerance;
+    ngx_str_t                       database;
+    ngx_str_t                       sql;
+    ngx_uint_t                      nparams;
+    ngx_http_backend_pg_server_t   *server;
+    ngx_http_backend_pg_stmt_t     *stmt;
+    off_t                           max_body;
+    ngx_flag_t                      enabled;
+} ngx_http_backend_webhook_loc_conf_t;
+
+
+typedef struct {
+    ngx_str_t                       database;
+    ngx_str_t                       sql;
+    ngx_http_backend_pg_server_t   *server;
+    ngx_http_backend_pg_stmt_t     *stmt;
+    ngx_msec_t                      interval;
+    ngx_uint_t                      limit;
+    ngx_uint_t                      max_attempts;
+    ngx_msec_t                      backoff;
+
+    /* the worker's (worker 0 only) */
+    ngx_event_t                     timer;
+    ngx_http_backend_pg_query_t     query;
+    char                           *values[3];
+    u_char                          buf[3][NGX_INT_T_LEN + 1];
+    unsigned                        running:1;
+} ngx_http_backend_webhook_main_conf_t;
+
+
+typedef struct {
+    ngx_http_request_t             *request;
+    ngx_http_backend_pg_query_t     query;
+    char                           *values[3];
+    ngx_http_backend_invalidate_t   invalidate;
+    ngx_str_t                       status;
+    unsigned                        running:1;
+    unsigned                        invalidating:1;
+} ngx_http_backend_webhook_ctx_t;
+
+
+static ngx_int_t ngx_http_backend_webhook_handler(ngx_http_request_t *r);
+static void ngx_http_backend_webhook_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_backend_webhook_verify(ngx_http_request_t *r,
+    ngx_http_backend_webhook_loc_conf_t *wlcf, u_char *body, size_t len,
+    ngx_str_t *id, const char **error);
+static ngx_str_t *ngx_http_backend_webhook_header(ngx_http_request_t *r,
+    const char *name);
+static void ngx_http_backend_webhook_query_handler(
+    ngx_http_backend_pg_query_t *q);
+static void ngx_http_backend_webhook_invalidated(
+    ngx_http_backend_invalidate_t *inv);
+static ngx_int_t ngx_http_backend_webhook_reply(ngx_http_request_t *r,
+    ngx_uint_t status, const char *key, ngx_str_t *value);
+static void ngx_http_backend_webhook_cleanup(void *data);
+static int ngx_http_backend_webhook_column(PGresult *res, const char *name,
+    int fallback);
+
+static void ngx_http_backend_webhook_retry(ngx_event_t *ev);
+static void ngx_http_backend_webhook_retried(ngx_http_backend_pg_query_t *q);
+static void ngx_http_backend_webhook_retry_invalidated(
+    ngx_http_backend_invalidate_t *inv);
+
+static void *ngx_http_backend_webhook_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_backend_webhook_init_main_conf(ngx_conf_t *cf,
+    void *conf);
+static void *ngx_http_backend_webhook_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_backend_webhook_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static ngx_int_t ngx_http_backend_webhook_init_process(ngx_cycle_t *cycle);
+
+static char *ngx_http_backend_webhook(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_backend_webhook_secret(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_backend_webhook_sql(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_backend_webhook_retry_conf(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+
+static ngx_command_t  ngx_http_backend_webhook_commands[] = {
+
+    { ngx_string("backend_webhook"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_backend_webhook,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("backend_webhook_secret"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_backend_webhook_secret,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("backend_webhook_tolerance"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_backend_webhook_loc_conf_t, tolerance),
+      NULL },
+
+    { ngx_string("backend_webhook_sql"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_backend_webhook_sql,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("backend_webhook_retry"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_backend_webhook_retry_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_backend_webhook_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_backend_webhook_create_main_conf, /* create main configuration */
+    ngx_http_backend_webhook_init_main_conf, /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_backend_webhook_create_loc_conf, /* create location configuration */
+    ngx_http_backend_webhook_merge_loc_conf /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_backend_webhook_module = {
+    NGX_MODULE_V1,
+    &ngx_http_backend_webhook_module_ctx,  /* module context */
+    ngx_http_backend_webhook_commands,     /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_backend_webhook_init_process, /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_backend_webhook_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                             rc;
+    ngx_http_backend_webhook_loc_conf_t  *wlcf;
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_webhook_module);
+
+    if (ngx_http_backend_get_ctx(r) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_backend_webhook_reply(r, NGX_HTTP_NOT_ALLOWED,
+                                              "error", NULL);
+    }
+
+    if (wlcf->max_body && r->headers_in.content_length_n > wlcf->max_body) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_backend_webhook_reply(r,
+                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                          "error", NULL);
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_backend_webhook_body);
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_backend_webhook_body(ngx_http_request_t *r)
+{
+    u_char                               *body, *p;
+    size_t                                len;
+    ngx_str_t                             id, msg, *type_str, err;
+    ngx_chain_t                          *cl;
+    const char                           *error;
+    ngx_pool_cleanup_t                   *cln;
+    ngx_http_backend_json_t              *json, *type;
+    ngx_http_backend_webhook_ctx_t       *ctx;
+    ngx_http_backend_webhook_loc_conf_t  *wlcf;
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_webhook_module);
+
+    if (r->request_body == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (r->request_body->temp_file
+        || (wlcf->max_body && (off_t) len > wlcf->max_body))
+    {
+        ngx_http_finalize_request(r, ngx_http_backend_webhook_reply(r,
+                                      NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "error", NULL));
+        return;
+    }
+
+    body = ngx_pnalloc(r->pool, len + 1);
+    if (body == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = body;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    *p = '\0';
+
+    /* the signature, on the raw body, before anything looks at it */
+
+    if (ngx_http_backend_webhook_verify(r, wlcf, body, len, &id, &error)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "backend webhook: rejected: %s", error);
+
+        msg.data = (u_char *) error;
+        msg.len = ngx_strlen(error);
+
+        ngx_http_finalize_request(r, ngx_http_backend_webhook_reply(r,
+                     ngx_strcmp(error, "invalid signature") == 0
+                     ? NGX_HTTP_UNAUTHORIZED : NGX_HTTP_BAD_REQUEST,
+                     "error", &msg));
+        return;
+    }
+
+    if (ngx_http_backend_json_parse(r->pool, body, len, 64, &json, &err)
+        != NGX_OK
+        || json->type != NGX_HTTP_BACKEND_JSON_OBJECT
+        || (type = ngx_http_backend_json_get(json, (u_char *) "type", 4))
+           == NULL
+        || type->type != NGX_HTTP_BACKEND_JSON_STRING)
+    {
+        ngx_str_set(&msg, "the payload is not an event");
+        ngx_http_finalize_request(r, ngx_http_backend_webhook_reply(r,
+                                      NGX_HTTP_BAD_REQUEST, "error", &msg));
+        return;
+    }
+
+    type_str = &type->string;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_webhook_ctx_t));
+    if (ctx == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    cln->handler = ngx_http_backend_webhook_cleanup;
+    cln->data = ctx;
+
+    ctx->request = r;
+
+    ctx->values[0] = ngx_pnalloc(r->pool, id.len + 1);
+    ctx->values[1] = ngx_pnalloc(r->pool, type_str->len + 1);
+    if (ctx->values[0] == NULL || ctx->values[1] == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    *ngx_cpymem(ctx->values[0], id.data, id.len) = '\0';
+    *ngx_cpymem(ctx->values[1], type_str->data, type_str->len) = '\0';
+    ctx->values[2] = (char *) body;
+
+    ctx->query.server = wlcf->server;
+    ctx->query.stmt = wlcf->stmt;
+    ctx->query.values = ctx->values;
+    ctx->query.handler = ngx_http_backend_webhook_query_handler;
+    ctx->query.data = ctx;
+    ctx->query.log = r->connection->log;
+
+    if (ngx_http_backend_pg_run(&ctx->query) == NGX_OK) {
+        ctx->running = 1;
+        return;
+    }
+
+    ngx_http_backend_webhook_query_handler(&ctx->query);
+}
+
+
+/*
+ * svix-id, svix-timestamp, svix-signature (or webhook-*); signed content
+ * "id.timestamp.body", HMAC-SHA256 with each secret, compared in constant
+ * time with each "v1,<base64>" of the signature header
+ */
+
+static ngx_int_t
+ngx_http_backend_webhook_verify(ngx_http_request_t *r,
+    ngx_http_backend_webhook_loc_conf_t *wlcf, u_char *body, size_t len,
+    ngx_str_t *id, const char **error)
+{
+    u_char        *p, *last, *start, mac[EVP_MAX_MD_SIZE];
+    u_char         decoded[64];
+    time_t         ts, now;
+    ngx_str_t     *hid, *hts, *hsig, *secret, sig, enc;
+    ngx_uint_t     i;
+    unsigned int   mac_len;
+    HMAC_CTX      *hmac;
+
+    hid = ngx_http_backend_webhook_header(r, "id");
+    hts = ngx_http_backend_webhook_header(r, "timestamp");
+    hsig = ngx_http_backend_webhook_header(r, "signature");
+
+    if (hid == NULL || hts == NULL || hsig == NULL) {
+        *error = "missing required headers";
+        return NGX_DECLINED;
+    }
+
+    ts = ngx_atotm(hts->data, hts->len);
+    now = ngx_time();
+
+    if (ts == NGX_ERROR) {
+        *error = "invalid timestamp";
+        return NGX_DECLINED;
+    }
+
+    if (ts < now - wlcf->tolerance) {
+        *error = "message timestamp too old";
+        return NGX_DECLINED;
+    }
+
+    if (ts > now + wlcf->tolerance) {
+        *error = "message timestamp too new";
+        return NGX_DECLINED;
+    }
+
+    *id = *hid;
+    *error = "invalid signature";
+
+    secret = wlcf->secrets.elts;
+
+    for (i = 0; i < wlcf->secrets.nelts; i++) {
+
+        hmac = HMAC_CTX_new();
+        if (hmac == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (HMAC_Init_ex(hmac, secret[i].data, (int) secret[i].len,
+                         EVP_sha256(), NULL) != 1
+            || HMAC_Update(hmac, hid->data, hid->len) != 1
+            || HMAC_Update(hmac, (u_char *) ".", 1) != 1
+            || HMAC_Update(hmac, hts->data, hts->len) != 1
+            || HMAC_Update(hmac, (u_char *) ".", 1) != 1
+            || HMAC_Update(hmac, body, len) != 1
+            || HMAC_Final(hmac, mac, &mac_len) != 1)
+        {
+            HMAC_CTX_free(hmac);
+            return NGX_ERROR;
+        }
+
+        HMAC_CTX_free(hmac);
+
+        p = hsig->data;
+        last = hsig->data + hsig->len;
+
+        while (p < last) {
+            while (p < last && *p == ' ') {
+                p++;
+            }
+
+            start = p;
+
+            while (p < last && *p != ' ') {
+                p++;
+            }
+
+            if (p - start < 4 || ngx_strncmp(start, "v1,", 3) != 0) {
+                continue;
+            }
+
+            enc.data = start + 3;
+            enc.len = p - start - 3;
+
+            if (ngx_base64_decoded_length(enc.len) > sizeof(decoded)) {
+                continue;
+            }
+
+            sig.data = decoded;
+
+            if (ngx_decode_base64(&sig, &enc) != NGX_OK
+                || sig.len != mac_len)
+            {
+                continue;
+            }
+
+            if (CRYPTO_memcmp(sig.data, mac, mac_len) == 0) {
+                return NGX_OK;
+            }
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_str_t *
+ngx_http_backend_webhook_header(ngx_http_request_t *r, const char *name)
+{
+    u_char            key[32];
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+
+    ngx_memcpy(key, "svix-", 5);
+    ngx_memcpy(key + 5, name, len);
+
+    h = ngx_http_backend_header(r, key, 5 + len);
+
+    if (h == NULL) {
+        ngx_memcpy(key, "webhook-", 8);
+        ngx_memcpy(key + 8, name, len);
+
+        h = ngx_http_backend_header(r, key, 8 + len);
+    }
+
+    if (h == NULL || h->value.len == 0) {
+        return NULL;
+    }
+
+    return &h->value;
+}
+
+
+static void
+ngx_http_backend_webhook_query_handler(ngx_http_backend_pg_query_t *q)
+{
+    int                              col;
+    ngx_int_t                        rc;
+    ngx_str_t                        msg;
+    PGresult                        *res;
+    ngx_http_request_t              *r;
+    ngx_http_backend_webhook_ctx_t  *ctx;
+
+    ctx = q->data;
+    ctx->running = 0;
+    r = ctx->request;
+
+    res = q->result;
+    q->result = NULL;
+
+    if (q->status != NGX_HTTP_BACKEND_PG_OK) {
+        /* not stored: not acknowledged, so that Svix delivers it again */
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "backend webhook: \"%s\" not stored (%s%s), answered "
+                      "503 so that it is delivered again", ctx->values[0],
+                      q->status == NGX_HTTP_BACKEND_PG_SQL_ERROR
+                      ? "SQLSTATE " : "database ",
+                      q->status == NGX_HTTP_BACKEND_PG_SQL_ERROR
+                      ? (char *) q->sqlstate
+                      : q->status == NGX_HTTP_BACKEND_PG_TIMEOUT
+                        ? "timeout" : "unavailable");
+
+        if (res) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "backend webhook: %s", PQresultErrorMessage(res));
+            PQclear(res);
+        }
+
+        ngx_str_set(&msg, "not stored, retry later");
+        ngx_http_finalize_request(r, ngx_http_backend_webhook_reply(r,
+                                      NGX_HTTP_SERVICE_UNAVAILABLE, "error",
+                                      &msg));
+        return;
+    }
+
+    ngx_str_set(&ctx->status, "stored");
+
+    if (PQntuples(res) > 0) {
+        col = ngx_http_backend_webhook_column(res, "status", 0);
+
+        if (col >= 0 && !PQgetisnull(res, 0, col)) {
+            ctx->status.len = PQgetlength(res, 0, col);
+            ctx->status.data = ngx_pnalloc(r->pool, ctx->status.len);
+            if (ctx->status.data == NULL) {
+                PQclear(res);
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            ngx_memcpy(ctx->status.data, PQgetvalue(res, 0, col),
+                       ctx->status.len);
+        }
+
+        col = ngx_http_backend_webhook_column(res, "clerk_user", -1);
+
+        if (col >= 0 && !PQgetisnull(res, 0, col)) {
+            ctx->invalidate.id.len = PQgetlength(res, 0, col);
+            ctx->invalidate.id.data = ngx_pnalloc(r->pool,
+                                                  ctx->invalidate.id.len);
+            if (ctx->invalidate.id.data == NULL) {
+                PQclear(res);
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            ngx_memcpy(ctx->invalidate.id.data, PQgetvalue(res, 0, col),
+                       ctx->invalidate.id.len);
+        }
+    }
+
+    PQclear(res);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "backend webhook: \"%s\" (%s): %V", ctx->values[0],
+                  ctx->values[1], &ctx->status);
+
+    if (ctx->invalidate.id.len) {
+        /* the user's cached context goes before the answer */
+
+        ctx->invalidate.what = NGX_HTTP_BACKEND_INVALIDATE_USER;
+        ctx->invalidate.handler = ngx_http_backend_webhook_invalidated;
+        ctx->invalidate.data = ctx;
+        ctx->invalidate.log = r->connection->log;
+
+        rc = ngx_http_backend_auth_invalidate((ngx_cycle_t *) ngx_cycle,
+                                              &ctx->invalidate);
+        if (rc == NGX_OK) {
+            ctx->invalidating = 1;
+            return;
+        }
+    }
+
+    ngx_http_finalize_request(r, ngx_http_backend_webhook_reply(r,
+                                  NGX_HTTP_OK, "status", &ctx->status));
+}
+
+
+static void
+ngx_http_backend_webhook_invalidated(ngx_http_backend_invalidate_t *inv)
+{
+    ngx_http_backend_webhook_ctx_t  *ctx;
+
+    ctx = inv->data;
+    ctx->invalidating = 0;
+
+    ngx_http_finalize_request(ctx->request,
+                              ngx_http_backend_webhook_reply(ctx->request,
+                                  NGX_HTTP_OK, "status", &ctx->status));
+}
+
+
+/* {"status":"applied"} or {"error":"..."} */
+
+static ngx_int_t
+ngx_http_backend_webhook_reply(ngx_http_request_t *r, ngx_uint_t status,
+    const char *key, ngx_str_t *value)
+{
+    u_char       *p;
+    size_t        len;
+    ngx_buf_t    *b;
+    ngx_str_t     v;
+    ngx_int_t         rc;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+
+    switch (status) {
+    case NGX_HTTP_NOT_ALLOWED:
+        ngx_str_set(&v, "method not allowed");
+        break;
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        ngx_str_set(&v, "payload too large");
+        break;
+    default:
+        ngx_str_set(&v, "error");
+    }
+
+    if (value) {
+        v = *value;
+    }
+
+    len = sizeof("{\"\":}") - 1 + ngx_strlen(key)
+          + ngx_http_backend_json_str_len(v.data, v.len);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(b->last, "{\"%s\":", key);
+    p = ngx_http_backend_json_str_write(p, v.data, v.len);
+    *p++ = '}';
+
+    b->last = p;
+    b->last_buf = (r == r->main);
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    if (status == NGX_HTTP_NOT_ALLOWED) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        ngx_str_set(&h->value, "POST");
+    }
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static void
+ngx_http_backend_webhook_cleanup(void *data)
+{
+    ngx_http_backend_webhook_ctx_t *ctx = data;
+
+    if (ctx->running) {
+        /* the statement runs to its end: the event is stored or not */
+        ngx_http_backend_pg_abort(&ctx->query);
+        ctx->running = 0;
+    }
+
+    if (ctx->invalidating) {
+        ngx_http_backend_auth_invalidate_cancel(&ctx->invalidate);
+        ctx->invalidating = 0;
+    }
+}
+
+
+static int
+ngx_http_backend_webhook_column(PGresult *res, const char *name, int fallback)
+{
+    int  col;
+
+    for (col = 0; col < PQnfields(res); col++) {
+        if (ngx_strcmp(PQfname(res, col), name) == 0) {
+            return col;
+        }
+    }
+
+    return (fallback < PQnfields(res)) ? fallback : -1;
+}
+
+
+/* the retries: one statement per interval, in worker 0 of each node */
+
+static void
+ngx_http_backend_webhook_retry(ngx_event_t *ev)
+{
+    ngx_http_backend_webhook_main_conf_t  *wmcf;
+
+    wmcf = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    if (!wmcf->running) {
+        wmcf->query.server = wmcf->server;
+        wmcf->query.stmt = wmcf->stmt;
+        wmcf->query.values = wmcf->values;
+        wmcf->query.handler = ngx_http_backend_webhook_retried;
+        wmcf->query.data = wmcf;
+        wmcf->query.log = ev->log;
+
+        if (ngx_http_backend_pg_run(&wmcf->query) == NGX_OK) {
+            wmcf->running = 1;
+            return;
+        }
+    }
+
+    ngx_add_timer(&wmcf->timer, wmcf->interval);
+}
+
+
+static void
+ngx_http_backend_webhook_retried(ngx_http_backend_pg_query_t *q)
+{
+    int                                    scol, ucol, icol, i, n;
+    char                                  *status;
+    PGresult                              *res;
+    ngx_uint_t                             applied, failed, dead;
+    ngx_http_backend_invalidate_t         *inv;
+    ngx_http_backend_webhook_main_conf_t  *wmcf;
+
+    wmcf = q->data;
+    wmcf->running = 0;
+
+    res = q->result;
+    q->result = NULL;
+
+    if (q->status != NGX_HTTP_BACKEND_PG_OK) {
+        ngx_log_error(NGX_LOG_WARN, q->log, 0,
+                      "backend webhook: retry statement failed (%s), "
+                      "trying again in %M ms",
+                      q->status == NGX_HTTP_BACKEND_PG_SQL_ERROR
+                      ? (char *) q->sqlstate : "database unavailable",
+                      wmcf->interval);
+        goto next;
+    }
+
+    n = PQntuples(res);
+    icol = ngx_http_backend_webhook_column(res, "svix_id", 0);
+    scol = ngx_http_backend_webhook_column(res, "status", 1);
+    ucol = ngx_http_backend_webhook_column(res, "clerk_user", -1);
+
+    applied = failed = dead = 0;
+
+    for (i = 0; i < n; i++) {
+        status = (scol >= 0) ? PQgetvalue(res, i, scol) : "";
+
+        if (ngx_strcmp(status, "dead") == 0) {
+            dead++;
+            ngx_log_error(NGX_LOG_ERR, q->log, 0,
+                          "backend webhook: \"%s\" dead-lettered after its "
+                          "last attempt", PQgetvalue(res, i, icol));
+
+        } else if (ngx_strcmp(status, "failed") == 0) {
+            failed++;
+
+        } else {
+            applied++;
+        }
+
+        if (ucol < 0 || PQgetisnull(res, i, ucol)) {
+            continue;
+        }
+
+        /* outlives this handler: freed by its own handler */
+
+        inv = ngx_alloc(sizeof(ngx_http_backend_invalidate_t)
+                        + PQgetlength(res, i, ucol), q->log);
+        if (inv == NULL) {
+            continue;
+        }
+
+        ngx_memzero(inv, sizeof(ngx_http_backend_invalidate_t));
+
+        inv->what = NGX_HTTP_BACKEND_INVALIDATE_USER;
+        inv->id.data = (u_char *) (inv + 1);
+        inv->id.len = PQgetlength(res, i, ucol);
+        ngx_memcpy(inv->id.data, PQgetvalue(res, i, ucol), inv->id.len);
+        inv->handler = ngx_http_backend_webhook_retry_invalidated;
+        inv->log = q->log;
+
+        if (ngx_http_backend_auth_invalidate((ngx_cycle_t *) ngx_cycle, inv)
+            != NGX_OK)
+        {
+            ngx_free(inv);
+        }
+    }
+
+    if (n) {
+        ngx_log_error(NGX_LOG_NOTICE, q->log, 0,
+                      "backend webhook: retried %d event(s): %ui applied, "
+                      "%ui failed again, %ui dead", n, applied, failed, dead);
+    }
+
+next:
+
+    if (res) {
+        PQclear(res);
+    }
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_add_timer(&wmcf->timer, wmcf->interval);
+    }
+}
+
+
+static void
+ngx_http_backend_webhook_retry_invalidated(ngx_http_backend_invalidate_t *inv)
+{
+    ngx_free(inv);
+}
+
+
+static void *
+ngx_http_backend_webhook_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_backend_webhook_main_conf_t  *wmcf;
+
+    wmcf = ngx_pcalloc(cf->pool,
+                       sizeof(ngx_http_backend_webhook_main_conf_t));
+    if (wmcf == NULL) {
+        return NULL;
+    }
+
+    return wmcf;
+}
+
+
+static char *
+ngx_http_backend_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_backend_webhook_main_conf_t *wmcf = conf;
+
+    ngx_uint_t  n;
+
+    if (wmcf->sql.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    wmcf->server = ngx_http_backend_pg_server(cf, &wmcf->database);
+    if (wmcf->server == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "backend_webhook_retry needs a database: no "
+                      "backend_pg \"%V\"", &wmcf->database);
+        return NGX_CONF_ERROR;
+    }
+
+    (void) ngx_http_backend_pg_sql_params(&wmcf->sql, &n);
+
+    wmcf->stmt = ngx_http_backend_pg_stmt_add(cf, wmcf->server, &wmcf->sql,
+                                              n);
+    if (wmcf->stmt == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_backend_webhook_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_backend_webhook_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_backend_webhook_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->sql = { 0, NULL };
+     *     conf->max_body = 0;
+     */
+
+    if (ngx_array_init(&conf->secrets, cf->pool, 2, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    conf->tolerance = NGX_CONF_UNSET;
+    conf->enabled = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_backend_webhook_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_http_backend_webhook_loc_conf_t *prev = parent;
+    ngx_http_backend_webhook_loc_conf_t *conf = child;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ngx_conf_merge_value(conf->tolerance, prev->tolerance, 300);
+
+    if (conf->enabled != 1) {
+        conf->enabled = 0;
+        return NGX_CONF_OK;
+    }
+
+    if (conf->secrets.nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "backend_webhook needs backend_webhook_secret");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->sql.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "backend_webhook needs backend_webhook_sql");
+        return NGX_CONF_ERROR;
+    }
+
+    conf->server = ngx_http_backend_pg_server(cf, &conf->database);
+    if (conf->server == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "backend_webhook_sql needs a database: no "
+                           "backend_pg%s%V%s", conf->database.len ? " \"" : "",
+                           &conf->database, conf->database.len ? "\"" : "");
+        return NGX_CONF_ERROR;
+    }
+
+    conf->stmt = ngx_http_backend_pg_stmt_add(cf, conf->server, &conf->sql,
+                                              conf->nparams);
+    if (conf->stmt == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* as backend_rpc: the body is read into memory whole, up to the limit */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    conf->max_body = clcf->client_max_body_size;
+
+    if (conf->max_body) {
+        clcf->client_max_body_size = 0;
+
+        if ((off_t) clcf->client_body_buffer_size < conf->max_body) {
+            clcf->client_body_buffer_size = (size_t) conf->max_body;
+        }
+
+    } else {
+        conf->max_body = clcf->client_body_buffer_size;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_backend_webhook_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_backend_webhook_main_conf_t  *wmcf;
+
+    wmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                             ngx_http_backend_webhook_module);
+
+    /* one worker per node retries; several nodes are kept apart by SQL */
+
+    if (wmcf == NULL || wmcf->stmt == NULL || ngx_worker != 0
+        || ngx_process != NGX_PROCESS_WORKER)
+    {
+        return NGX_OK;
+    }
+
+    wmcf->values[0] = (char *) wmcf->buf[0];
+    wmcf->values[1] = (char *) wmcf->buf[1];
+    wmcf->values[2] = (char *) wmcf->buf[2];
+
+    ngx_sprintf(wmcf->buf[0], "%ui%Z", wmcf->limit);
+    ngx_sprintf(wmcf->buf[1], "%ui%Z", wmcf->max_attempts);
+    ngx_sprintf(wmcf->buf[2], "%M%Z", wmcf->backoff);
+
+    wmcf->timer.handler = ngx_http_backend_webhook_retry;
+    wmcf->timer.data = wmcf;
+    wmcf->timer.log = cycle->log;
+    wmcf->timer.cancelable = 1;
+
+    ngx_add_timer(&wmcf->timer, wmcf->interval);
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_backend_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_backend_webhook_loc_conf_t *wlcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (wlcf->enabled != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "svix") != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown webhook scheme \"%V\": only \"svix\" "
+                           "(Clerk's) is supported", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    wlcf->enabled = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_backend_webhook_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* files of "whsec_<base64>" secrets, whitespace-separated: rotation */
+
+static char *
+ngx_http_backend_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_backend_webhook_loc_conf_t *wlcf = conf;
+
+    u_char          *p, *last, *start;
+    ssize_t          n;
+    ngx_str_t       *value, path, enc, *secret;
+    ngx_uint_t       i;
+    ngx_file_t       file;
+    u_char           buf[4096];
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        path = value[i];
+
+        if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&file, sizeof(ngx_file_t));
+        file.name = path;
+        file.log = cf->log;
+
+        file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+        if (file.fd == NGX_INVALID_FILE) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               ngx_open_file_n " \"%s\" failed", path.data);
+            return NGX_CONF_ERROR;
+        }
+
+        n = ngx_read_file(&file, buf, sizeof(buf), 0);
+
+        (void) ngx_close_file(file.fd);
+
+        if (n < 0 || n == sizeof(buf)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "cannot read \"%s\" (or it is too large)",
+                               path.data);
+            return NGX_CONF_ERROR;
+        }
+
+        p = buf;
+        last = buf + n;
+
+        while (p < last) {
+            while (p < last && (*p == ' ' || *p == '\n' || *p == '\r'
+                                || *p == '\t'))
+            {
+                p++;
+            }
+
+            start = p;
+
+            while (p < last && *p != ' ' && *p != '\n' && *p != '\r'
+                   && *p != '\t')
+            {
+                p++;
+            }
+
+            if (p == start) {
+                break;
+            }
+
+            enc.data = start;
+            enc.len = p - start;
+
+            if (enc.len > 6 && ngx_strncmp(enc.data, "whsec_", 6) == 0) {
+                enc.data += 6;
+                enc.len -= 6;
+            }
+
+            if (wlcf->secrets.nelts == NGX_HTTP_BACKEND_WEBHOOK_MAX_SECRETS) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "too many webhook secrets");
+                return NGX_CONF_ERROR;
+            }
+
+            secret = ngx_array_push(&wlcf->secrets);
+            if (secret == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            secret->data = ngx_pnalloc(cf->pool,
+                                       ngx_base64_decoded_length(enc.len));
+            if (secret->data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (ngx_decode_base64(secret, &enc) != NGX_OK
+                || secret->len == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid webhook secret in \"%s\": "
+                                   "expected whsec_<base64>", path.data);
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    if (wlcf->secrets.nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "no webhook secret in %V",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* backend_webhook_sql [database] "statement": $1 id, $2 type, $3 payload */
+
+static char *
+ngx_http_backend_webhook_sql(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_backend_webhook_loc_conf_t *wlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (wlcf->sql.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 3) {
+        wlcf->database = value[1];
+        wlcf->sql = value[2];
+
+    } else {
+        wlcf->sql = value[1];
+    }
+
+    if (ngx_http_backend_pg_sql_params(&wlcf->sql, &wlcf->nparams) != NGX_OK
+        || wlcf->nparams != 3)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "backend_webhook_sql must use $1 (the message "
+                           "id), $2 (the event type) and $3 (the payload)");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * backend_webhook_retry [database=name] "statement" [interval=5s]
+ *     [limit=50] [max_attempts=8] [backoff=1s]
+ * $1 limit, $2 max_attempts, $3 backoff in milliseconds
+ */
+
+static char *
+ngx_http_backend_webhook_retry_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_backend_webhook_main_conf_t *wmcf = conf;
+
+    ngx_str_t   *value, s;
+    ngx_int_t    n;
+    ngx_uint_t   i, nparams;
+
+    if (wmcf->sql.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    wmcf->interval = 5000;
+    wmcf->limit = 50;
+    wmcf->max_attempts = 8;
+    wmcf->backoff = 1000;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "database=", 9) == 0) {
+            wmcf->database.data = value[i].data + 9;
+            wmcf->database.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "interval=", 9) == 0
+            || ngx_strncmp(value[i].data, "backoff=", 8) == 0)
+        {
+            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            n = ngx_parse_time(&s, 0);
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            if (value[i].data[0] == 'i') {
+                wmcf->interval = (ngx_msec_t) n;
+            } else {
+                wmcf->backoff = (ngx_msec_t) n;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "limit=", 6) == 0
+            || ngx_strncmp(value[i].data, "max_attempts=", 13) == 0)
+        {
+            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            n = ngx_atoi(s.data, s.len);
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            if (value[i].data[0] == 'l') {
+                wmcf->limit = (ngx_uint_t) n;
+            } else {
+                wmcf->max_attempts = (ngx_uint_t) n;
+            }
+
+            continue;
+        }
+
+        if (wmcf->sql.len) {
+            goto invalid;
+        }
+
+        wmcf->sql = value[i];
+    }
+
+    if (wmcf->sql.len == 0
+        || ngx_http_backend_pg_sql_params(&wmcf->sql, &nparams) != NGX_OK
+        || nparams != 3)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "backend_webhook_retry needs a statement using $1 "
+                           "(limit), $2 (max_attempts) and $3 (backoff, ms)");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
