@@ -160,7 +160,7 @@ static ngx_http_module_t  ngx_http_backend_webhook_module_ctx = {
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    ngx_http_backend_webhook_create_loc_conf, /* create location configuration */
+    ngx_http_backend_webhook_create_loc_conf, /* create location conf */
     ngx_http_backend_webhook_merge_loc_conf /* merge location configuration */
 };
 
