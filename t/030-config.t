@@ -259,3 +259,72 @@ GET /trpc/m
 --- response_body_like: "code":"UNAUTHORIZED"
 --- no_error_log
 [error]
+
+
+
+=== TEST 23: a webhook endpoint needs its secret
+--- http_config
+    backend_pg main "host=127.0.0.1 dbname=x";
+--- config
+    location = /wh {
+        backend_webhook svix;
+        backend_webhook_sql "select status from app.receive_clerk_webhook($1, $2, $3::jsonb)";
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*backend_webhook needs backend_webhook_secret/
+
+
+
+=== TEST 24: only Svix webhooks
+--- config
+    location = /wh { backend_webhook stripe; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*unknown webhook scheme "stripe": only "svix" \(Clerk's\) is supported in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 25: the webhook statement takes id, type and payload
+--- http_config
+    backend_pg main "host=127.0.0.1 dbname=x";
+--- config
+    location = /wh { backend_webhook svix; backend_webhook_sql "select $1"; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*backend_webhook_sql must use \$1 \(the message id\), \$2 \(the event type\) and \$3 \(the payload\)/
+
+
+
+=== TEST 26: a secret file with no whsec_ secret
+--- user_files
+>>> secret
+   
+--- config
+    location = /wh { backend_webhook svix; backend_webhook_secret ../html/secret; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*no webhook secret in ..\/html\/secret/
+
+
+
+=== TEST 27: an unsigned delivery is 400, a GET 405, in JSON
+--- user_files
+>>> secret
+whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+--- http_config
+    backend_pg main "host=127.0.0.1 dbname=x";
+--- config
+    location = /wh {
+        backend_webhook svix;
+        backend_webhook_secret ../html/secret;
+        backend_webhook_sql "select status, clerk_user from app.receive_clerk_webhook($1, $2, $3::jsonb)";
+    }
+--- request eval
+["POST /wh\n{\"type\":\"user.created\"}", "GET /wh"]
+--- error_code eval
+[400, 405]
+--- response_body eval
+['{"error":"missing required headers"}', '{"error":"method not allowed"}']
+--- no_error_log
+[error]
