@@ -1,0 +1,99 @@
+// The reference application as make run serves it (conf/procedures.conf,
+// conf/webhooks.conf, the migrations): its admin procedures for roles and
+// webhook failures, end to end with signed tokens and deliveries.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Webhook } from 'svix';
+import { Nginx, ROOT, conninfo } from './lib/nginx.mjs';
+import { psql } from './lib/pg.mjs';
+import { AZP, ISSUER, keyPair, keysDir, mint, writeJwks } from './lib/clerk.mjs';
+
+const tag = `e2eref${process.pid}`;
+const secret = `whsec_${randomBytes(24).toString('base64')}`;
+let dir, key, n, admin;
+
+before(async () => {
+  dir = keysDir();
+  chmodSync(dir, 0o755);
+  key = await keyPair('ref');
+  writeJwks(join(dir, 'jwks.json'), key);
+  writeFileSync(join(dir, 'secret'), secret);
+  psql(`insert into users (clerk_id, email, role) values
+          ('${tag}_admin', 'a@${tag}.test', 'admin'),
+          ('${tag}_m', 'm@${tag}.test', 'mentorado')`);
+  n = await new Nginx({
+    workers: 2,
+    http: `
+      backend_pg main "${conninfo()}" max=4;
+      backend_auth_jwks ${join(dir, 'jwks.json')};
+      backend_auth_issuer ${ISSUER};
+      backend_auth_authorized_parties ${AZP};
+      backend_session_zone ref:1m;
+      include ${ROOT}/conf/procedures.conf;`,
+    location: `
+      location /trpc/ { backend_rpc; }
+      location = /webhooks/clerk {
+          include ${ROOT}/conf/webhooks.conf;
+          backend_webhook_secret ${join(dir, 'secret')};
+      }`,
+  }).start();
+  admin = await mint(key, { sub: `${tag}_admin`, sid: `${tag}_sa` });
+});
+
+after(async () => {
+  await n?.stop();
+  psql(`delete from webhook_events where svix_id like '${tag}%'`);
+  psql(`delete from users where clerk_id like '${tag}%'`);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const call = async (path, token, body) => {
+  const res = await fetch(`${n.url}/${path}`, body === undefined
+    ? { headers: { authorization: `Bearer ${token}` } }
+    : { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body) });
+  return { status: res.status, body: await res.json() };
+};
+
+test('admin.users.setRole changes the tier at once; only admins may call it', async () => {
+  const m = await mint(key, { sub: `${tag}_m`, sid: `${tag}_sm` });
+  const id = Number(psql(`select id from users where clerk_id = '${tag}_m'`));
+  const list = `mentorado.sessions.list?input=${encodeURIComponent('{"limit":1}')}`;
+  assert.equal((await call(list, m)).status, 200);
+  assert.equal((await call('admin.users.setRole', m, { userId: id, role: 'user' })).status, 403);
+  const r = await call('admin.users.setRole', admin, { userId: id, role: 'user' });
+  assert.deepEqual(r.body.result.data, { id, email: `m@${tag}.test`, role: 'user', clerkId: `${tag}_m` });
+  assert.equal((await call(list, m)).status, 403);
+  assert.equal((await call('admin.users.setRole', admin, { userId: id, role: 'boss' })).status, 400);
+  assert.equal((await call('admin.users.setRole', admin, { userId: 999999999, role: 'user' })).status, 404);
+});
+
+test('admin.webhooks.failures lists a failed delivery; replay applies it once fixed', async () => {
+  const id = `${tag}_msg`;
+  const body = JSON.stringify({ type: 'user.updated',
+    data: { id: `${tag}_m`, public_metadata: { role: 'coach' }, updated_at: Date.now() } });
+  const ts = new Date();
+  const res = await fetch(`http://127.0.0.1:${n.port}/webhooks/clerk`, {
+    method: 'POST',
+    headers: { 'svix-id': id, 'svix-timestamp': String(Math.floor(ts / 1000)),
+               'svix-signature': new Webhook(secret).sign(id, ts, body) },
+    body,
+  });
+  assert.deepEqual(await res.json(), { status: 'failed' });
+
+  const failures = (await call('admin.webhooks.failures', admin)).body.result.data;
+  const f = failures.find((e) => e.svixId === id);
+  assert.equal(f.status, 'failed');
+  assert.match(f.lastError, /unknown role "coach"/);
+
+  // "fixed": the stored payload corrected by an operator, then replayed
+  psql(`update webhook_events set payload = jsonb_set(payload, '{data,public_metadata,role}', '"admin"')
+         where svix_id = '${id}'`);
+  const r = await call('admin.webhooks.replay', admin, { svixId: id });
+  assert.equal(r.body.result.data.status, 'applied');
+  assert.equal(psql(`select role from users where clerk_id = '${tag}_m'`), 'admin');
+  assert.equal((await call('admin.webhooks.replay', admin, { svixId: id })).status, 404);
+});
