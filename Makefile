@@ -75,7 +75,7 @@ NPM_STAMP := node_modules/.deps.stamp
 LINT_SRC := $(sort $(wildcard src/*.c src/*.h))
 
 .PHONY: deps build check lint db-push run test unit fuzz schemas token clean \
-        bench-check FORCE
+        bench bench-check FORCE
 
 
 # deps: Debian packages (only the missing ones), then node_modules
@@ -190,6 +190,14 @@ run: deps build
 
 bench-check: deps build
 	MODULE='$(MODULE)' tools/bench-check.sh
+
+
+# make bench: ngx_backend and the Bun peer side by side in one run (see
+# tools/bench.sh and docs/performance.md); QUICK=1 is the 1 s smoke that
+# make test runs
+
+bench: deps build
+	MODULE='$(MODULE)' tools/bench.sh
 
 
 # make token ID=3: a session token for demo user 3 (user_3), signed with

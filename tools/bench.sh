@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# make bench: ngx_backend against the Bun peer (../shared/bench/peer-bun),
+# side by side in one run, on one fresh PostgreSQL loaded with the
+# workload's data, with this machine's ceilings measured in the same run.
+#
+#   1. check.sh against both servers (each must pass all its checks)
+#   2. per server, alone on the machine: VACUUM ANALYZE, suite.sh (warm-up,
+#      REPS runs of SECS per workload, medians), peak RSS sampled meanwhile
+#   3. ceilings: nginx `return 200` (ceilings.sh) and pgbench -M prepared
+#      running W3's and W4's statements (bench/pgbench/*.sql) at 2 4 8 16
+#      clients, the best kept
+#   4. connection sweep of W2 and W3 for both servers (SWEEP)
+#   5. one table: bench/results/<date>.md (and OUT/summary.md)
+#
+# env: SECS (10) REPS (3) CONNS (64) WARMUP (3) SWEEP ("16 64 256 1024")
+#      SWEEP_SECS (5) WORKERS (2: nginx workers and Bun processes)
+#      POOL (10: Postgres connections per worker/process, both servers)
+#      QUICK=1 (smoke: 1 s per workload, 1 run, no warm-up, sweep 16 and
+#      1024 for 1 s; no result file)  OUT (output directory)
+#      BENCH_DIR (../shared/bench)  MODULE  NGINX_BIN
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TOOLS=$ROOT/tools
+BENCH=$(cd "${BENCH_DIR:-$ROOT/../shared/bench}" && pwd)
+MODULE=${MODULE:-$ROOT/.build/nginx/ngx_http_backend_module.so}
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+
+if [ -n "${QUICK:-}" ]; then
+    SECS=1 REPS=1 WARMUP=0 SWEEP=${SWEEP:-"16 1024"} SWEEP_SECS=1
+fi
+SECS=${SECS:-10} REPS=${REPS:-3} CONNS=${CONNS:-64} WARMUP=${WARMUP:-3}
+SWEEP=${SWEEP-"16 64 256 1024"} SWEEP_SECS=${SWEEP_SECS:-5}
+WORKERS=${WORKERS:-2} POOL=${POOL:-10}
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+[ -f "$MODULE" ] || die "no $MODULE: make build first"
+command -v wrk >/dev/null || die "no wrk (make deps installs it)"
+command -v pgbench >/dev/null || die "no pgbench"
+
+OUT=${OUT:-$(mktemp -d /tmp/bench-run.XXXXXX)}
+mkdir -p "$OUT"
+chmod 755 "$OUT"
+tmp=$OUT/run
+mkdir -p "$tmp"
+chmod 755 "$tmp"
+
+pg_port=$("$TOOLS/free-port.sh")
+redis_port=$("$TOOLS/free-port.sh")
+ngx_port=$("$TOOLS/free-port.sh")
+peer_port=$("$TOOLS/free-port.sh")
+ceil_port=$("$TOOLS/free-port.sh")
+
+pg_started=0 redis_started=0 ngx_running=0 peer_pid=
+
+cleanup() {
+    [ "$ngx_running" = 0 ] \
+        || "$NGINX_BIN" -p "$tmp/nginx" -c "$tmp/nginx.conf" -s stop 2>/dev/null \
+        || true
+    if [ -n "$peer_pid" ]; then
+        kill "$peer_pid" 2>/dev/null || true
+        wait "$peer_pid" 2>/dev/null || true
+    fi
+    [ "$redis_started" = 0 ] || "$TOOLS/redis.sh" stop "$tmp/redis" >/dev/null || true
+    [ "$pg_started" = 0 ] || "$BENCH/run-pg.sh" stop "$tmp/pg" >/dev/null || true
+}
+trap cleanup EXIT
+
+psql_bench() {
+    PGOPTIONS='-c client_min_messages=warning' \
+        psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres \
+             -d bench "$@"
+}
+
+# the RSS of a process and all its descendants, in kB
+tree_rss() {
+    local pids=("$1") all=() p kids
+    while [ ${#pids[@]} -gt 0 ]; do
+        p=${pids[0]}
+        pids=("${pids[@]:1}")
+        all+=("$p")
+        kids=$(pgrep -P "$p" 2>/dev/null || true)
+        [ -n "$kids" ] && pids+=($kids)
+    done
+    for p in "${all[@]}"; do
+        awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true
+    done | awk '{s += $1} END {print s + 0}'
+}
+
+# peak of tree_rss while the command runs: peak_rss FILE PID command...
+peak_rss() {
+    local file=$1 pid=$2
+    shift 2
+    ( peak=0
+      while :; do
+          r=$(tree_rss "$pid")
+          [ "$r" -gt "$peak" ] && peak=$r && echo "$peak" >"$file"
+          sleep 0.2
+      done ) &
+    local sampler=$!
+    "$@"
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+}
+
+echo "bench: output in $OUT"
+
+# one PostgreSQL for both, the workload's data and our later migrations
+"$BENCH/run-pg.sh" start "$tmp/pg" "$pg_port" >/dev/null
+pg_started=1
+for m in "$ROOT"/migrations/[0-9]*.up.sql; do
+    case "$(basename "$m")" in 0001_*) continue ;; esac
+    psql_bench -1 -f "$m" >/dev/null
+done
+"$TOOLS/redis.sh" start "$tmp/redis" "$redis_port" >/dev/null
+redis_started=1
+"$BENCH/workload/tokens.sh" >/dev/null
+
+start_ngx() {
+    mkdir -p "$tmp/nginx/logs"
+    sed -e "s|@PREFIX@|$tmp/nginx|g" -e "s|@MODULE@|$MODULE|g" \
+        -e "s|@PORT@|$ngx_port|g" -e "s|@PG_PORT@|$pg_port|g" \
+        -e "s|@REDIS_PORT@|$redis_port|g" -e "s|@CONF_DIR@|$ROOT/conf|g" \
+        -e "s|@KEYS@|$BENCH/workload/keys|g" \
+        -e "s|@WORKERS@|$WORKERS|g" -e "s|@POOL@|$POOL|g" \
+        "$ROOT/bench/nginx.conf.in" >"$tmp/nginx.conf"
+    "$NGINX_BIN" -p "$tmp/nginx" -c "$tmp/nginx.conf" \
+                 -e "$tmp/nginx/logs/error.log"
+    ngx_running=1
+    wait_up "http://127.0.0.1:$ngx_port"
+}
+
+stop_ngx() {
+    "$NGINX_BIN" -p "$tmp/nginx" -c "$tmp/nginx.conf" -s quit
+    ngx_running=0
+    sleep 1
+}
+
+start_peer() {
+    ( cd "$BENCH/peer-bun" && [ -d node_modules ] \
+        || npm ci --no-audit --no-fund >/dev/null 2>&1 )
+    DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/bench" \
+    PORT=$peer_port WORKERS=$WORKERS PG_POOL=$POOL DRIZZLE_PREPARE=1 \
+        "$BENCH/peer-bun/start.sh" >"$OUT/peer.log" 2>&1 &
+    peer_pid=$!
+    wait_up "http://127.0.0.1:$peer_port"
+}
+
+stop_peer() {
+    kill "$peer_pid" 2>/dev/null || true
+    wait "$peer_pid" 2>/dev/null || true
+    peer_pid=
+    sleep 1
+}
+
+wait_up() {
+    local i
+    for i in $(seq 1 150); do
+        curl -sf -o /dev/null "$1/trpc/health" && return 0
+        sleep 0.2
+    done
+    die "$1 did not come up"
+}
+
+ngx_pid() { cat "$tmp/nginx/logs/nginx.pid"; }
+
+# 1. conformance, both
+start_ngx
+"$BENCH/check.sh" "http://127.0.0.1:$ngx_port" >"$OUT/check-ngx.txt" \
+    || { tail -3 "$OUT/check-ngx.txt"; die "ngx_backend fails check.sh"; }
+stop_ngx
+start_peer
+"$BENCH/check.sh" "http://127.0.0.1:$peer_port" >"$OUT/check-peer.txt" \
+    || { tail -3 "$OUT/check-peer.txt"; die "the peer fails check.sh"; }
+stop_peer
+echo "check.sh: ngx_backend $(tail -1 "$OUT/check-ngx.txt"); peer $(tail -1 "$OUT/check-peer.txt")"
+
+# 2. the suites, one server at a time
+suite() {
+    "$BENCH/suite.sh" -c "$CONNS" -d "$SECS" -r "$REPS" -w "$WARMUP" "$@"
+}
+
+psql_bench -c 'VACUUM ANALYZE'
+start_ngx
+peak_rss "$OUT/rss-ngx" "$(ngx_pid)" \
+    suite "http://127.0.0.1:$ngx_port" >"$OUT/suite-ngx.txt"
+sweep_ngx=()
+for c in $SWEEP; do
+    for w in w2 w3; do
+        sweep_ngx+=("$c $("$BENCH/load.sh" -c "$c" -d "$SWEEP_SECS" \
+                            "http://127.0.0.1:$ngx_port" "$w")")
+    done
+done
+grep -E '\[(alert|crit|emerg)\]' "$tmp/nginx/logs/error.log" \
+    && die "nginx reported problems"
+stop_ngx
+
+psql_bench -c 'VACUUM ANALYZE'
+start_peer
+peak_rss "$OUT/rss-peer" "$peer_pid" \
+    suite "http://127.0.0.1:$peer_port" >"$OUT/suite-peer.txt"
+sweep_peer=()
+for c in $SWEEP; do
+    for w in w2 w3; do
+        sweep_peer+=("$c $("$BENCH/load.sh" -c "$c" -d "$SWEEP_SECS" \
+                             "http://127.0.0.1:$peer_port" "$w")")
+    done
+done
+stop_peer
+
+# 3. ceilings: nginx return 200, and pgbench with W3's and W4's statements
+"$BENCH/ceilings.sh" -c "$CONNS" -d "$SECS" -P 2 "$pg_port" "$ceil_port" \
+    >"$OUT/ceilings.txt"
+
+pgbench_best() {
+    local script=$1 best=0 bestc=0 c tps
+    for c in 2 4 8 16; do
+        tps=$(pgbench -n -M prepared -f "$script" -c "$c" -j 2 -T "$SECS" \
+                  -h 127.0.0.1 -p "$pg_port" -U postgres bench 2>/dev/null \
+              | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
+        tps=${tps%.*}
+        if [ "${tps:-0}" -gt "$best" ]; then best=$tps bestc=$c; fi
+    done
+    echo "$best $bestc"
+}
+
+psql_bench -c 'VACUUM ANALYZE'
+read -r pg_w3 pg_w3_c < <(pgbench_best "$ROOT/bench/pgbench/w3.sql")
+read -r pg_w4 pg_w4_c < <(pgbench_best "$ROOT/bench/pgbench/w4.sql")
+ngx_ceiling=$(awk '/^nginx-return-200/ {print $2}' "$OUT/ceilings.txt")
+
+# 4. the table
+median_row() { grep "^| $2 " "$1" | head -1; }
+field() { awk -F'|' -v f="$2" '{gsub(/ /, "", $f); print $f}' <<<"$1"; }
+
+{
+    echo "# make bench: ngx_backend vs the Bun peer, one run"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')),"
+    echo "$(free -h | awk '/^Mem:/ {print $2}') RAM, $(uname -sr); wrk, both servers and PostgreSQL share the cores."
+    echo
+    echo "- ngx_backend: nginx $("$NGINX_BIN" -v 2>&1 | sed 's|.*/||'), $WORKERS workers, backend_pg max=$POOL per worker"
+    echo "  ($((WORKERS * POOL)) connections), session zone + Redis (bench/nginx.conf.in)"
+    echo "- peer: Bun $("$BENCH/peer-bun/node_modules/.bin/bun" --version 2>/dev/null || echo '?'), $WORKERS processes,"
+    echo "  postgres-js pool $POOL per process, Drizzle prepared statements (DRIZZLE_PREPARE=1)"
+    echo "- per workload: ${WARMUP}s warm-up, median of $REPS runs of ${SECS}s at $CONNS connections"
+    echo "  (suite.sh); VACUUM ANALYZE before each server's suite"
+    echo
+    echo "| workload | ngx rps | p50 ms | p99 ms | errors | peer rps | p50 ms | p99 ms | errors | ratio | p99 ratio | of ceiling |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for w in w1-health w2-me w3-sessions w4-notes w5-batch; do
+        a=$(median_row "$OUT/suite-ngx.txt" "$w")
+        b=$(median_row "$OUT/suite-peer.txt" "$w")
+        case $w in
+            w3*) ceil=$pg_w3 ;;
+            w4*) ceil=$pg_w4 ;;
+            *) ceil=$ngx_ceiling ;;
+        esac
+        ar=$(field "$a" 3) ap50=$(field "$a" 4) ap99=$(field "$a" 5)
+        ae=$(( $(field "$a" 6) + $(field "$a" 7) ))
+        br=$(field "$b" 3) bp50=$(field "$b" 4) bp99=$(field "$b" 5)
+        be=$(( $(field "$b" 6) + $(field "$b" 7) ))
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s× | %s | %s%% |\n' \
+            "$w" "$ar" "$ap50" "$ap99" "$ae" "$br" "$bp50" "$bp99" "$be" \
+            "$(echo "scale=2; $ar / $br" | bc)" \
+            "$(printf "%.2f" "$(echo "scale=2; $ap99 / $bp99" | bc)")" \
+            "$(echo "scale=0; 100 * $ar / ${ceil:-1}" | bc)"
+    done
+    echo
+    echo "Ceilings in this run: nginx \`return 200\` $ngx_ceiling rps (W1, W2, W5);"
+    echo "pgbench -M prepared with W3's statement $pg_w3 tps ($pg_w3_c clients),"
+    echo "with W4's $pg_w4 tps ($pg_w4_c clients) (bench/pgbench/)."
+    echo
+    echo "Peak RSS under load (server and all its processes): ngx_backend"
+    echo "$(( $(cat "$OUT/rss-ngx" 2>/dev/null || echo 0) / 1024 )) MB, peer $(( $(cat "$OUT/rss-peer" 2>/dev/null || echo 0) / 1024 )) MB."
+    echo
+    echo "## Connection sweep (W2, W3; ${SWEEP_SECS}s each)"
+    echo
+    echo "| connections | workload | ngx rps | ngx p99 ms | ngx errors | peer rps | peer p99 ms | peer errors |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+    for i in "${!sweep_ngx[@]}"; do
+        # "C  wN-name  RPS rps  p50 X ms  p99 Y ms  non2xx N  sockerr N ..."
+        read -r c w r _ _ _ _ _ p99 _ _ n2 _ se _ <<<"${sweep_ngx[$i]}"
+        read -r _ _ pr _ _ _ _ _ pp99 _ _ pn2 _ pse _ <<<"${sweep_peer[$i]}"
+        echo "| $c | $w | $r | $p99 | $((n2 + se)) | $pr | $pp99 | $((pn2 + pse)) |"
+    done
+} >"$OUT/summary.md"
+
+cat "$OUT/summary.md"
+
+if [ -z "${QUICK:-}" ]; then
+    mkdir -p "$ROOT/bench/results"
+    cp "$OUT/summary.md" "$ROOT/bench/results/$(date -u +%Y-%m-%d-%H%M).md"
+    echo "bench: bench/results/$(date -u +%Y-%m-%d-%H%M).md"
+fi
