@@ -13,26 +13,42 @@
 
 
 /*
- * hiredis owns the socket and its buffers; we own the events.  The
- * adapter registers the socket with nginx's event module level-triggered
- * (nothing is lost if hiredis does not read everything at once), and a
- * reply is matched to its command through a token that hiredis keeps as
- * privdata: a command that was cancelled or timed out leaves its token
- * behind, so a late reply finds nobody to call.
+ * hiredis owns the socket, its buffers and the list of replies owed; we
+ * own the events.  The adapter registers the socket level-triggered, as
+ * hiredis reads at most 16k per call and must be woken again for the rest.
+ *
+ * A command's privdata is a malloc'ed token, not the command: a command
+ * that was cancelled or timed out leaves its token behind, so the reply
+ * that comes late finds nobody to call.  Whenever hiredis frees a context
+ * it calls back every reply owed with NULL: that is where the handlers of
+ * the pending commands learn of a disconnect, and where tokens are freed.
+ *
+ * A context we close ourselves is first detached from its link (link->ac
+ * no longer points to it): its connect, disconnect and handshake callbacks
+ * then leave the link alone, which may already be waiting to reconnect.
  */
 
 
-#define NGX_HTTP_BACKEND_REDIS_DOWN        0
-#define NGX_HTTP_BACKEND_REDIS_CONNECTING  1
-#define NGX_HTTP_BACKEND_REDIS_READY       2
+#define NGX_HTTP_BACKEND_REDIS_DOWN          0
+#define NGX_HTTP_BACKEND_REDIS_CONNECTING    1
+#define NGX_HTTP_BACKEND_REDIS_READY         2
+#define NGX_HTTP_BACKEND_REDIS_CLOSING       3   /* was ready, hiredis frees */
 
 #define NGX_HTTP_BACKEND_REDIS_MAX_TIMEOUTS  3
+#define NGX_HTTP_BACKEND_REDIS_BACKOFF_MIN   100
+#define NGX_HTTP_BACKEND_REDIS_BACKOFF_MAX   5000
+
+#define NGX_HTTP_BACKEND_REDIS_WHY_LEN       128
+
+/* handshake steps, as privdata */
+#define NGX_HTTP_BACKEND_REDIS_AUTH          ((void *) (uintptr_t) 1)
+#define NGX_HTTP_BACKEND_REDIS_SELECT        ((void *) (uintptr_t) 2)
+#define NGX_HTTP_BACKEND_REDIS_PING          ((void *) (uintptr_t) 3)
 
 
 typedef struct {
     ngx_http_backend_redis_t           *redis;
     redisAsyncContext                  *ac;
-    ngx_connection_t                   *conn;
 
     ngx_event_t                         reconnect;
     ngx_event_t                         connect_timer;
@@ -41,8 +57,13 @@ typedef struct {
     ngx_uint_t                          state;
     ngx_uint_t                          timeouts;
 
+    /* the failure last logged, so that backoff rounds stay quiet */
+    u_char                              why[NGX_HTTP_BACKEND_REDIS_WHY_LEN];
+
     unsigned                            subscriber:1;
-    unsigned                            failed_logged:1;
+    unsigned                            up:1;         /* state(1) told */
+    unsigned                            failing:1;    /* a failure logged */
+    unsigned                            connected:1;  /* ever */
 } ngx_http_backend_redis_link_t;
 
 
@@ -54,7 +75,9 @@ typedef struct {
 
 struct ngx_http_backend_redis_s {
     ngx_http_backend_redis_conf_t      *conf;
+    ngx_pool_t                         *pool;
     ngx_log_t                          *log;
+    ngx_str_t                           addr;   /* for logs */
 
     ngx_http_backend_redis_link_t       cmd;
     ngx_http_backend_redis_link_t       sub;
@@ -68,12 +91,19 @@ struct ngx_http_backend_redis_s {
 };
 
 
+static void ngx_http_backend_redis_link_init(ngx_http_backend_redis_t *redis,
+    ngx_http_backend_redis_link_t *link);
 static void ngx_http_backend_redis_connect(ngx_http_backend_redis_link_t *link);
+static void ngx_http_backend_redis_close(ngx_http_backend_redis_link_t *link,
+    const char *why);
+static void ngx_http_backend_redis_down(ngx_http_backend_redis_link_t *link,
+    const char *why);
+static void ngx_http_backend_redis_up(ngx_http_backend_redis_link_t *link);
 static void ngx_http_backend_redis_connected(const redisAsyncContext *ac,
     int status);
 static void ngx_http_backend_redis_disconnected(const redisAsyncContext *ac,
     int status);
-static void ngx_http_backend_redis_setup_handler(redisAsyncContext *ac,
+static void ngx_http_backend_redis_handshake(redisAsyncContext *ac,
     void *reply, void *privdata);
 static void ngx_http_backend_redis_sub_handler(redisAsyncContext *ac,
     void *reply, void *privdata);
@@ -81,9 +111,7 @@ static void ngx_http_backend_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static void ngx_http_backend_redis_timeout(ngx_event_t *ev);
 static void ngx_http_backend_redis_connect_timeout(ngx_event_t *ev);
-static void ngx_http_backend_redis_reconnect_handler(ngx_event_t *ev);
-static void ngx_http_backend_redis_lost(ngx_http_backend_redis_link_t *link,
-    const char *why);
+static void ngx_http_backend_redis_reconnect(ngx_event_t *ev);
 
 static void ngx_http_backend_redis_read_handler(ngx_event_t *ev);
 static void ngx_http_backend_redis_write_handler(ngx_event_t *ev);
@@ -98,6 +126,8 @@ ngx_http_backend_redis_t *
 ngx_http_backend_redis_create(ngx_cycle_t *cycle,
     ngx_http_backend_redis_conf_t *conf, ngx_log_t *log)
 {
+    u_char                    *p;
+    size_t                     len;
     ngx_http_backend_redis_t  *redis;
 
     redis = ngx_pcalloc(cycle->pool, sizeof(ngx_http_backend_redis_t));
@@ -106,10 +136,32 @@ ngx_http_backend_redis_create(ngx_cycle_t *cycle,
     }
 
     redis->conf = conf;
+    redis->pool = cycle->pool;
     redis->log = log;
 
-    redis->cmd.redis = redis;
-    redis->sub.redis = redis;
+    /* "127.0.0.1:6379" or "[::1]:6379" */
+
+    len = conf->host.len + sizeof("[]:65535") - 1;
+
+    redis->addr.data = ngx_pnalloc(cycle->pool, len);
+    if (redis->addr.data == NULL) {
+        return NULL;
+    }
+
+    if (ngx_strlchr(conf->host.data, conf->host.data + conf->host.len, ':')) {
+        p = ngx_sprintf(redis->addr.data, "[%V]:%d", &conf->host,
+                        (int) conf->port);
+
+    } else {
+        p = ngx_sprintf(redis->addr.data, "%V:%d", &conf->host,
+                        (int) conf->port);
+    }
+
+    redis->addr.len = p - redis->addr.data;
+
+    ngx_http_backend_redis_link_init(redis, &redis->cmd);
+    ngx_http_backend_redis_link_init(redis, &redis->sub);
+
     redis->sub.subscriber = 1;
 
     ngx_http_backend_redis_connect(&redis->cmd);
@@ -118,30 +170,57 @@ ngx_http_backend_redis_create(ngx_cycle_t *cycle,
 }
 
 
+static void
+ngx_http_backend_redis_link_init(ngx_http_backend_redis_t *redis,
+    ngx_http_backend_redis_link_t *link)
+{
+    link->redis = redis;
+
+    /* neither timer may keep an exiting worker alive */
+
+    link->reconnect.handler = ngx_http_backend_redis_reconnect;
+    link->reconnect.data = link;
+    link->reconnect.log = redis->log;
+    link->reconnect.cancelable = 1;
+
+    link->connect_timer.handler = ngx_http_backend_redis_connect_timeout;
+    link->connect_timer.data = link;
+    link->connect_timer.log = redis->log;
+    link->connect_timer.cancelable = 1;
+}
+
+
 void
 ngx_http_backend_redis_destroy(ngx_http_backend_redis_t *redis)
 {
-    ngx_http_backend_redis_link_t  *link[2];
     ngx_uint_t                      i;
+    redisAsyncContext              *ac;
+    ngx_http_backend_redis_link_t  *link;
 
-    /* pending commands belong to requests that are gone: no callbacks */
+    /* the commands pending belong to requests that are going away */
+
     redis->destroyed = 1;
 
-    link[0] = &redis->cmd;
-    link[1] = &redis->sub;
-
     for (i = 0; i < 2; i++) {
-        if (link[i]->reconnect.timer_set) {
-            ngx_del_timer(&link[i]->reconnect);
+        link = (i == 0) ? &redis->cmd : &redis->sub;
+
+        if (link->reconnect.timer_set) {
+            ngx_del_timer(&link->reconnect);
         }
 
-        if (link[i]->connect_timer.timer_set) {
-            ngx_del_timer(&link[i]->connect_timer);
+        if (link->connect_timer.timer_set) {
+            ngx_del_timer(&link->connect_timer);
         }
 
-        if (link[i]->ac) {
-            redisAsyncFree(link[i]->ac);
-            link[i]->ac = NULL;
+        link->state = NGX_HTTP_BACKEND_REDIS_DOWN;
+
+        ac = link->ac;
+
+        if (ac) {
+            link->ac = NULL;
+
+            /* frees the tokens and the nginx connection, closes the fd */
+            redisAsyncFree(ac);
         }
     }
 }
@@ -167,11 +246,13 @@ ngx_http_backend_redis_send(ngx_http_backend_redis_t *redis,
 
     token = ngx_alloc(sizeof(ngx_http_backend_redis_token_t), redis->log);
     if (token == NULL) {
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
     token->cmd = cmd;
     token->link = &redis->cmd;
+
+    /* refused only while the context is going away */
 
     if (redisAsyncCommandArgv(redis->cmd.ac, ngx_http_backend_redis_reply,
                               token, argc, argv, argvlen)
@@ -204,6 +285,8 @@ ngx_http_backend_redis_send_noreply(ngx_http_backend_redis_t *redis,
         return NGX_DECLINED;
     }
 
+    /* hiredis reads the reply and drops it */
+
     if (redisAsyncCommandArgv(redis->cmd.ac, NULL, NULL, argc, argv, argvlen)
         != REDIS_OK)
     {
@@ -222,6 +305,7 @@ ngx_http_backend_redis_cancel(ngx_http_backend_redis_cmd_t *cmd)
     token = cmd->token;
 
     if (token) {
+        /* hiredis still holds the token: the reply is dropped there */
         token->cmd = NULL;
         cmd->token = NULL;
     }
@@ -237,7 +321,20 @@ ngx_http_backend_redis_subscribe(ngx_http_backend_redis_t *redis,
     ngx_str_t *channel, ngx_http_backend_redis_message_pt message,
     ngx_http_backend_redis_state_pt state, void *data)
 {
-    redis->channel = *channel;
+    if (redis->channel.data || channel->len == 0) {
+        return NGX_ERROR;
+    }
+
+    /* the caller's string may not live as long as the worker */
+
+    redis->channel.data = ngx_pnalloc(redis->pool, channel->len);
+    if (redis->channel.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(redis->channel.data, channel->data, channel->len);
+    redis->channel.len = channel->len;
+
     redis->message = message;
     redis->state = state;
     redis->data = data;
@@ -259,21 +356,31 @@ ngx_http_backend_redis_connect(ngx_http_backend_redis_link_t *link)
     redis = link->redis;
     conf = redis->conf;
 
-    if (ngx_exiting || ngx_terminate || ngx_quit || redis->destroyed) {
+    if (link->ac || redis->destroyed
+        || ngx_exiting || ngx_terminate || ngx_quit)
+    {
         return;
     }
 
-    /* a non-blocking connect to an address resolved at configuration */
+    /* an IP literal: getaddrinfo() parses it, connect() does not wait */
 
-    ac = redisAsyncConnect((char *) conf->host.data, conf->port);
+    ac = redisAsyncConnect((const char *) conf->host.data, (int) conf->port);
 
     if (ac == NULL) {
-        ngx_http_backend_redis_lost(link, "no memory");
+        ngx_http_backend_redis_down(link, "no memory");
         return;
     }
 
     if (ac->err) {
-        ngx_http_backend_redis_lost(link, ac->errstr);
+        ngx_http_backend_redis_down(link, ac->c.errstr);
+        redisAsyncFree(ac);
+        return;
+    }
+
+    /* a peer that vanishes without a word is noticed within a minute */
+
+    if (redisEnableKeepAlive(&ac->c) != REDIS_OK) {
+        ngx_http_backend_redis_down(link, ac->c.errstr);
         redisAsyncFree(ac);
         return;
     }
@@ -281,40 +388,183 @@ ngx_http_backend_redis_connect(ngx_http_backend_redis_link_t *link)
     c = ngx_get_connection(ac->c.fd, redis->log);
     if (c == NULL) {
         redisAsyncFree(ac);
-        ngx_http_backend_redis_lost(link, "no free connection");
+        ngx_http_backend_redis_down(link, "no free connection");
         return;
     }
 
-    c->data = link;
+    c->data = ac;
+    c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
+
     c->read->handler = ngx_http_backend_redis_read_handler;
     c->write->handler = ngx_http_backend_redis_write_handler;
     c->read->log = redis->log;
     c->write->log = redis->log;
 
     link->ac = ac;
-    link->conn = c;
     link->state = NGX_HTTP_BACKEND_REDIS_CONNECTING;
     link->timeouts = 0;
 
     ac->data = link;
-    ac->ev.data = link;
+
+    /* the hooks get the connection: it goes with this context alone */
+
+    ac->ev.data = c;
     ac->ev.addRead = ngx_http_backend_redis_add_read;
     ac->ev.delRead = ngx_http_backend_redis_del_read;
     ac->ev.addWrite = ngx_http_backend_redis_add_write;
     ac->ev.delWrite = ngx_http_backend_redis_del_write;
     ac->ev.cleanup = ngx_http_backend_redis_cleanup;
 
-    /* the connect callback waits for writability: after the hooks */
+    /* waits for writability through the hooks: they must be set first */
 
     redisAsyncSetConnectCallback(ac, ngx_http_backend_redis_connected);
     redisAsyncSetDisconnectCallback(ac, ngx_http_backend_redis_disconnected);
 
-    link->connect_timer.handler = ngx_http_backend_redis_connect_timeout;
-    link->connect_timer.data = link;
-    link->connect_timer.log = redis->log;
-    link->connect_timer.cancelable = 1;
+    /* covers the handshake as well */
 
     ngx_add_timer(&link->connect_timer, conf->connect_timeout);
+}
+
+
+/*
+ * Closes a context from outside hiredis (a timer) or from one of its
+ * reply callbacks, where redisAsyncFree() only marks it and hiredis frees
+ * it once the callback returns.  Never from the connect or disconnect
+ * callbacks: those run outside hiredis's guard.
+ */
+
+static void
+ngx_http_backend_redis_close(ngx_http_backend_redis_link_t *link,
+    const char *why)
+{
+    redisAsyncContext  *ac;
+
+    ac = link->ac;
+    link->ac = NULL;
+
+    /* down first: handlers called from the free see the link is not ready */
+
+    ngx_http_backend_redis_down(link, why);
+
+    redisAsyncFree(ac);
+}
+
+
+/* the link has no context (any more): tell, and try again after a while */
+
+static void
+ngx_http_backend_redis_down(ngx_http_backend_redis_link_t *link,
+    const char *why)
+{
+    size_t                     len;
+    ngx_uint_t                 was;
+    ngx_http_backend_redis_t  *redis;
+
+    redis = link->redis;
+
+    was = link->state;
+    link->state = NGX_HTTP_BACKEND_REDIS_DOWN;
+
+    if (link->connect_timer.timer_set) {
+        ngx_del_timer(&link->connect_timer);
+    }
+
+    len = ngx_min(ngx_strlen(why), NGX_HTTP_BACKEND_REDIS_WHY_LEN - 1);
+
+    /* the first failure, a lost connection, or a new reason */
+
+    if (was == NGX_HTTP_BACKEND_REDIS_CLOSING) {
+        was = NGX_HTTP_BACKEND_REDIS_READY;
+    }
+
+    if (!link->failing
+        || was == NGX_HTTP_BACKEND_REDIS_READY
+        || ngx_strncmp(link->why, why, len) != 0
+        || link->why[len] != '\0')
+    {
+        ngx_log_error(NGX_LOG_WARN, redis->log, 0,
+                      "redis %V: %s%s: %s, retrying in the background",
+                      &redis->addr, link->subscriber ? "subscription: " : "",
+                      was == NGX_HTTP_BACKEND_REDIS_READY ? "connection lost"
+                                                          : "cannot connect",
+                      why);
+
+        ngx_memcpy(link->why, why, len);
+        link->why[len] = '\0';
+        link->failing = 1;
+
+    } else {
+        ngx_log_debug3(NGX_LOG_DEBUG_EVENT, redis->log, 0,
+                       "redis %V: %s%s", &redis->addr,
+                       link->subscriber ? "subscription: " : "", why);
+    }
+
+    if (link->up) {
+        link->up = 0;
+
+        if (!redis->destroyed && redis->state) {
+            redis->state(redis->data, 0);
+        }
+    }
+
+    if (redis->destroyed || ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    link->backoff = link->backoff
+                    ? ngx_min(link->backoff * 2,
+                              NGX_HTTP_BACKEND_REDIS_BACKOFF_MAX)
+                    : NGX_HTTP_BACKEND_REDIS_BACKOFF_MIN;
+
+    if (!link->reconnect.timer_set) {
+        ngx_add_timer(&link->reconnect, link->backoff);
+    }
+}
+
+
+/* the handshake is done (commands) or the subscription confirmed */
+
+static void
+ngx_http_backend_redis_up(ngx_http_backend_redis_link_t *link)
+{
+    ngx_uint_t                 level;
+    ngx_http_backend_redis_t  *redis;
+
+    redis = link->redis;
+
+    if (link->connect_timer.timer_set) {
+        ngx_del_timer(&link->connect_timer);
+    }
+
+    link->state = NGX_HTTP_BACKEND_REDIS_READY;
+    link->backoff = 0;
+    link->timeouts = 0;
+
+    /* a recovery is told as loudly as the failure was */
+
+    level = link->failing ? NGX_LOG_WARN : NGX_LOG_INFO;
+
+    if (link->subscriber) {
+        ngx_log_error(level, redis->log, 0,
+                      "redis %V: subscribed to \"%V\"%s", &redis->addr,
+                      &redis->channel, link->connected ? " again" : "");
+
+    } else {
+        ngx_log_error(level, redis->log, 0, "redis %V: %s", &redis->addr,
+                      link->connected ? "connected again" : "connected");
+    }
+
+    link->failing = 0;
+    link->why[0] = '\0';
+    link->connected = 1;
+
+    if (link->subscriber) {
+        link->up = 1;
+
+        if (redis->state) {
+            redis->state(redis->data, 1);
+        }
+    }
 }
 
 
@@ -322,6 +572,7 @@ static void
 ngx_http_backend_redis_connected(const redisAsyncContext *cac, int status)
 {
     size_t                          len[2];
+    u_char                         *p;
     const char                     *argv[2];
     redisAsyncContext              *ac;
     ngx_http_backend_redis_t       *redis;
@@ -330,102 +581,120 @@ ngx_http_backend_redis_connected(const redisAsyncContext *cac, int status)
 
     ac = (redisAsyncContext *) cac;
     link = ac->data;
-    redis = link->redis;
 
-    if (status != REDIS_OK) {
-        /* hiredis frees the context after this callback */
-        link->ac = NULL;
-        ngx_http_backend_redis_lost(link, ac->errstr);
+    if (link->ac != ac) {
         return;
     }
 
-    /* AUTH and SELECT first; the link is ready once PING answers */
+    if (status != REDIS_OK) {
+        /* hiredis frees the context once this returns */
+        link->ac = NULL;
+        ngx_http_backend_redis_down(link, ac->c.errstr);
+        return;
+    }
+
+    redis = link->redis;
+
+    /*
+     * Pipelined: AUTH, SELECT, then PING, whose answer says all went well.
+     * No free or disconnect here: hiredis goes on with the context after.
+     */
 
     if (redis->conf->password.len) {
         argv[0] = "AUTH";
-        len[0] = 4;
+        len[0] = sizeof("AUTH") - 1;
         argv[1] = (const char *) redis->conf->password.data;
         len[1] = redis->conf->password.len;
 
-        (void) redisAsyncCommandArgv(ac, ngx_http_backend_redis_setup_handler,
-                                     NULL, 2, argv, len);
+        (void) redisAsyncCommandArgv(ac, ngx_http_backend_redis_handshake,
+                                     NGX_HTTP_BACKEND_REDIS_AUTH,
+                                     2, argv, len);
     }
 
-    if (redis->conf->db > 0 && !link->subscriber) {
-        argv[0] = "SELECT";
-        len[0] = 6;
-        argv[1] = (const char *) db;
-        len[1] = ngx_sprintf(db, "%i", redis->conf->db) - db;
+    /* a subscription is not bound to a database */
 
-        (void) redisAsyncCommandArgv(ac, ngx_http_backend_redis_setup_handler,
-                                     NULL, 2, argv, len);
+    if (redis->conf->db > 0 && !link->subscriber) {
+        p = ngx_sprintf(db, "%i", redis->conf->db);
+
+        argv[0] = "SELECT";
+        len[0] = sizeof("SELECT") - 1;
+        argv[1] = (const char *) db;
+        len[1] = p - db;
+
+        (void) redisAsyncCommandArgv(ac, ngx_http_backend_redis_handshake,
+                                     NGX_HTTP_BACKEND_REDIS_SELECT,
+                                     2, argv, len);
     }
 
     argv[0] = "PING";
-    len[0] = 4;
+    len[0] = sizeof("PING") - 1;
 
-    (void) redisAsyncCommandArgv(ac, ngx_http_backend_redis_setup_handler,
-                                 link, 1, argv, len);
+    (void) redisAsyncCommandArgv(ac, ngx_http_backend_redis_handshake,
+                                 NGX_HTTP_BACKEND_REDIS_PING,
+                                 1, argv, len);
 }
 
 
-/* AUTH, SELECT (privdata NULL), then PING (privdata: the link) */
-
 static void
-ngx_http_backend_redis_setup_handler(redisAsyncContext *ac, void *r,
+ngx_http_backend_redis_handshake(redisAsyncContext *ac, void *r,
     void *privdata)
 {
     size_t                          len[2];
-    ngx_uint_t                      level;
+    u_char                         *p;
     redisReply                     *reply;
-    const char                     *argv[2];
+    const char                     *argv[2], *what;
     ngx_http_backend_redis_t       *redis;
     ngx_http_backend_redis_link_t  *link;
+    u_char                          why[NGX_HTTP_BACKEND_REDIS_WHY_LEN];
 
     reply = r;
     link = ac->data;
+
+    /* NULL: the context is going away, whoever freed it tells */
+
+    if (reply == NULL || link->ac != ac) {
+        return;
+    }
+
     redis = link->redis;
 
-    if (reply == NULL) {
-        return;
-    }
-
     if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, redis->log, 0,
-                      "redis %s:%d: %s", redis->conf->host.data,
-                      (int) redis->conf->port, reply->str);
-        redisAsyncDisconnect(ac);
+        what = (privdata == NGX_HTTP_BACKEND_REDIS_AUTH) ? "AUTH"
+               : (privdata == NGX_HTTP_BACKEND_REDIS_SELECT) ? "SELECT"
+               : "PING";
+
+        p = ngx_snprintf(why, NGX_HTTP_BACKEND_REDIS_WHY_LEN - 1, "%s: %*s",
+                         what, reply->len, reply->str);
+        *p = '\0';
+
+        /* a reply callback: hiredis frees the context after it returns */
+
+        ngx_http_backend_redis_close(link, (const char *) why);
         return;
     }
 
-    if (privdata == NULL) {
+    if (privdata != NGX_HTTP_BACKEND_REDIS_PING) {
         return;
     }
 
-    if (link->connect_timer.timer_set) {
-        ngx_del_timer(&link->connect_timer);
-    }
-
-    if (link->subscriber) {
-        argv[0] = "SUBSCRIBE";
-        len[0] = 9;
-        argv[1] = (const char *) redis->channel.data;
-        len[1] = redis->channel.len;
-
-        (void) redisAsyncCommandArgv(ac, ngx_http_backend_redis_sub_handler,
-                                     link, 2, argv, len);
+    if (!link->subscriber) {
+        ngx_http_backend_redis_up(link);
         return;
     }
 
-    link->state = NGX_HTTP_BACKEND_REDIS_READY;
-    link->backoff = 0;
+    argv[0] = "SUBSCRIBE";
+    len[0] = sizeof("SUBSCRIBE") - 1;
+    argv[1] = (const char *) redis->channel.data;
+    len[1] = redis->channel.len;
 
-    level = link->failed_logged ? NGX_LOG_WARN : NGX_LOG_INFO;
+    /* the connect timer runs on until the subscription is confirmed */
 
-    ngx_log_error(level, redis->log, 0, "redis %s:%d: connected",
-                  redis->conf->host.data, (int) redis->conf->port);
-
-    link->failed_logged = 0;
+    if (redisAsyncCommandArgv(ac, ngx_http_backend_redis_sub_handler, link,
+                              2, argv, len)
+        != REDIS_OK)
+    {
+        ngx_http_backend_redis_close(link, "SUBSCRIBE not sent");
+    }
 }
 
 
@@ -435,9 +704,8 @@ static void
 ngx_http_backend_redis_sub_handler(redisAsyncContext *ac, void *r,
     void *privdata)
 {
-    redisReply                     *reply, **e;
     ngx_str_t                       channel, msg;
-    ngx_uint_t                      level;
+    redisReply                     *reply, **e;
     ngx_http_backend_redis_t       *redis;
     ngx_http_backend_redis_link_t  *link;
 
@@ -445,7 +713,7 @@ ngx_http_backend_redis_sub_handler(redisAsyncContext *ac, void *r,
     link = privdata;
     redis = link->redis;
 
-    if (reply == NULL || redis->destroyed
+    if (reply == NULL || link->ac != ac || redis->destroyed
         || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3)
     {
         return;
@@ -457,33 +725,32 @@ ngx_http_backend_redis_sub_handler(redisAsyncContext *ac, void *r,
         return;
     }
 
-    if (ngx_strcmp(e[0]->str, "subscribe") == 0) {
-        link->state = NGX_HTTP_BACKEND_REDIS_READY;
-        link->backoff = 0;
-
-        level = link->failed_logged ? NGX_LOG_WARN : NGX_LOG_INFO;
-
-        ngx_log_error(level, redis->log, 0,
-                      "redis %s:%d: subscribed to \"%V\"",
-                      redis->conf->host.data, (int) redis->conf->port,
-                      &redis->channel);
-
-        link->failed_logged = 0;
-
-        redis->state(redis->data, 1);
-        return;
-    }
-
-    if (ngx_strcmp(e[0]->str, "message") == 0
-        && e[1]->type == REDIS_REPLY_STRING
-        && e[2]->type == REDIS_REPLY_STRING)
+    if (e[0]->len == sizeof("message") - 1
+        && ngx_strncmp(e[0]->str, "message", e[0]->len) == 0)
     {
+        if (e[1]->type != REDIS_REPLY_STRING
+            || e[2]->type != REDIS_REPLY_STRING)
+        {
+            return;
+        }
+
         channel.data = (u_char *) e[1]->str;
         channel.len = e[1]->len;
         msg.data = (u_char *) e[2]->str;
         msg.len = e[2]->len;
 
-        redis->message(redis->data, &channel, &msg);
+        if (redis->message) {
+            redis->message(redis->data, &channel, &msg);
+        }
+
+        return;
+    }
+
+    if (e[0]->len == sizeof("subscribe") - 1
+        && ngx_strncmp(e[0]->str, "subscribe", e[0]->len) == 0
+        && link->state != NGX_HTTP_BACKEND_REDIS_READY)
+    {
+        ngx_http_backend_redis_up(link);
     }
 }
 
@@ -493,19 +760,28 @@ ngx_http_backend_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     redisReply                      *reply;
     ngx_http_backend_redis_cmd_t    *cmd;
+    ngx_http_backend_redis_link_t   *link;
     ngx_http_backend_redis_token_t  *token;
 
     reply = r;
     token = privdata;
     cmd = token->cmd;
-
-    if (reply) {
-        token->link->timeouts = 0;
-    }
+    link = token->link;
 
     ngx_free(token);
 
-    if (cmd == NULL || cmd->token == NULL) {
+    if (reply) {
+        /* the server answers, if late */
+        link->timeouts = 0;
+
+    } else if (link->ac == ac
+               && link->state == NGX_HTTP_BACKEND_REDIS_READY)
+    {
+        /* hiredis is freeing the context: refuse new commands already */
+        link->state = NGX_HTTP_BACKEND_REDIS_CLOSING;
+    }
+
+    if (cmd == NULL) {
         /* cancelled or timed out: the reply is nobody's */
         return;
     }
@@ -516,10 +792,15 @@ ngx_http_backend_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         ngx_del_timer(&cmd->timer);
     }
 
-    if (reply == NULL) {
-        cmd->error = (ac->err && ac->errstr[0]) ? "connection error"
-                                                : "disconnected";
+    if (link->redis->destroyed) {
+        return;
     }
+
+    if (reply == NULL) {
+        cmd->error = "disconnected";
+    }
+
+    /* last: the handler may free cmd */
 
     cmd->handler(cmd, reply);
 }
@@ -550,17 +831,12 @@ ngx_http_backend_redis_timeout(ngx_event_t *ev)
     if (++link->timeouts >= NGX_HTTP_BACKEND_REDIS_MAX_TIMEOUTS
         && link->ac && link->state == NGX_HTTP_BACKEND_REDIS_READY)
     {
-        ngx_log_error(NGX_LOG_WARN, link->redis->log, 0,
-                      "redis %s:%d: %ui commands timed out, reconnecting",
-                      link->redis->conf->host.data,
-                      (int) link->redis->conf->port, link->timeouts);
-
         /*
-         * redisAsyncDisconnect() would wait for the replies it is owed:
-         * free the context now, the pending callbacks fire with NULL
+         * redisAsyncDisconnect() would wait for the replies owed: free the
+         * context now, the other pending handlers are called meanwhile
          */
 
-        redisAsyncFree(link->ac);
+        ngx_http_backend_redis_close(link, "commands time out");
     }
 
     cmd->handler(cmd, NULL);
@@ -570,7 +846,6 @@ ngx_http_backend_redis_timeout(ngx_event_t *ev)
 static void
 ngx_http_backend_redis_connect_timeout(ngx_event_t *ev)
 {
-    ngx_uint_t                      level;
     ngx_http_backend_redis_link_t  *link;
 
     link = ev->data;
@@ -579,21 +854,7 @@ ngx_http_backend_redis_connect_timeout(ngx_event_t *ev)
         return;
     }
 
-    level = link->failed_logged ? NGX_LOG_INFO : NGX_LOG_WARN;
-
-    ngx_log_error(level, link->redis->log, 0,
-                  "redis %s:%d: connect timed out",
-                  link->redis->conf->host.data,
-                  (int) link->redis->conf->port);
-
-    link->failed_logged = 1;
-
-    /* the disconnect callback is not called for a connection never made */
-
-    redisAsyncFree(link->ac);
-    link->ac = NULL;
-
-    ngx_http_backend_redis_lost(link, NULL);
+    ngx_http_backend_redis_close(link, "timed out");
 }
 
 
@@ -603,110 +864,68 @@ ngx_http_backend_redis_disconnected(const redisAsyncContext *ac, int status)
     ngx_http_backend_redis_link_t  *link;
 
     link = ac->data;
-    link->ac = NULL;
 
-    ngx_http_backend_redis_lost(link, status == REDIS_OK ? "closed"
-                                                         : ac->errstr);
-}
+    /* closed by us: the link was told then */
 
-
-/* the link is down: tell, and try again after a while */
-
-static void
-ngx_http_backend_redis_lost(ngx_http_backend_redis_link_t *link,
-    const char *why)
-{
-    ngx_uint_t                 was;
-    ngx_http_backend_redis_t  *redis;
-
-    redis = link->redis;
-
-    was = link->state;
-    link->state = NGX_HTTP_BACKEND_REDIS_DOWN;
-
-    if (link->connect_timer.timer_set) {
-        ngx_del_timer(&link->connect_timer);
-    }
-
-    if (why && !link->failed_logged) {
-        ngx_log_error(NGX_LOG_WARN, redis->log, 0,
-                      "redis %s:%d: %s%s, retrying in the background",
-                      redis->conf->host.data, (int) redis->conf->port,
-                      link->subscriber ? "subscription: " : "", why);
-        link->failed_logged = 1;
-    }
-
-    if (link->subscriber && was == NGX_HTTP_BACKEND_REDIS_READY
-        && !redis->destroyed)
-    {
-        redis->state(redis->data, 0);
-    }
-
-    if (redis->destroyed || ngx_exiting || ngx_terminate || ngx_quit) {
+    if (link->ac != ac) {
         return;
     }
 
-    link->backoff = link->backoff ? ngx_min(link->backoff * 2, 5000) : 100;
+    /* hiredis frees the context once this returns */
 
-    link->reconnect.handler = ngx_http_backend_redis_reconnect_handler;
-    link->reconnect.data = link;
-    link->reconnect.log = redis->log;
-    link->reconnect.cancelable = 1;
+    link->ac = NULL;
 
-    if (!link->reconnect.timer_set) {
-        ngx_add_timer(&link->reconnect, link->backoff);
-    }
+    ngx_http_backend_redis_down(link, (status == REDIS_OK || ac->c.err == 0)
+                                      ? "connection closed" : ac->c.errstr);
 }
 
 
 static void
-ngx_http_backend_redis_reconnect_handler(ngx_event_t *ev)
+ngx_http_backend_redis_reconnect(ngx_event_t *ev)
 {
-    ngx_http_backend_redis_link_t  *link;
-
-    link = ev->data;
-
-    if (link->ac == NULL) {
-        ngx_http_backend_redis_connect(link);
-    }
+    ngx_http_backend_redis_connect(ev->data);
 }
 
+
+/* the adapter: the hooks' privdata is the nginx connection */
 
 static void
 ngx_http_backend_redis_read_handler(ngx_event_t *ev)
 {
-    ngx_connection_t               *c;
-    ngx_http_backend_redis_link_t  *link;
+    ngx_connection_t  *c;
 
     c = ev->data;
-    link = c->data;
 
-    /* may free the context and, through cleanup, c itself */
-    redisAsyncHandleRead(link->ac);
+    /* may free the context and, through the cleanup hook, c itself */
+
+    redisAsyncHandleRead(c->data);
 }
 
 
 static void
 ngx_http_backend_redis_write_handler(ngx_event_t *ev)
 {
-    ngx_connection_t               *c;
-    ngx_http_backend_redis_link_t  *link;
+    ngx_connection_t  *c;
 
     c = ev->data;
-    link = c->data;
 
-    redisAsyncHandleWrite(link->ac);
+    redisAsyncHandleWrite(c->data);
 }
 
+
+/*
+ * Level-triggered (NGX_LEVEL_EVENT is 0 for epoll, no EPOLLET): hiredis
+ * does one read() per call, so what it leaves in the socket must wake it
+ * again.  The hooks are called again and again: they must be idempotent.
+ */
 
 static void
 ngx_http_backend_redis_add_read(void *privdata)
 {
-    ngx_http_backend_redis_link_t  *link = privdata;
+    ngx_connection_t  *c = privdata;
 
-    if (link->conn && !link->conn->read->active) {
-        (void) ngx_add_event(link->conn->read, NGX_READ_EVENT,
-                             NGX_LEVEL_EVENT);
+    if (!c->read->active) {
+        (void) ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
     }
 }
 
@@ -714,10 +933,10 @@ ngx_http_backend_redis_add_read(void *privdata)
 static void
 ngx_http_backend_redis_del_read(void *privdata)
 {
-    ngx_http_backend_redis_link_t  *link = privdata;
+    ngx_connection_t  *c = privdata;
 
-    if (link->conn && link->conn->read->active) {
-        (void) ngx_del_event(link->conn->read, NGX_READ_EVENT, 0);
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
     }
 }
 
@@ -725,11 +944,10 @@ ngx_http_backend_redis_del_read(void *privdata)
 static void
 ngx_http_backend_redis_add_write(void *privdata)
 {
-    ngx_http_backend_redis_link_t  *link = privdata;
+    ngx_connection_t  *c = privdata;
 
-    if (link->conn && !link->conn->write->active) {
-        (void) ngx_add_event(link->conn->write, NGX_WRITE_EVENT,
-                             NGX_LEVEL_EVENT);
+    if (!c->write->active) {
+        (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
     }
 }
 
@@ -737,10 +955,10 @@ ngx_http_backend_redis_add_write(void *privdata)
 static void
 ngx_http_backend_redis_del_write(void *privdata)
 {
-    ngx_http_backend_redis_link_t  *link = privdata;
+    ngx_connection_t  *c = privdata;
 
-    if (link->conn && link->conn->write->active) {
-        (void) ngx_del_event(link->conn->write, NGX_WRITE_EVENT, 0);
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
     }
 }
 
@@ -750,16 +968,7 @@ ngx_http_backend_redis_del_write(void *privdata)
 static void
 ngx_http_backend_redis_cleanup(void *privdata)
 {
-    ngx_connection_t               *c;
-    ngx_http_backend_redis_link_t  *link = privdata;
-
-    c = link->conn;
-
-    if (c == NULL) {
-        return;
-    }
-
-    link->conn = NULL;
+    ngx_connection_t  *c = privdata;
 
     if (c->read->active) {
         (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
@@ -785,7 +994,9 @@ ngx_http_backend_redis_cleanup(void *privdata)
         ngx_delete_posted_event(c->write);
     }
 
-    c->fd = (ngx_socket_t) -1;
-
     ngx_free_connection(c);
+
+    /* events of this connection already reported are now seen as stale */
+
+    c->fd = (ngx_socket_t) -1;
 }

@@ -17,16 +17,18 @@
 /*
  * A worker's Redis client: hiredis's asynchronous API driven by nginx
  * events through an adapter of ours, one connection for commands and one
- * for a subscription, both reconnected with backoff.  Commands time out.
+ * for a subscription, both reconnected with backoff (100 ms doubling to
+ * 5 s).  Nothing blocks: the address is an IP literal, commands time out.
  */
 
 
 typedef struct ngx_http_backend_redis_s      ngx_http_backend_redis_t;
 typedef struct ngx_http_backend_redis_cmd_s  ngx_http_backend_redis_cmd_t;
 
-/* reply == NULL: cmd->error says why (timeout, disconnected) */
+/* reply == NULL: cmd->error says why ("timeout", "disconnected") */
 typedef void (*ngx_http_backend_redis_handler_pt)(
     ngx_http_backend_redis_cmd_t *cmd, redisReply *reply);
+/* a message on the subscribed channel */
 typedef void (*ngx_http_backend_redis_message_pt)(void *data,
     ngx_str_t *channel, ngx_str_t *msg);
 /* the subscription is (re)established (up) or lost */
@@ -34,19 +36,20 @@ typedef void (*ngx_http_backend_redis_state_pt)(void *data, ngx_uint_t up);
 
 
 typedef struct {
-    ngx_str_t                           host;       /* null-terminated */
+    ngx_str_t                           host;       /* IP literal, null-
+                                                       terminated */
     in_port_t                           port;
     ngx_str_t                           password;   /* empty: no AUTH */
-    ngx_int_t                           db;
+    ngx_int_t                           db;         /* SELECT when > 0 */
     ngx_msec_t                          connect_timeout;
-    ngx_msec_t                          timeout;
+    ngx_msec_t                          timeout;    /* per command, > 0 */
 } ngx_http_backend_redis_conf_t;
 
 
 struct ngx_http_backend_redis_cmd_s {
     ngx_http_backend_redis_handler_pt   handler;
     void                               *data;
-    const char                         *error;
+    const char                         *error;      /* static */
 
     /* private */
     void                               *token;
@@ -54,22 +57,31 @@ struct ngx_http_backend_redis_cmd_s {
 };
 
 
+/* in init_process: starts connecting at once */
 ngx_http_backend_redis_t *ngx_http_backend_redis_create(ngx_cycle_t *cycle,
     ngx_http_backend_redis_conf_t *conf, ngx_log_t *log);
+/* in exit_process: closes both connections, calls no handler */
 void ngx_http_backend_redis_destroy(ngx_http_backend_redis_t *redis);
+/* connected, AUTH and SELECT done */
 ngx_uint_t ngx_http_backend_redis_ready(ngx_http_backend_redis_t *redis);
 
 /*
- * NGX_OK: cmd->handler is called once, later, unless cancelled first;
- * NGX_DECLINED: not connected, no callback.  argv is copied.
+ * argv is copied.  NGX_OK: cmd->handler is called exactly once, later,
+ * from an event (reply, error reply, timeout or disconnect), unless
+ * ngx_http_backend_redis_cancel() comes first; the cmd must stay in memory
+ * until then and must not be sent again meanwhile.  NGX_DECLINED: not
+ * connected now; NGX_ERROR: no memory; no callback in either case.
  */
 ngx_int_t ngx_http_backend_redis_send(ngx_http_backend_redis_t *redis,
     ngx_http_backend_redis_cmd_t *cmd, int argc, const char **argv,
     const size_t *argvlen);
+/* for a cmd that send() took; harmless once its handler ran */
+void ngx_http_backend_redis_cancel(ngx_http_backend_redis_cmd_t *cmd);
+/* fire and forget */
 ngx_int_t ngx_http_backend_redis_send_noreply(ngx_http_backend_redis_t *redis,
     int argc, const char **argv, const size_t *argvlen);
-void ngx_http_backend_redis_cancel(ngx_http_backend_redis_cmd_t *cmd);
 
+/* once, after create: a second connection in SUBSCRIBE mode on channel */
 ngx_int_t ngx_http_backend_redis_subscribe(ngx_http_backend_redis_t *redis,
     ngx_str_t *channel, ngx_http_backend_redis_message_pt message,
     ngx_http_backend_redis_state_pt state, void *data);

@@ -10,6 +10,8 @@
 #   e2e    node --test t/e2e/*.test.mjs, if any
 #   bench-check  ../shared/bench/check.sh against the reference app
 #          (tools/bench-check.sh), if ../shared/bench is there
+#   bench-smoke  make bench QUICK=1 (tools/bench.sh: both servers, 1 s per
+#          workload; checks the harness, not the figures)
 # and stops Postgres and Redis and removes the directory at the end, also on
 # failure or Ctrl-C.  Last line: "N passed, N failed" (suites); exit 1 if
 # any failed.
@@ -173,6 +175,13 @@ fi
 if [ -x "$ROOT/../shared/bench/check.sh" ]; then
     suite bench-check env NGINX_BIN="$TEST_NGINX_BINARY" MODULE="$MODULE" \
         "$TOOLS/bench-check.sh"
+fi
+
+# make bench's harness, 1 s per workload, so that it cannot rot (the
+# figures of a smoke mean nothing: benchmarks are not timed tests)
+if [ -x "$ROOT/../shared/bench/suite.sh" ]; then
+    suite bench-smoke env QUICK=1 NGINX_BIN="$TEST_NGINX_BINARY" \
+        MODULE="$MODULE" OUT="$tmp/bench" "$TOOLS/bench.sh"
 fi
 
 if [ "$SANITIZE" = address ]; then

@@ -81,7 +81,14 @@ after(async () => {
 async function get(path, token, headers = {}) {
   const h = { ...headers };
   if (token) h.authorization = `Bearer ${token}`;
-  const res = await fetch(`${n.url}/${path}`, { headers: h });
+  let res;
+  try {
+    res = await fetch(`${n.url}/${path}`, { headers: h });
+  } catch {
+    // a reload closes idle keep-alive connections: the client may have
+    // reused one in that instant; a client retries on a fresh one
+    res = await fetch(`${n.url}/${path}`, { headers: h });
+  }
   return { status: res.status, body: await res.json(), headers: res.headers };
 }
 
