@@ -62,7 +62,8 @@ const fetches = () => (n.errorLog().match(/fetching JWKS from "\/_jwks"/g) ?? []
 
 test('the first token waits for the first fetch, concurrent ones too', async () => {
   const statuses = await Promise.all(Array.from({ length: 8 }, () => status(k1)));
-  assert.deepEqual(statuses, Array(8).fill(200));
+  assert.deepEqual(statuses, Array(8).fill(200),
+                   `${statuses} after ${fetches()} fetch(es):\n${n.errorLog()}`);
   assert.equal(fetches(), 1, n.errorLog());
   assert.match(n.errorLog(), /JWKS from "\/_jwks": 1 key\(s\)/);
 });
