@@ -974,18 +974,22 @@ ngx_http_backend_auth_jwks_done(ngx_http_request_t *sr, void *data,
 static void
 ngx_http_backend_auth_jwks_poll(ngx_event_t *ev)
 {
+    ngx_connection_t        *c;
     ngx_http_request_t      *r;
     ngx_http_backend_ctx_t  *ctx;
 
     r = ev->data;
+    c = r->connection;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
     ctx->auth.jwks = NGX_HTTP_BACKEND_JWKS_NONE;
 
+    /* the phases may finish the request and free it: c is kept */
+
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
 
-    ngx_http_run_posted_requests(r->connection);
+    ngx_http_run_posted_requests(c);
 }
 
 
