@@ -64,7 +64,7 @@ typedef struct {
     ngx_str_t                       name;       /* as written */
     ngx_array_t                     path;       /* input.a.b: of ngx_str_t */
     ngx_http_complex_value_t       *value;      /* $variable */
-    ngx_uint_t                      field;      /* ctx.<field> */
+    size_t                          field;      /* ctx.<field>: offset */
 } ngx_http_backend_param_t;
 
 
@@ -171,6 +171,9 @@ ngx_uint_t ngx_http_backend_error_status(ngx_http_backend_error_e code);
 ngx_int_t ngx_http_backend_send_error(ngx_http_request_t *r,
     ngx_http_backend_error_e code, ngx_str_t *message);
 ngx_http_backend_ctx_t *ngx_http_backend_get_ctx(ngx_http_request_t *r);
+/* a file named relative to the prefix, whole and null-terminated */
+ngx_int_t ngx_http_backend_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *content);
 ngx_table_elt_t *ngx_http_backend_header(ngx_http_request_t *r, u_char *name,
     size_t len);
 ngx_int_t ngx_http_backend_request_id(ngx_http_request_t *r, ngx_str_t *id);

@@ -208,8 +208,6 @@ static char *ngx_http_backend_session_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_backend_session_redis(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_http_backend_auth_read_file(ngx_conf_t *cf,
-    ngx_str_t *name, ngx_str_t *content);
 
 
 static ngx_command_t  ngx_http_backend_auth_commands[] = {
@@ -409,8 +407,6 @@ ngx_http_backend_auth_handler(ngx_http_request_t *r)
     {
         return NGX_AGAIN;
     }
-
-    a->started = 1;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_backend_auth_module);
 
@@ -974,22 +970,7 @@ ngx_http_backend_auth_jwks_done(ngx_http_request_t *sr, void *data,
 static void
 ngx_http_backend_auth_jwks_poll(ngx_event_t *ev)
 {
-    ngx_connection_t        *c;
-    ngx_http_request_t      *r;
-    ngx_http_backend_ctx_t  *ctx;
-
-    r = ev->data;
-    c = r->connection;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
-    ctx->auth.jwks = NGX_HTTP_BACKEND_JWKS_NONE;
-
-    /* the phases may finish the request and free it: c is kept */
-
-    r->write_event_handler = ngx_http_core_run_phases;
-    ngx_http_core_run_phases(r);
-
-    ngx_http_run_posted_requests(c);
+    ngx_http_backend_auth_wake(ev->data);
 }
 
 
@@ -1512,6 +1493,12 @@ ngx_http_backend_auth_wake(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
     ctx->auth.waiting = 0;
+
+    if (ctx->auth.jwks == NGX_HTTP_BACKEND_JWKS_POLLING) {
+        ctx->auth.jwks = NGX_HTTP_BACKEND_JWKS_NONE;
+    }
+
+    /* the phases may finish the request and free it: c is kept */
 
     c = r->connection;
 
@@ -2148,7 +2135,7 @@ ngx_http_backend_auth_jwks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_http_backend_auth_read_file(cf, &value[1], &content) != NGX_OK) {
+    if (ngx_http_backend_read_file(cf, &value[1], &content) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -2251,7 +2238,7 @@ ngx_http_backend_auth_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
         kid.len = value[2].len - 4;
     }
 
-    if (ngx_http_backend_auth_read_file(cf, &value[1], &content) != NGX_OK) {
+    if (ngx_http_backend_read_file(cf, &value[1], &content) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -2631,7 +2618,7 @@ ngx_http_backend_session_redis(ngx_conf_t *cf, ngx_command_t *cmd,
         } else if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
             /* a file, so that the secret stays out of nginx.conf */
 
-            if (ngx_http_backend_auth_read_file(cf, &s, &content) != NGX_OK) {
+            if (ngx_http_backend_read_file(cf, &s, &content) != NGX_OK) {
                 return NGX_CONF_ERROR;
             }
 
@@ -2668,74 +2655,4 @@ invalid:
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\"", &value[i]);
     return NGX_CONF_ERROR;
-}
-
-
-/* a file named relative to the prefix, whole, with a clear error */
-
-static ngx_int_t
-ngx_http_backend_auth_read_file(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_str_t *content)
-{
-    ssize_t          n;
-    ngx_str_t        path;
-    ngx_file_t       file;
-    ngx_file_info_t  fi;
-
-    path = *name;
-
-    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(&file, sizeof(ngx_file_t));
-
-    file.name = path;
-    file.log = cf->log;
-
-    file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (file.fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%s\" failed", path.data);
-        return NGX_ERROR;
-    }
-
-    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_fd_info_n " \"%s\" failed", path.data);
-        goto failed;
-    }
-
-    if (ngx_file_size(&fi) > 1024 * 1024) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" is too large", path.data);
-        goto failed;
-    }
-
-    content->len = (size_t) ngx_file_size(&fi);
-    content->data = ngx_pnalloc(cf->pool, content->len + 1);
-    if (content->data == NULL) {
-        goto failed;
-    }
-
-    n = ngx_read_file(&file, content->data, content->len, 0);
-
-    if (n != (ssize_t) content->len) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_read_file_n " \"%s\" failed", path.data);
-        goto failed;
-    }
-
-    content->data[content->len] = '\0';
-
-    (void) ngx_close_file(file.fd);
-
-    return NGX_OK;
-
-failed:
-
-    (void) ngx_close_file(file.fd);
-
-    return NGX_ERROR;
 }

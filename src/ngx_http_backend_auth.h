@@ -40,7 +40,6 @@ typedef struct {
     ngx_uint_t                      jwks;       /* JWKS fetch state */
     ngx_uint_t                      polls;
 
-    unsigned                        started:1;
     unsigned                        done:1;
     unsigned                        waiting:1;
     unsigned                        verified:1;

@@ -44,17 +44,28 @@ static ngx_conf_num_bounds_t  ngx_http_backend_max_batch_bounds = {
 };
 
 
-static ngx_str_t  ngx_http_backend_ctx_fields[] = {
-    ngx_string("request_id"),
-    ngx_string("user_id"),
-    ngx_string("clerk_user_id"),
-    ngx_string("session_id"),
-    ngx_string("role"),
-    ngx_string("org_id"),
-    ngx_string("org_slug"),
-    ngx_string("org_role"),
-    ngx_string("user"),
-    ngx_null_string
+/* ctx.<field>: where each lives in the request's context */
+
+typedef struct {
+    ngx_str_t                       name;
+    size_t                          offset;     /* of an ngx_str_t */
+} ngx_http_backend_ctx_field_t;
+
+
+#define ngx_http_backend_ctx_field(name, field)                               \
+    { ngx_string(name), offsetof(ngx_http_backend_ctx_t, field) }
+
+static ngx_http_backend_ctx_field_t  ngx_http_backend_ctx_fields[] = {
+    ngx_http_backend_ctx_field("request_id", request_id),
+    ngx_http_backend_ctx_field("user_id", auth.user_id),
+    ngx_http_backend_ctx_field("clerk_user_id", auth.clerk_user_id),
+    ngx_http_backend_ctx_field("session_id", auth.session_id),
+    ngx_http_backend_ctx_field("role", auth.role),
+    ngx_http_backend_ctx_field("org_id", auth.org_id),
+    ngx_http_backend_ctx_field("org_slug", auth.org_slug),
+    ngx_http_backend_ctx_field("org_role", auth.org_role),
+    ngx_http_backend_ctx_field("user", auth.user),
+    { ngx_null_string, 0 }
 };
 
 
@@ -1020,8 +1031,9 @@ ngx_http_backend_procedure_param(ngx_conf_t *cf,
     ngx_http_backend_proc_t *proc, ngx_str_t *value)
 {
     u_char                            *p, *start, *last;
-    ngx_str_t                         *seg, *f;
+    ngx_str_t                         *seg;
     ngx_http_backend_param_t          *param;
+    ngx_http_backend_ctx_field_t      *f;
     ngx_http_compile_complex_value_t   ccv;
 
     param = ngx_array_push(&proc->params);
@@ -1059,11 +1071,12 @@ ngx_http_backend_procedure_param(ngx_conf_t *cf,
         param->source = NGX_HTTP_BACKEND_PARAM_CTX;
         param->path.elts = NULL;
 
-        for (f = ngx_http_backend_ctx_fields; f->len; f++) {
-            if (f->len == value->len - 4
-                && ngx_strncmp(f->data, value->data + 4, f->len) == 0)
+        for (f = ngx_http_backend_ctx_fields; f->name.len; f++) {
+            if (f->name.len == value->len - 4
+                && ngx_strncmp(f->name.data, value->data + 4, f->name.len)
+                   == 0)
             {
-                param->field = f - ngx_http_backend_ctx_fields;
+                param->field = f->offset;
                 return NGX_CONF_OK;
             }
         }
@@ -1285,4 +1298,74 @@ done:
     }
 
     return schema;
+}
+
+
+/* a file named relative to the prefix, whole, with a clear error */
+
+ngx_int_t
+ngx_http_backend_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *content)
+{
+    ssize_t          n;
+    ngx_str_t        path;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    path = *name;
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+
+    file.name = path;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", path.data);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%s\" failed", path.data);
+        goto failed;
+    }
+
+    if (ngx_file_size(&fi) > 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" is too large", path.data);
+        goto failed;
+    }
+
+    content->len = (size_t) ngx_file_size(&fi);
+    content->data = ngx_pnalloc(cf->pool, content->len + 1);
+    if (content->data == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_file(&file, content->data, content->len, 0);
+
+    if (n != (ssize_t) content->len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_file_n " \"%s\" failed", path.data);
+        goto failed;
+    }
+
+    content->data[content->len] = '\0';
+
+    (void) ngx_close_file(file.fd);
+
+    return NGX_OK;
+
+failed:
+
+    (void) ngx_close_file(file.fd);
+
+    return NGX_ERROR;
 }

@@ -121,6 +121,8 @@ size_t ngx_http_backend_pg_value(u_char *p, Oid type, u_char *v, size_t len,
     u_char *scratch);
 ngx_int_t ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
     ngx_http_backend_pg_shape_e shape, ngx_str_t *out);
+/* a column by its name as written (PQfnumber() folds case); -1: none */
+int ngx_http_backend_pg_column(PGresult *res, const char *name);
 
 /*
  * Runs q->stmt with q->values.  NGX_OK: q->handler will be called later,

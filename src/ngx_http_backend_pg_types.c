@@ -842,3 +842,18 @@ ngx_http_backend_pg_sql_params(ngx_str_t *sql, ngx_uint_t *n)
 
     return NGX_OK;
 }
+
+
+int
+ngx_http_backend_pg_column(PGresult *res, const char *name)
+{
+    int  col;
+
+    for (col = 0; col < PQnfields(res); col++) {
+        if (ngx_strcmp(PQfname(res, col), name) == 0) {
+            return col;
+        }
+    }
+
+    return -1;
+}

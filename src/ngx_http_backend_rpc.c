@@ -34,8 +34,6 @@ static ngx_int_t ngx_http_backend_rpc_input(ngx_http_request_t *r,
 static void ngx_http_backend_rpc_call(ngx_http_backend_call_t *call);
 static ngx_int_t ngx_http_backend_rpc_validate(ngx_http_backend_call_t *call);
 static ngx_int_t ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call);
-static ngx_str_t *ngx_http_backend_rpc_ctx_field(ngx_http_backend_ctx_t *ctx,
-    ngx_uint_t field);
 static ngx_int_t ngx_http_backend_rpc_invalidate(ngx_http_backend_call_t *call,
     PGresult *res, ngx_str_t *data);
 static void ngx_http_backend_rpc_invalidated(
@@ -685,9 +683,9 @@ ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call)
             break;
 
         default: /* NGX_HTTP_BACKEND_PARAM_CTX */
-            f = ngx_http_backend_rpc_ctx_field(call->ctx, param[i].field);
+            f = (ngx_str_t *) ((u_char *) call->ctx + param[i].field);
 
-            if (f == NULL || f->len == 0) {
+            if (f->len == 0) {
                 values[i] = NULL;
                 break;
             }
@@ -705,36 +703,6 @@ ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call)
     call->query.values = values;
 
     return NGX_OK;
-}
-
-
-static ngx_str_t *
-ngx_http_backend_rpc_ctx_field(ngx_http_backend_ctx_t *ctx, ngx_uint_t field)
-{
-    /* in the order of ngx_http_backend_ctx_fields[] */
-
-    switch (field) {
-    case 0:
-        return &ctx->request_id;
-    case 1:
-        return &ctx->auth.user_id;
-    case 2:
-        return &ctx->auth.clerk_user_id;
-    case 3:
-        return &ctx->auth.session_id;
-    case 4:
-        return &ctx->auth.role;
-    case 5:
-        return &ctx->auth.org_id;
-    case 6:
-        return &ctx->auth.org_slug;
-    case 7:
-        return &ctx->auth.org_role;
-    case 8:
-        return &ctx->auth.user;
-    default:
-        return NULL;
-    }
 }
 
 
@@ -760,13 +728,8 @@ ngx_http_backend_rpc_invalidate(ngx_http_backend_call_t *call, PGresult *res,
         return NGX_OK;
     }
 
-    /* PQfnumber() folds case unless quoted: the name as written */
-
-    for (col = PQnfields(res) - 1; col >= 0; col--) {
-        if (ngx_strcmp(PQfname(res, col), proc->invalidate_column.data) == 0) {
-            break;
-        }
-    }
+    col = ngx_http_backend_pg_column(res,
+                                     (char *) proc->invalidate_column.data);
 
     if (col < 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

@@ -83,9 +83,9 @@ static void ngx_http_backend_webhook_invalidated(
 static ngx_int_t ngx_http_backend_webhook_reply(ngx_http_request_t *r,
     ngx_uint_t status, const char *key, ngx_str_t *value);
 static void ngx_http_backend_webhook_cleanup(void *data);
-static int ngx_http_backend_webhook_column(PGresult *res, const char *name,
-    int fallback);
 
+static int ngx_http_backend_webhook_col(PGresult *res, const char *name,
+    int position);
 static void ngx_http_backend_webhook_retry(ngx_event_t *ev);
 static void ngx_http_backend_webhook_retried(ngx_http_backend_pg_query_t *q);
 static void ngx_http_backend_webhook_retry_invalidated(
@@ -542,7 +542,7 @@ ngx_http_backend_webhook_query_handler(ngx_http_backend_pg_query_t *q)
     ngx_str_set(&ctx->status, "stored");
 
     if (PQntuples(res) > 0) {
-        col = ngx_http_backend_webhook_column(res, "status", 0);
+        col = ngx_http_backend_webhook_col(res, "status", 0);
 
         if (col >= 0 && !PQgetisnull(res, 0, col)) {
             ctx->status.len = PQgetlength(res, 0, col);
@@ -557,7 +557,7 @@ ngx_http_backend_webhook_query_handler(ngx_http_backend_pg_query_t *q)
                        ctx->status.len);
         }
 
-        col = ngx_http_backend_webhook_column(res, "clerk_user", -1);
+        col = ngx_http_backend_pg_column(res, "clerk_user");
 
         if (col >= 0 && !PQgetisnull(res, 0, col)) {
             ctx->invalidate.id.len = PQgetlength(res, 0, col);
@@ -706,18 +706,16 @@ ngx_http_backend_webhook_cleanup(void *data)
 }
 
 
+/* a column by name, else the one at the position the convention gives */
+
 static int
-ngx_http_backend_webhook_column(PGresult *res, const char *name, int fallback)
+ngx_http_backend_webhook_col(PGresult *res, const char *name, int position)
 {
     int  col;
 
-    for (col = 0; col < PQnfields(res); col++) {
-        if (ngx_strcmp(PQfname(res, col), name) == 0) {
-            return col;
-        }
-    }
+    col = ngx_http_backend_pg_column(res, name);
 
-    return (fallback < PQnfields(res)) ? fallback : -1;
+    return (col >= 0 || position >= PQnfields(res)) ? col : position;
 }
 
 
@@ -779,9 +777,9 @@ ngx_http_backend_webhook_retried(ngx_http_backend_pg_query_t *q)
     }
 
     n = PQntuples(res);
-    icol = ngx_http_backend_webhook_column(res, "svix_id", 0);
-    scol = ngx_http_backend_webhook_column(res, "status", 1);
-    ucol = ngx_http_backend_webhook_column(res, "clerk_user", -1);
+    icol = ngx_http_backend_webhook_col(res, "svix_id", 0);
+    scol = ngx_http_backend_webhook_col(res, "status", 1);
+    ucol = ngx_http_backend_pg_column(res, "clerk_user");
 
     applied = failed = dead = 0;
 
@@ -1067,46 +1065,20 @@ ngx_http_backend_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_backend_webhook_loc_conf_t *wlcf = conf;
 
-    u_char          *p, *last, *start;
-    ssize_t          n;
-    ngx_str_t       *value, path, enc, *secret;
-    ngx_uint_t       i;
-    ngx_file_t       file;
-    u_char           buf[4096];
+    u_char      *p, *last, *start;
+    ngx_str_t   *value, content, enc, *secret;
+    ngx_uint_t   i;
 
     value = cf->args->elts;
 
     for (i = 1; i < cf->args->nelts; i++) {
-        path = value[i];
 
-        if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        if (ngx_http_backend_read_file(cf, &value[i], &content) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
 
-        ngx_memzero(&file, sizeof(ngx_file_t));
-        file.name = path;
-        file.log = cf->log;
-
-        file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-        if (file.fd == NGX_INVALID_FILE) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                               ngx_open_file_n " \"%s\" failed", path.data);
-            return NGX_CONF_ERROR;
-        }
-
-        n = ngx_read_file(&file, buf, sizeof(buf), 0);
-
-        (void) ngx_close_file(file.fd);
-
-        if (n < 0 || n == sizeof(buf)) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "cannot read \"%s\" (or it is too large)",
-                               path.data);
-            return NGX_CONF_ERROR;
-        }
-
-        p = buf;
-        last = buf + n;
+        p = content.data;
+        last = content.data + content.len;
 
         while (p < last) {
             while (p < last && (*p == ' ' || *p == '\n' || *p == '\r'
@@ -1156,8 +1128,8 @@ ngx_http_backend_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd,
                 || secret->len == 0)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid webhook secret in \"%s\": "
-                                   "expected whsec_<base64>", path.data);
+                                   "invalid webhook secret in \"%V\": "
+                                   "expected whsec_<base64>", &value[i]);
                 return NGX_CONF_ERROR;
             }
         }

@@ -181,17 +181,21 @@ suite() {
     "$BENCH/suite.sh" -c "$CONNS" -d "$SECS" -r "$REPS" -w "$WARMUP" "$@"
 }
 
+# sweep URL: one line per connection count and workload, "C <load.sh line>"
+sweep() {
+    local c w
+    for c in $SWEEP; do
+        for w in w2 w3; do
+            echo "$c $("$BENCH/load.sh" -c "$c" -d "$SWEEP_SECS" "$1" "$w")"
+        done
+    done
+}
+
 psql_bench -c 'VACUUM ANALYZE'
 start_ngx
 peak_rss "$OUT/rss-ngx" "$(ngx_pid)" \
     suite "http://127.0.0.1:$ngx_port" >"$OUT/suite-ngx.txt"
-sweep_ngx=()
-for c in $SWEEP; do
-    for w in w2 w3; do
-        sweep_ngx+=("$c $("$BENCH/load.sh" -c "$c" -d "$SWEEP_SECS" \
-                            "http://127.0.0.1:$ngx_port" "$w")")
-    done
-done
+mapfile -t sweep_ngx < <(sweep "http://127.0.0.1:$ngx_port")
 grep -E '\[(alert|crit|emerg)\]' "$tmp/nginx/logs/error.log" \
     && die "nginx reported problems"
 stop_ngx
@@ -200,13 +204,7 @@ psql_bench -c 'VACUUM ANALYZE'
 start_peer
 peak_rss "$OUT/rss-peer" "$peer_pid" \
     suite "http://127.0.0.1:$peer_port" >"$OUT/suite-peer.txt"
-sweep_peer=()
-for c in $SWEEP; do
-    for w in w2 w3; do
-        sweep_peer+=("$c $("$BENCH/load.sh" -c "$c" -d "$SWEEP_SECS" \
-                             "http://127.0.0.1:$peer_port" "$w")")
-    done
-done
+mapfile -t sweep_peer < <(sweep "http://127.0.0.1:$peer_port")
 stop_peer
 
 # 3. ceilings: nginx return 200, and pgbench with W3's and W4's statements
