@@ -87,6 +87,7 @@ typedef struct {
 
     ngx_http_backend_cache_t       *cache;
     ngx_msec_t                      ttl;
+    EVP_MD                         *sha256;     /* the token cache's key */
 
     ngx_http_backend_redis_conf_t  *redis_conf;
     ngx_str_t                       redis_prefix;
@@ -204,6 +205,7 @@ static char *ngx_http_backend_auth_no_user(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_backend_tier(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static void ngx_http_backend_auth_md_free(void *data);
 static char *ngx_http_backend_session_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_backend_session_redis(ngx_conf_t *cf,
@@ -580,7 +582,7 @@ ngx_http_backend_auth_claims(ngx_http_request_t *r,
     key.len = 0;
 
     if (amcf->cache) {
-        if (EVP_Digest(token->data, token->len, digest, &dlen, EVP_sha256(),
+        if (EVP_Digest(token->data, token->len, digest, &dlen, amcf->sha256,
                        NULL)
             != 1)
         {
@@ -2450,9 +2452,10 @@ ngx_http_backend_session_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_backend_auth_main_conf_t *amcf = conf;
 
-    u_char     *p;
-    ssize_t     size;
-    ngx_str_t  *value, name, s;
+    u_char              *p;
+    ssize_t              size;
+    ngx_str_t           *value, name, s;
+    ngx_pool_cleanup_t  *cln;
 
     if (amcf->cache) {
         return "is duplicate";
@@ -2514,7 +2517,34 @@ ngx_http_backend_session_zone(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    /*
+     * Tokens are keyed by their SHA-256: fetched once here, as EVP_sha256()
+     * would be fetched again (locks, getpid()) on every request.
+     */
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (amcf->sha256 == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "EVP_MD_fetch(\"SHA256\") failed");
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_backend_auth_md_free;
+    cln->data = amcf->sha256;
+
     return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_backend_auth_md_free(void *data)
+{
+    EVP_MD_free(data);
 }
 
 

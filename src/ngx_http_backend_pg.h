@@ -119,6 +119,8 @@ void ngx_http_backend_pg_close_pool(ngx_http_backend_pg_server_t *server);
  */
 size_t ngx_http_backend_pg_value(u_char *p, Oid type, u_char *v, size_t len,
     u_char *scratch);
+/* at least what ngx_http_backend_pg_value() writes for a non-array type */
+size_t ngx_http_backend_pg_bound(Oid type, u_char *v, size_t len);
 ngx_int_t ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
     ngx_http_backend_pg_shape_e shape, ngx_str_t *out);
 /* a column by its name as written (PQfnumber() folds case); -1: none */

@@ -26,6 +26,9 @@
 #define NGX_PG_NUMERIC      1700
 #define NGX_PG_JSONB        3802
 
+/* "+275760-09-13T00:00:00.000Z" with its quotes, the longest a Date has */
+#define NGX_HTTP_BACKEND_PG_DATE_LEN  29
+
 
 typedef struct {
     u_char     *p;
@@ -39,6 +42,12 @@ typedef struct {
 } ngx_http_backend_pg_array_type_t;
 
 
+typedef struct {
+    Oid         type;
+    Oid         element;    /* of an array type, else 0 */
+} ngx_http_backend_pg_col_t;
+
+
 static void ngx_http_backend_pg_out(ngx_http_backend_pg_out_t *out,
     u_char *s, size_t len);
 static void ngx_http_backend_pg_out_str(ngx_http_backend_pg_out_t *out,
@@ -49,6 +58,8 @@ static void ngx_http_backend_pg_json(ngx_http_backend_pg_out_t *out,
     u_char *v, size_t len);
 static ngx_int_t ngx_http_backend_pg_timestamp(ngx_http_backend_pg_out_t *out,
     u_char *v, size_t len);
+static u_char *ngx_http_backend_pg_digits(u_char *p, int64_t n,
+    ngx_uint_t width);
 static Oid ngx_http_backend_pg_element(Oid type);
 static u_char *ngx_http_backend_pg_array(ngx_http_backend_pg_out_t *out,
     Oid type, u_char *p, u_char *last, u_char *scratch, ngx_uint_t depth);
@@ -118,11 +129,12 @@ ngx_int_t
 ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
     ngx_http_backend_pg_shape_e shape, ngx_str_t *out)
 {
-    int          row, col, nrows, ncols;
-    Oid         *types;
-    u_char      *p, *scratch;
-    size_t       len, max, n, *klen;
-    ngx_uint_t   pass;
+    int                         row, col, nrows, ncols;
+    u_char                     *p, *v, *scratch, *name;
+    size_t                      len, max, n;
+    ngx_str_t                  *keys;
+    ngx_http_backend_pg_col_t  *cols;
+    ngx_http_backend_pg_out_t   o;
 
     nrows = PQntuples(res);
     ncols = PQnfields(res);
@@ -149,20 +161,27 @@ ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
         ncols = 1;
     }
 
-    types = ngx_palloc(pool, ncols * (sizeof(Oid) + sizeof(size_t)));
-    if (types == NULL) {
+    cols = ngx_palloc(pool, ncols * (sizeof(ngx_http_backend_pg_col_t)
+                                     + sizeof(ngx_str_t)));
+    if (cols == NULL) {
         return NGX_ERROR;
     }
 
-    klen = (size_t *) (types + ncols);
+    keys = (ngx_str_t *) (cols + ncols);
+
+    /*
+     * First a cheap upper bound of the length: most types bound their
+     * JSON by their text without reading it; the keys, written once as
+     * "name":, are copied into every row.
+     */
+
     max = 0;
 
     for (col = 0; col < ncols; col++) {
-        types[col] = PQftype(res, col);
-        klen[col] = ngx_http_backend_json_str_len((u_char *) PQfname(res, col),
-                                            ngx_strlen(PQfname(res, col)));
+        cols[col].type = PQftype(res, col);
+        cols[col].element = ngx_http_backend_pg_element(cols[col].type);
 
-        if (ngx_http_backend_pg_element(types[col])) {
+        if (cols[col].element) {
             for (row = 0; row < nrows; row++) {
                 max = ngx_max(max, (size_t) PQgetlength(res, row, col));
             }
@@ -178,88 +197,113 @@ ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
         }
     }
 
-    /* two passes over the same code: the exact length, then the bytes */
+    /*
+     * One pass writes, after a cheap upper bound of the length: most
+     * types bound their JSON by their text without reading it, and the
+     * keys, escaped once as "name":, are copied into every row.
+     */
 
-    len = 0;
-    p = NULL;
+    len = 2 + 3 * nrows;
 
-    for (pass = 0; pass < 2; pass++) {
+    for (col = 0; col < ncols; col++) {
 
-        if (pass == 1) {
-            out->data = ngx_pnalloc(pool, len);
-            if (out->data == NULL) {
+        if (shape != NGX_HTTP_BACKEND_PG_VALUE) {
+            name = (u_char *) PQfname(res, col);
+            n = ngx_strlen(name);
+
+            keys[col].len = ngx_http_backend_json_str_len(name, n) + 1;
+            keys[col].data = ngx_pnalloc(pool, keys[col].len);
+            if (keys[col].data == NULL) {
                 return NGX_ERROR;
             }
 
-            out->len = len;
-            p = out->data;
-        }
+            p = ngx_http_backend_json_str_write(keys[col].data, name, n);
+            *p = ':';
 
-        len = 0;
-
-        if (shape == NGX_HTTP_BACKEND_PG_ROWS) {
-            len += 2 + (nrows - 1);
-            if (p) {
-                *p++ = '[';
-            }
+            len += (keys[col].len + 1) * nrows;
         }
 
         for (row = 0; row < nrows; row++) {
 
+            if (PQgetisnull(res, row, col)) {
+                len += 4;
+                continue;
+            }
+
+            v = (u_char *) PQgetvalue(res, row, col);
+            n = PQgetlength(res, row, col);
+
+            if (cols[col].element) {
+                len += ngx_http_backend_pg_value(NULL, cols[col].type, v, n,
+                                                 scratch);
+
+            } else {
+                len += ngx_http_backend_pg_bound(cols[col].type, v, n);
+            }
+        }
+    }
+
+    out->data = ngx_pnalloc(pool, len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+
+    if (shape == NGX_HTTP_BACKEND_PG_ROWS) {
+        *p++ = '[';
+    }
+
+    for (row = 0; row < nrows; row++) {
+
+        if (shape != NGX_HTTP_BACKEND_PG_VALUE) {
+            if (row) {
+                *p++ = ',';
+            }
+
+            *p++ = '{';
+        }
+
+        for (col = 0; col < ncols; col++) {
+
             if (shape != NGX_HTTP_BACKEND_PG_VALUE) {
-                if (p && row) {
+                if (col) {
                     *p++ = ',';
                 }
 
-                len += 2 + (ncols - 1);
-                if (p) {
-                    *p++ = '{';
-                }
+                p = ngx_cpymem(p, keys[col].data, keys[col].len);
             }
 
-            for (col = 0; col < ncols; col++) {
-
-                if (shape != NGX_HTTP_BACKEND_PG_VALUE) {
-                    if (p && col) {
-                        *p++ = ',';
-                    }
-
-                    len += klen[col] + 1;
-                    if (p) {
-                        p = ngx_http_backend_json_str_write(p,
-                                                (u_char *) PQfname(res, col),
-                                                ngx_strlen(PQfname(res, col)));
-                        *p++ = ':';
-                    }
-                }
-
-                if (PQgetisnull(res, row, col)) {
-                    len += 4;
-                    if (p) {
-                        p = ngx_cpymem(p, "null", 4);
-                    }
-
-                    continue;
-                }
-
-                n = ngx_http_backend_pg_value(p, types[col],
-                                         (u_char *) PQgetvalue(res, row, col),
-                                         PQgetlength(res, row, col), scratch);
-                len += n;
-                if (p) {
-                    p += n;
-                }
+            if (PQgetisnull(res, row, col)) {
+                p = ngx_cpymem(p, "null", 4);
+                continue;
             }
 
-            if (p && shape != NGX_HTTP_BACKEND_PG_VALUE) {
-                *p++ = '}';
+            v = (u_char *) PQgetvalue(res, row, col);
+            n = PQgetlength(res, row, col);
+
+            if (cols[col].element) {
+                p += ngx_http_backend_pg_value(p, cols[col].type, v, n,
+                                               scratch);
+                continue;
             }
+
+            o.p = p;
+            o.n = 0;
+            ngx_http_backend_pg_scalar(&o, cols[col].type, v, n);
+            p = o.p;
         }
 
-        if (p && shape == NGX_HTTP_BACKEND_PG_ROWS) {
-            *p++ = ']';
+        if (shape != NGX_HTTP_BACKEND_PG_VALUE) {
+            *p++ = '}';
         }
     }
+
+    if (shape == NGX_HTTP_BACKEND_PG_ROWS) {
+        *p++ = ']';
+    }
+
+    out->len = p - out->data;
 
     return NGX_OK;
 }
@@ -291,6 +335,36 @@ ngx_http_backend_pg_out_str(ngx_http_backend_pg_out_t *out, u_char *s,
     }
 
     out->n += n;
+}
+
+
+size_t
+ngx_http_backend_pg_bound(Oid type, u_char *v, size_t len)
+{
+    switch (type) {
+
+    case NGX_PG_BOOL:
+        return sizeof("false") - 1;
+
+    case NGX_PG_INT2:
+    case NGX_PG_INT4:
+    case NGX_PG_INT8:
+    case NGX_PG_OID:
+    case NGX_PG_JSON:
+    case NGX_PG_JSONB:
+        return len;
+
+    case NGX_PG_FLOAT4:
+    case NGX_PG_FLOAT8:
+        return ngx_max(len, sizeof("null") - 1);
+
+    case NGX_PG_TIMESTAMP:
+    case NGX_PG_TIMESTAMPTZ:
+        return NGX_HTTP_BACKEND_PG_DATE_LEN;
+
+    default:
+        return ngx_http_backend_json_str_len(v, len);
+    }
 }
 
 
@@ -466,14 +540,14 @@ static ngx_int_t
 ngx_http_backend_pg_timestamp(ngx_http_backend_pg_out_t *out, u_char *v,
     size_t len)
 {
-    u_char      *p, *last, buf[64];
+    u_char      *p, *last, buf[NGX_HTTP_BACKEND_PG_DATE_LEN];
     int64_t      year, days, ms;
     ngx_int_t    mon, day, hour, min, sec, frac, oh, om, os, sign, n;
 
     p = v;
     last = v + len;
 
-    if (ngx_http_backend_pg_number(&p, last, 4, 9, &n) != NGX_OK) {
+    if (ngx_http_backend_pg_number(&p, last, 4, 7, &n) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -558,6 +632,12 @@ ngx_http_backend_pg_timestamp(ngx_http_backend_pg_out_t *out, u_char *v,
     ms -= sign * (oh * 3600 + om * 60 + os);
     ms = ms * 1000 + frac;
 
+    /* a Date holds +-8.64e15 ms; past that toJSON() writes null */
+
+    if (ms > 8640000000000000LL || ms < -8640000000000000LL) {
+        return NGX_ERROR;
+    }
+
     /* back to the calendar, now in UTC */
 
     days = ms >= 0 ? ms / 86400000 : (ms - 86399999) / 86400000;
@@ -572,21 +652,54 @@ ngx_http_backend_pg_timestamp(ngx_http_backend_pg_out_t *out, u_char *v,
     min = ms % 60;
     hour = ms / 60;
 
+    /* by hand: this runs for every timestamp of every result */
+
+    p = buf;
+    *p++ = '"';
+
     if (year >= 0 && year <= 9999) {
-        p = ngx_sprintf(buf, "\"%04L", year);
+        p = ngx_http_backend_pg_digits(p, year, 4);
 
     } else {
         /* the extended years of toISOString() */
-        p = ngx_sprintf(buf, "\"%c%06L", year < 0 ? '-' : '+',
-                        year < 0 ? -year : year);
+        *p++ = year < 0 ? '-' : '+';
+        p = ngx_http_backend_pg_digits(p, year < 0 ? -year : year, 6);
     }
 
-    p = ngx_sprintf(p, "-%02i-%02iT%02i:%02i:%02i.%03iZ\"",
-                    mon, day, hour, min, sec, frac);
+    *p++ = '-';
+    p = ngx_http_backend_pg_digits(p, mon, 2);
+    *p++ = '-';
+    p = ngx_http_backend_pg_digits(p, day, 2);
+    *p++ = 'T';
+    p = ngx_http_backend_pg_digits(p, hour, 2);
+    *p++ = ':';
+    p = ngx_http_backend_pg_digits(p, min, 2);
+    *p++ = ':';
+    p = ngx_http_backend_pg_digits(p, sec, 2);
+    *p++ = '.';
+    p = ngx_http_backend_pg_digits(p, frac, 3);
+    *p++ = 'Z';
+    *p++ = '"';
 
     ngx_http_backend_pg_out(out, buf, p - buf);
 
     return NGX_OK;
+}
+
+
+/* n >= 0 in exactly width digits (n < 10^width) */
+
+static u_char *
+ngx_http_backend_pg_digits(u_char *p, int64_t n, ngx_uint_t width)
+{
+    ngx_uint_t  i;
+
+    for (i = width; i > 0; i--) {
+        p[i - 1] = (u_char) ('0' + n % 10);
+        n /= 10;
+    }
+
+    return p + width;
 }
 
 

@@ -67,6 +67,10 @@ static test_value_t  test_values[] = {
     { 1184, "0001-01-01 00:00:00+00 BC", "\"0000-01-01T00:00:00.000Z\"" },
     { 1184, "0002-01-01 00:00:00+00 BC", "\"-000001-01-01T00:00:00.000Z\"" },
     { 1184, "10000-01-01 00:00:00+00", "\"+010000-01-01T00:00:00.000Z\"" },
+    { 1184, "275760-09-13 00:00:00+00", "\"+275760-09-13T00:00:00.000Z\"" },
+    { 1184, "275760-09-13 00:00:00.001+00", "null" },
+    { 1184, "294276-12-31 23:59:59+00", "null" },
+    { 1184, "12345678-01-01 00:00:00+00", "null" },
     { 1184, "infinity", "null" },
     { 1184, "-infinity", "null" },
     { 1114, "2025-06-02 14:00:00", "\"2025-06-02T14:00:00.000Z\"" },
@@ -282,6 +286,90 @@ test_sql_params(void)
 }
 
 
+/*
+ * result_json() sizes its buffer with ngx_http_backend_pg_bound(): it must
+ * never be less than what is written.  Random text per type, timestamps
+ * from random fields (valid or not), each written into a malloc()ed
+ * buffer of exactly the bound, where valgrind or ASan sees an overflow.
+ */
+
+static void
+test_bounds(void)
+{
+    char         in[96];
+    size_t       len, n, bound;
+    u_char      *buf;
+    uint32_t     seed;
+    ngx_str_t    got;
+    uint32_t     f[11];
+    ngx_uint_t   i, j, t, bad;
+
+    static const Oid    types[] = { 16, 21, 23, 20, 700, 701, 114, 3802,
+                                    1114, 1184, 1700, 25, 2950 };
+    static const char   alphabet[] = "0123456789-+:. TBCinftyNa\"\\\x01{}";
+
+    seed = 12345;
+    bad = 0;
+
+#define test_rand()  (seed = seed * 1103515245 + 12345, (seed >> 16) & 0x7fff)
+
+    for (i = 0; i < 20000; i++) {
+        t = i % (sizeof(types) / sizeof(types[0]));
+
+        if (i % 2) {
+            len = test_rand() % 40;
+            for (j = 0; j < len; j++) {
+                in[j] = alphabet[test_rand() % (sizeof(alphabet) - 1)];
+            }
+
+        } else {
+            for (j = 0; j < 11; j++) {
+                f[j] = test_rand();
+            }
+
+            len = snprintf(in, sizeof(in),
+                           "%0*d-%02d-%02d %02d:%02d:%02d.%06d%c%02d%s",
+                           4 + (int) (f[0] % 4), (int) (f[1] * 300 % 10000000),
+                           (int) (f[2] % 14), (int) (f[3] % 33),
+                           (int) (f[4] % 25), (int) (f[5] % 61),
+                           (int) (f[6] % 61), (int) (f[7] * 31 % 1000000),
+                           f[8] % 2 ? '+' : '-', (int) (f[9] % 16),
+                           f[10] % 8 ? "" : " BC");
+        }
+
+        n = ngx_http_backend_pg_value(NULL, types[t], (u_char *) in, len,
+                                      NULL);
+        bound = ngx_http_backend_pg_bound(types[t], (u_char *) in, len);
+
+        buf = malloc(bound ? bound : 1);
+        if (buf == NULL) {
+            printf("Bail out! malloc\n");
+            exit(1);
+        }
+
+        if (n > bound
+            || ngx_http_backend_pg_value(bound >= n ? buf : NULL, types[t],
+                                         (u_char *) in, len, NULL) != n)
+        {
+            if (bad++ == 0) {
+                got.data = (u_char *) in;
+                got.len = len;
+                test_ok(0, "bound", &got, "a bound at least the length");
+            }
+        }
+
+        free(buf);
+    }
+
+#undef test_rand
+
+    if (bad == 0) {
+        got.len = 0;
+        test_ok(1, "bound >= written, 20000 random values", &got, "");
+    }
+}
+
+
 int
 main(void)
 {
@@ -303,6 +391,7 @@ main(void)
     }
 
     test_results(pool);
+    test_bounds();
     test_sql_params();
 
     printf("1..%u\n", (unsigned) test_n);
