@@ -14,7 +14,9 @@
 #
 # env: SECS (10) REPS (3) CONNS (64) WARMUP (3) SWEEP ("16 64 256 1024")
 #      SWEEP_SECS (5) WORKERS (2: nginx workers and Bun processes)
-#      POOL (10: Postgres connections per worker/process, both servers)
+#      POOL (4: Postgres connections per nginx worker and per Bun process;
+#      the best for both servers on 2 cores, docs/performance.md)
+#      NGX_POOL, PEER_POOL (POOL): each server's own
 #      QUICK=1 (smoke: 1 s per workload, 1 run, no warm-up, sweep 16 and
 #      1024 for 1 s; no result file)  OUT (output directory)
 #      BENCH_DIR (../shared/bench)  MODULE  NGINX_BIN
@@ -31,7 +33,8 @@ if [ -n "${QUICK:-}" ]; then
 fi
 SECS=${SECS:-10} REPS=${REPS:-3} CONNS=${CONNS:-64} WARMUP=${WARMUP:-3}
 SWEEP=${SWEEP-"16 64 256 1024"} SWEEP_SECS=${SWEEP_SECS:-5}
-WORKERS=${WORKERS:-2} POOL=${POOL:-10}
+WORKERS=${WORKERS:-2}
+POOL=${POOL:-4} NGX_POOL=${NGX_POOL:-$POOL} PEER_POOL=${PEER_POOL:-$POOL}
 
 die() { echo "bench: $*" >&2; exit 1; }
 
@@ -123,7 +126,7 @@ start_ngx() {
         -e "s|@PORT@|$ngx_port|g" -e "s|@PG_PORT@|$pg_port|g" \
         -e "s|@REDIS_PORT@|$redis_port|g" -e "s|@CONF_DIR@|$ROOT/conf|g" \
         -e "s|@KEYS@|$BENCH/workload/keys|g" \
-        -e "s|@WORKERS@|$WORKERS|g" -e "s|@POOL@|$POOL|g" \
+        -e "s|@WORKERS@|$WORKERS|g" -e "s|@POOL@|$NGX_POOL|g" \
         "$ROOT/bench/nginx.conf.in" >"$tmp/nginx.conf"
     "$NGINX_BIN" -p "$tmp/nginx" -c "$tmp/nginx.conf" \
                  -e "$tmp/nginx/logs/error.log"
@@ -141,7 +144,7 @@ start_peer() {
     ( cd "$BENCH/peer-bun" && [ -d node_modules ] \
         || npm ci --no-audit --no-fund >/dev/null 2>&1 )
     DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/bench" \
-    PORT=$peer_port WORKERS=$WORKERS PG_POOL=$POOL DRIZZLE_PREPARE=1 \
+    PORT=$peer_port WORKERS=$WORKERS PG_POOL=$PEER_POOL DRIZZLE_PREPARE=1 \
         "$BENCH/peer-bun/start.sh" >"$OUT/peer.log" 2>&1 &
     peer_pid=$!
     wait_up "http://127.0.0.1:$peer_port"
@@ -227,6 +230,7 @@ psql_bench -c 'VACUUM ANALYZE'
 read -r pg_w3 pg_w3_c < <(pgbench_best "$ROOT/bench/pgbench/w3.sql")
 read -r pg_w4 pg_w4_c < <(pgbench_best "$ROOT/bench/pgbench/w4.sql")
 ngx_ceiling=$(awk '/^nginx-return-200/ {print $2}' "$OUT/ceilings.txt")
+ngx_ceiling_p99=$(awk '/^nginx-return-200/ {print $8}' "$OUT/ceilings.txt")
 
 # 4. the table
 median_row() { grep "^| $2 " "$1" | head -1; }
@@ -238,10 +242,10 @@ field() { awk -F'|' -v f="$2" '{gsub(/ /, "", $f); print $f}' <<<"$1"; }
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')),"
     echo "$(free -h | awk '/^Mem:/ {print $2}') RAM, $(uname -sr); wrk, both servers and PostgreSQL share the cores."
     echo
-    echo "- ngx_backend: nginx $("$NGINX_BIN" -v 2>&1 | sed 's|.*/||'), $WORKERS workers, backend_pg max=$POOL per worker"
-    echo "  ($((WORKERS * POOL)) connections), session zone + Redis (bench/nginx.conf.in)"
+    echo "- ngx_backend: nginx $("$NGINX_BIN" -v 2>&1 | sed 's|.*/||'), $WORKERS workers, backend_pg max=$NGX_POOL per worker"
+    echo "  ($((WORKERS * NGX_POOL)) connections), session zone + Redis (bench/nginx.conf.in)"
     echo "- peer: Bun $("$BENCH/peer-bun/node_modules/.bin/bun" --version 2>/dev/null || echo '?'), $WORKERS processes,"
-    echo "  postgres-js pool $POOL per process, Drizzle prepared statements (DRIZZLE_PREPARE=1)"
+    echo "  postgres-js pool $PEER_POOL per process ($((WORKERS * PEER_POOL)) connections), Drizzle prepared statements (DRIZZLE_PREPARE=1)"
     echo "- per workload: ${WARMUP}s warm-up, median of $REPS runs of ${SECS}s at $CONNS connections"
     echo "  (suite.sh); VACUUM ANALYZE before each server's suite"
     echo
@@ -266,7 +270,7 @@ field() { awk -F'|' -v f="$2" '{gsub(/ /, "", $f); print $f}' <<<"$1"; }
             "$(echo "scale=0; 100 * $ar / ${ceil:-1}" | bc)"
     done
     echo
-    echo "Ceilings in this run: nginx \`return 200\` $ngx_ceiling rps (W1, W2, W5);"
+    echo "Ceilings in this run: nginx \`return 200\` $ngx_ceiling rps, p99 $ngx_ceiling_p99 ms (W1, W2, W5);"
     echo "pgbench -M prepared with W3's statement $pg_w3 tps ($pg_w3_c clients),"
     echo "with W4's $pg_w4 tps ($pg_w4_c clients) (bench/pgbench/)."
     echo
