@@ -101,6 +101,10 @@ typedef struct {
     ngx_hash_t                      hash;
     ngx_int_t                       request_id_index;
 
+    /* the worker's request id stream, seeded in init_process */
+    uint64_t                        rid_seed[2];
+    uint64_t                        rid_count;
+
     /* nginx's own, the same for every request: kept to chain to */
     ngx_http_log_handler_pt         log_handler;
 } ngx_http_backend_main_conf_t;

@@ -7,6 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <openssl/rand.h>
 
 #include "ngx_http_backend.h"
 
@@ -15,6 +16,9 @@ static ngx_int_t ngx_http_backend_handler(ngx_http_request_t *r);
 static void ngx_http_backend_body_handler(ngx_http_request_t *r);
 static u_char *ngx_http_backend_log_error(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len);
+static uint64_t ngx_http_backend_mix(uint64_t z);
+static void ngx_http_backend_request_id_hex(u_char *p, uint64_t x);
+static ngx_int_t ngx_http_backend_init_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_backend_request_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_backend_add_variables(ngx_conf_t *cf);
@@ -118,7 +122,7 @@ ngx_module_t  ngx_http_backend_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_backend_init_process,         /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -357,7 +361,7 @@ ngx_http_backend_header(ngx_http_request_t *r, u_char *name, size_t len)
 
 /*
  * The client's X-Request-Id when it is well-formed (1 to 128 of
- * [A-Za-z0-9._:-]), else nginx's $request_id (32 random hex digits)
+ * [A-Za-z0-9._:-]), else $request_id (32 hex digits)
  */
 
 ngx_int_t
@@ -398,13 +402,94 @@ ngx_http_backend_request_id(ngx_http_request_t *r, ngx_str_t *id)
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_backend_module);
 
-    v = ngx_http_get_indexed_variable(r, bmcf->request_id_index);
-    if (v == NULL || v->not_found) {
+    v = &r->variables[bmcf->request_id_index];
+
+    if (!v->valid && !v->not_found) {
+
+        /*
+         * nginx would call RAND_bytes(), and so getpid(), for every
+         * request: a syscall as costly as the response's writev() here.
+         * The worker's stream gives the same form, 32 hex digits, unique
+         * by its counter and random by its seed, and becomes $request_id
+         * too, so access logs and X-Request-Id agree.
+         */
+
+        p = ngx_pnalloc(r->pool, 32);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        bmcf->rid_count++;
+
+        ngx_http_backend_request_id_hex(p,
+                          ngx_http_backend_mix(bmcf->rid_seed[0]
+                                               + bmcf->rid_count));
+        ngx_http_backend_request_id_hex(p + 16,
+                          ngx_http_backend_mix(bmcf->rid_seed[1]
+                                               ^ bmcf->rid_count));
+
+        v->data = p;
+        v->len = 32;
+        v->valid = 1;
+        v->no_cacheable = 0;
+        v->not_found = 0;
+    }
+
+    if (v->not_found) {
         return NGX_ERROR;
     }
 
     id->data = v->data;
     id->len = v->len;
+
+    return NGX_OK;
+}
+
+
+/* splitmix64's finalizer: a bijection, so distinct counts never collide */
+
+static uint64_t
+ngx_http_backend_mix(uint64_t z)
+{
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+
+    return z ^ (z >> 31);
+}
+
+
+static void
+ngx_http_backend_request_id_hex(u_char *p, uint64_t x)
+{
+    ngx_uint_t  i;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    for (i = 0; i < 16; i++) {
+        p[15 - i] = hex[x & 0xf];
+        x >>= 4;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_backend_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_backend_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_backend_module);
+
+    if (bmcf == NULL) {
+        return NGX_OK;
+    }
+
+    if (RAND_bytes((u_char *) bmcf->rid_seed, sizeof(bmcf->rid_seed)) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "RAND_bytes() failed");
+        return NGX_ERROR;
+    }
+
+    bmcf->rid_count = 0;
 
     return NGX_OK;
 }

@@ -309,3 +309,19 @@ X-Request-Id: [0-9a-f]{32}
 qr/too large body: \d+ bytes, client: .*, request_id: "[0-9a-f]{32}", actor: -/
 --- no_error_log
 [error]
+
+
+
+=== TEST 17: a generated request id is $request_id too
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ {
+        add_header X-Same "$request_id=$sent_http_x_request_id";
+        backend_rpc;
+    }
+--- request
+GET /trpc/health
+--- response_headers_like
+X-Same: ([0-9a-f]{32})=\1
+--- no_error_log
+[error]

@@ -6,9 +6,9 @@
 #   1. check.sh against both servers (each must pass all its checks)
 #   2. per server, alone on the machine: VACUUM ANALYZE, suite.sh (warm-up,
 #      REPS runs of SECS per workload, medians), peak RSS sampled meanwhile
-#   3. ceilings: nginx `return 200` (ceilings.sh) and pgbench -M prepared
-#      running W3's and W4's statements (bench/pgbench/*.sql) at 2 4 8 16
-#      clients, the best kept
+#   3. ceilings: nginx `return 200` (ceilings.sh, run right before
+#      ngx_backend's suite) and pgbench -M prepared running W3's and W4's
+#      statements (bench/pgbench/*.sql) at 2 4 8 16 clients, the best kept
 #   4. connection sweep of W2 and W3 for both servers (SWEEP)
 #   5. one table: bench/results/<date>.md (and OUT/summary.md)
 #
@@ -194,6 +194,11 @@ sweep() {
     done
 }
 
+# the nginx `return 200` ceiling right before the suite it bounds: on a
+# shared VM the machine's speed drifts within minutes
+"$BENCH/ceilings.sh" -c "$CONNS" -d "$SECS" -P 2 "$pg_port" "$ceil_port" \
+    >"$OUT/ceilings.txt"
+
 psql_bench -c 'VACUUM ANALYZE'
 start_ngx
 peak_rss "$OUT/rss-ngx" "$(ngx_pid)" \
@@ -210,9 +215,8 @@ peak_rss "$OUT/rss-peer" "$peer_pid" \
 mapfile -t sweep_peer < <(sweep "http://127.0.0.1:$peer_port")
 stop_peer
 
-# 3. ceilings: nginx return 200, and pgbench with W3's and W4's statements
-"$BENCH/ceilings.sh" -c "$CONNS" -d "$SECS" -P 2 "$pg_port" "$ceil_port" \
-    >"$OUT/ceilings.txt"
+# 3. ceilings: pgbench with W3's and W4's statements (nginx return 200 ran
+# just before ngx_backend's suite)
 
 pgbench_best() {
     local script=$1 best=0 bestc=0 c tps
