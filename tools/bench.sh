@@ -6,9 +6,10 @@
 #   1. check.sh against both servers (each must pass all its checks)
 #   2. per server, alone on the machine: VACUUM ANALYZE, suite.sh (warm-up,
 #      REPS runs of SECS per workload, medians), peak RSS sampled meanwhile
-#   3. ceilings: nginx `return 200` (ceilings.sh, run right before
-#      ngx_backend's suite) and pgbench -M prepared running W3's and W4's
-#      statements (bench/pgbench/*.sql) at 2 4 8 16 clients, the best kept
+#   3. ceilings: nginx `return 200` (REPS runs alternating with W1 runs,
+#      after ngx_backend's suite) and pgbench -M prepared running W3's and
+#      W4's statements (bench/pgbench/*.sql) at 2 4 8 16 clients, the best
+#      kept
 #   4. connection sweep of W2 and W3 for both servers (SWEEP)
 #   5. one table: bench/results/<date>.md (and OUT/summary.md)
 #
@@ -55,9 +56,12 @@ ngx_port=$("$TOOLS/free-port.sh")
 peer_port=$("$TOOLS/free-port.sh")
 ceil_port=$("$TOOLS/free-port.sh")
 
-pg_started=0 redis_started=0 ngx_running=0 peer_pid=
+pg_started=0 redis_started=0 ngx_running=0 ceil_running=0 peer_pid=
 
 cleanup() {
+    [ "$ceil_running" = 0 ] \
+        || "$NGINX_BIN" -p "$tmp/ceiling" -c "$tmp/ceiling.conf" -s stop \
+               2>/dev/null || true
     [ "$ngx_running" = 0 ] \
         || "$NGINX_BIN" -p "$tmp/nginx" -c "$tmp/nginx.conf" -s stop 2>/dev/null \
         || true
@@ -194,16 +198,53 @@ sweep() {
     done
 }
 
-# the nginx `return 200` ceiling right before the suite it bounds: on a
-# shared VM the machine's speed drifts within minutes
-"$BENCH/ceilings.sh" -c "$CONNS" -d "$SECS" -P 2 "$pg_port" "$ceil_port" \
-    >"$OUT/ceilings.txt"
+# nginx `return 200`, the ceiling of W1, W2 and W5, with as many workers
+start_ceiling() {
+    mkdir -p "$tmp/ceiling/logs"
+    cat >"$tmp/ceiling.conf" <<CONF
+worker_processes $WORKERS;
+pid $tmp/ceiling/nginx.pid;
+error_log $tmp/ceiling/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $tmp/ceiling/body;
+    proxy_temp_path $tmp/ceiling/proxy;
+    fastcgi_temp_path $tmp/ceiling/fastcgi;
+    uwsgi_temp_path $tmp/ceiling/uwsgi;
+    scgi_temp_path $tmp/ceiling/scgi;
+    keepalive_requests 100000;
+    server {
+        listen 127.0.0.1:$ceil_port reuseport backlog=4096;
+        location / { return 200 "ok\\n"; }
+    }
+}
+CONF
+    "$NGINX_BIN" -p "$tmp/ceiling" -c "$tmp/ceiling.conf"
+    ceil_running=1
+}
+
+stop_ceiling() {
+    "$NGINX_BIN" -p "$tmp/ceiling" -c "$tmp/ceiling.conf" -s quit
+    ceil_running=0
+    sleep 1
+}
 
 psql_bench -c 'VACUUM ANALYZE'
 start_ngx
 peak_rss "$OUT/rss-ngx" "$(ngx_pid)" \
     suite "http://127.0.0.1:$ngx_port" >"$OUT/suite-ngx.txt"
 mapfile -t sweep_ngx < <(sweep "http://127.0.0.1:$ngx_port")
+
+# W1 against the ceiling in alternating runs: the speed of a shared VM
+# drifts within minutes, so a ceiling measured apart from the runs it
+# bounds is off by as much as the difference sought
+start_ceiling
+for i in $(seq 1 "$REPS"); do
+    "$BENCH/load.sh" -c "$CONNS" -d "$SECS" "http://127.0.0.1:$ceil_port" plain
+    "$BENCH/load.sh" -c "$CONNS" -d "$SECS" "http://127.0.0.1:$ngx_port" w1
+done >"$OUT/ceiling.txt"
+stop_ceiling
 grep -E '\[(alert|crit|emerg)\]' "$tmp/nginx/logs/error.log" \
     && die "nginx reported problems"
 stop_ngx
@@ -216,7 +257,7 @@ mapfile -t sweep_peer < <(sweep "http://127.0.0.1:$peer_port")
 stop_peer
 
 # 3. ceilings: pgbench with W3's and W4's statements (nginx return 200 ran
-# just before ngx_backend's suite)
+# alternating with W1, above)
 
 pgbench_best() {
     local script=$1 best=0 bestc=0 c tps
@@ -233,8 +274,12 @@ pgbench_best() {
 psql_bench -c 'VACUUM ANALYZE'
 read -r pg_w3 pg_w3_c < <(pgbench_best "$ROOT/bench/pgbench/w3.sql")
 read -r pg_w4 pg_w4_c < <(pgbench_best "$ROOT/bench/pgbench/w4.sql")
-ngx_ceiling=$(awk '/^nginx-return-200/ {print $2}' "$OUT/ceilings.txt")
-ngx_ceiling_p99=$(awk '/^nginx-return-200/ {print $8}' "$OUT/ceilings.txt")
+# medians of the alternating runs ("plain RPS rps p50 X ms p99 Y ms ...")
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+ngx_ceiling=$(awk '$1 == "plain" {print $2}' "$OUT/ceiling.txt" | median)
+ngx_ceiling_p99=$(awk '$1 == "plain" {print $7}' "$OUT/ceiling.txt" | median)
+w1_alt=$(awk '$1 == "w1-health" {print $2}' "$OUT/ceiling.txt" | median)
+w1_alt_p99=$(awk '$1 == "w1-health" {print $7}' "$OUT/ceiling.txt" | median)
 
 # 4. the table
 median_row() { grep "^| $2 " "$1" | head -1; }
@@ -274,7 +319,9 @@ field() { awk -F'|' -v f="$2" '{gsub(/ /, "", $f); print $f}' <<<"$1"; }
             "$(echo "scale=0; 100 * $ar / ${ceil:-1}" | bc)"
     done
     echo
-    echo "Ceilings in this run: nginx \`return 200\` $ngx_ceiling rps, p99 $ngx_ceiling_p99 ms (W1, W2, W5);"
+    echo "Ceilings in this run: nginx \`return 200\` $ngx_ceiling rps, p99 $ngx_ceiling_p99 ms (W1, W2, W5;"
+    echo "median of $REPS runs alternating with W1 runs, which gave $w1_alt rps, p99 $w1_alt_p99 ms:"
+    echo "W1 at $(echo "scale=0; 100 * $w1_alt / ${ngx_ceiling:-1}" | bc)% of the ceiling side by side);"
     echo "pgbench -M prepared with W3's statement $pg_w3 tps ($pg_w3_c clients),"
     echo "with W4's $pg_w4 tps ($pg_w4_c clients) (bench/pgbench/)."
     echo
