@@ -24,6 +24,16 @@ typedef enum {
 } ngx_http_backend_pg_state_e;
 
 
+/* pipeline mode: a statement sent and not yet answered up to its Sync */
+
+typedef struct {
+    ngx_http_backend_pg_query_t    *query;      /* NULL: aborted */
+    ngx_http_backend_pg_stmt_t     *stmt;
+    unsigned                        prepare:1;  /* its Prepare went first */
+    unsigned                        prepared:1; /* whose result came */
+} ngx_http_backend_pg_slot_t;
+
+
 struct ngx_http_backend_pg_conn_s {
     ngx_queue_t                     queue;      /* in pool->idle or ->free */
     ngx_http_backend_pg_pool_t     *pool;
@@ -39,9 +49,18 @@ struct ngx_http_backend_pg_conn_s {
     ngx_uint_t                      requests;
     ngx_msec_t                      started;
 
+    /* pipeline mode: a ring of server->pipeline slots */
+    ngx_http_backend_pg_slot_t     *slots;
+    ngx_uint_t                      head;
+    ngx_uint_t                      nslots;
+
     unsigned                        flushing:1;
     unsigned                        orphan:1;   /* its query was aborted */
+    unsigned                        retiring:1; /* no new statements */
 };
+
+
+#define ngx_http_backend_pg_piped(pool)  ((pool)->server->pipeline > 1)
 
 
 struct ngx_http_backend_pg_pool_s {
@@ -84,6 +103,18 @@ static void ngx_http_backend_pg_fail_waiting(ngx_http_backend_pg_pool_t *pool);
 static void ngx_http_backend_pg_dispatch(ngx_http_backend_pg_pool_t *pool);
 static void ngx_http_backend_pg_wait_handler(ngx_event_t *ev);
 static void ngx_http_backend_pg_post(ngx_http_backend_pg_query_t *q);
+static ngx_http_backend_pg_status_e ngx_http_backend_pg_outcome(
+    ngx_http_backend_pg_conn_t *pc, ngx_http_backend_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_backend_pg_pipe_send(ngx_http_backend_pg_conn_t *pc,
+    ngx_http_backend_pg_query_t *q);
+static ngx_http_backend_pg_conn_t *ngx_http_backend_pg_pipe_pick(
+    ngx_http_backend_pg_pool_t *pool);
+static void ngx_http_backend_pg_pipe_fill(ngx_http_backend_pg_conn_t *pc);
+static void ngx_http_backend_pg_pipe_receive(ngx_http_backend_pg_conn_t *pc);
+static ngx_int_t ngx_http_backend_pg_pipe_done(ngx_http_backend_pg_conn_t *pc);
+static void ngx_http_backend_pg_pipe_fail(ngx_http_backend_pg_conn_t *pc,
+    ngx_http_backend_pg_status_e status);
 static void ngx_http_backend_pg_log_error(ngx_http_backend_pg_conn_t *pc,
     const char *what);
 
@@ -119,6 +150,15 @@ ngx_http_backend_pg_init_pool(ngx_cycle_t *cycle,
                                               server->stmts.nelts + 1);
         if (pool->conns[i].prepared == NULL) {
             return NGX_ERROR;
+        }
+
+        if (server->pipeline > 1) {
+            pool->conns[i].slots = ngx_pcalloc(cycle->pool,
+                                  server->pipeline
+                                  * sizeof(ngx_http_backend_pg_slot_t));
+            if (pool->conns[i].slots == NULL) {
+                return NGX_ERROR;
+            }
         }
 
         ngx_queue_insert_tail(&pool->free, &pool->conns[i].queue);
@@ -206,6 +246,15 @@ ngx_http_backend_pg_run(ngx_http_backend_pg_query_t *q)
         return NGX_DECLINED;
     }
 
+    if (ngx_http_backend_pg_piped(pool) && pool->active >= q->server->max) {
+        pc = ngx_http_backend_pg_pipe_pick(pool);
+
+        if (pc) {
+            ngx_http_backend_pg_pipe_send(pc, q);
+            return NGX_OK;
+        }
+    }
+
     if (pool->nwaiting >= q->server->queue) {
         ngx_log_error(NGX_LOG_WARN, q->log, 0,
                       "backend_pg \"%V\": queue of %ui is full",
@@ -251,6 +300,12 @@ ngx_http_backend_pg_abort(ngx_http_backend_pg_query_t *q)
         ngx_queue_remove(&q->queue);
         pool->nwaiting--;
         q->queued = 0;
+    }
+
+    if (q->conn && ngx_http_backend_pg_piped(q->conn->pool)) {
+        /* the statement runs to its end; its result is thrown away */
+        q->conn->slots[q->slot].query = NULL;
+        q->conn = NULL;
     }
 
     if (q->conn) {
@@ -322,6 +377,9 @@ ngx_http_backend_pg_connect(ngx_http_backend_pg_pool_t *pool)
     pc->started = ngx_current_msec;
     pc->flushing = 0;
     pc->orphan = 0;
+    pc->retiring = 0;
+    pc->head = 0;
+    pc->nslots = 0;
     ngx_memzero(pc->prepared, server->stmts.nelts + 1);
 
     if (ngx_http_backend_pg_wrap(pc) != NGX_OK) {
@@ -484,6 +542,29 @@ ngx_http_backend_pg_event_handler(ngx_event_t *ev)
         return;
 
     default: /* PREPARING, QUERYING */
+        if (ngx_http_backend_pg_piped(pc->pool)) {
+            if (ev->timedout) {
+                ngx_log_error(NGX_LOG_ERR, pc->pool->log, NGX_ETIMEDOUT,
+                              "backend_pg \"%V\": no answer within %Mms, "
+                              "dropping the connection and its %ui "
+                              "statements", &pc->pool->server->name,
+                              pc->pool->server->query_timeout
+                              + NGX_HTTP_BACKEND_PG_GRACE, pc->nslots);
+                ngx_http_backend_pg_pipe_fail(pc, NGX_HTTP_BACKEND_PG_TIMEOUT);
+                return;
+            }
+
+            if (pc->flushing && ngx_http_backend_pg_flush(pc) == NGX_ERROR) {
+                ngx_http_backend_pg_log_error(pc, "could not send query");
+                ngx_http_backend_pg_pipe_fail(pc,
+                                             NGX_HTTP_BACKEND_PG_UNAVAILABLE);
+                return;
+            }
+
+            ngx_http_backend_pg_pipe_receive(pc);
+            return;
+        }
+
         if (ev->timedout) {
             ngx_log_error(NGX_LOG_ERR, pc->query ? pc->query->log
                                                  : pc->pool->log,
@@ -565,6 +646,14 @@ ngx_http_backend_pg_connect_step(ngx_http_backend_pg_conn_t *pc)
                 return;
             }
 
+            if (ngx_http_backend_pg_piped(pool)
+                && PQenterPipelineMode(pc->pgconn) != 1)
+            {
+                ngx_http_backend_pg_log_error(pc, "no pipeline mode");
+                ngx_http_backend_pg_connect_failed(pc);
+                return;
+            }
+
             pc->state = NGX_HTTP_BACKEND_PG_IDLE;
             ngx_http_backend_pg_release(pc);
             return;
@@ -631,6 +720,11 @@ ngx_http_backend_pg_send(ngx_http_backend_pg_conn_t *pc,
 {
     int                          rc;
     ngx_http_backend_pg_stmt_t  *stmt;
+
+    if (ngx_http_backend_pg_piped(pc->pool)) {
+        ngx_http_backend_pg_pipe_send(pc, q);
+        return;
+    }
 
     stmt = q->stmt;
 
@@ -798,7 +892,6 @@ static void
 ngx_http_backend_pg_done(ngx_http_backend_pg_conn_t *pc,
     ngx_http_backend_pg_status_e status, PGresult *res)
 {
-    char                         *state;
     ngx_uint_t                    keep;
     ngx_http_backend_pg_query_t  *q;
 
@@ -819,42 +912,7 @@ ngx_http_backend_pg_done(ngx_http_backend_pg_conn_t *pc,
     if (status == NGX_HTTP_BACKEND_PG_OK) {
         keep = 1;
 
-        switch (PQresultStatus(res)) {
-
-        case PGRES_TUPLES_OK:
-        case PGRES_COMMAND_OK:
-            break;
-
-        default:
-            status = NGX_HTTP_BACKEND_PG_SQL_ERROR;
-
-            state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-            if (q) {
-                if (state) {
-                    ngx_cpystrn(q->sqlstate, (u_char *) state, 6);
-                }
-
-                if (state && ngx_strcmp(state, "57014") == 0) {
-                    status = NGX_HTTP_BACKEND_PG_TIMEOUT;
-                }
-
-                if (state && (state[0] == '0' && state[1] == '8')) {
-                    status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
-                }
-
-                if (state && state[0] == '5' && state[1] == '7'
-                    && state[2] == 'P')
-                {
-                    status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
-                }
-            }
-
-            if (state && ngx_strcmp(state, "26000") == 0) {
-                /* the prepared statement vanished (DISCARD ALL?): redo */
-                ngx_memzero(pc->prepared, pc->pool->server->stmts.nelts + 1);
-            }
-        }
+        status = ngx_http_backend_pg_outcome(pc, q, res);
 
         pc->requests++;
 
@@ -953,6 +1011,11 @@ ngx_http_backend_pg_release(ngx_http_backend_pg_conn_t *pc)
         }
 
         ngx_http_backend_pg_send(pc, q);
+
+        if (ngx_http_backend_pg_piped(pool)) {
+            ngx_http_backend_pg_pipe_fill(pc);
+        }
+
         return;
     }
 
@@ -997,6 +1060,14 @@ ngx_http_backend_pg_close(ngx_http_backend_pg_conn_t *pc)
     if (pc->query) {
         pc->query->conn = NULL;
         pc->query = NULL;
+    }
+
+    for ( /* void */ ; pc->nslots; pc->nslots--) {
+        if (pc->slots[pc->head].query) {
+            pc->slots[pc->head].query->conn = NULL;
+        }
+
+        pc->head = (pc->head + 1) % pool->server->pipeline;
     }
 
     ngx_queue_insert_tail(&pool->free, &pc->queue);
@@ -1108,4 +1179,386 @@ ngx_http_backend_pg_log_error(ngx_http_backend_pg_conn_t *pc,
 
     ngx_log_error(NGX_LOG_ERR, log, 0, "backend_pg \"%V\": %s: %*s",
                   &pc->pool->server->name, what, len, msg);
+}
+
+
+/* what a statement's result means for its caller */
+
+static ngx_http_backend_pg_status_e
+ngx_http_backend_pg_outcome(ngx_http_backend_pg_conn_t *pc,
+    ngx_http_backend_pg_query_t *q, PGresult *res)
+{
+    char                          *state;
+    ngx_http_backend_pg_status_e   status;
+
+    switch (PQresultStatus(res)) {
+
+    case PGRES_TUPLES_OK:
+    case PGRES_COMMAND_OK:
+        return NGX_HTTP_BACKEND_PG_OK;
+
+    default:
+        break;
+    }
+
+    status = NGX_HTTP_BACKEND_PG_SQL_ERROR;
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    if (q) {
+        if (state) {
+            ngx_cpystrn(q->sqlstate, (u_char *) state, 6);
+        }
+
+        if (state && ngx_strcmp(state, "57014") == 0) {
+            status = NGX_HTTP_BACKEND_PG_TIMEOUT;
+        }
+
+        if (state && (state[0] == '0' && state[1] == '8')) {
+            status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
+        }
+
+        if (state && state[0] == '5' && state[1] == '7' && state[2] == 'P') {
+            status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
+        }
+    }
+
+    if (state && ngx_strcmp(state, "26000") == 0) {
+        /* the prepared statement vanished (DISCARD ALL?): redo */
+        ngx_memzero(pc->prepared, pc->pool->server->stmts.nelts + 1);
+    }
+
+    return status;
+}
+
+
+/*
+ * Pipeline mode (backend_pg pipeline=N): up to N statements in flight on
+ * one connection, each its own Prepare (first use), Execute and Sync, so
+ * each is its own implicit transaction and an error stops only its own.
+ * The server runs them back to back instead of sleeping between round
+ * trips, and answers several in one read.
+ */
+
+static void
+ngx_http_backend_pg_pipe_send(ngx_http_backend_pg_conn_t *pc,
+    ngx_http_backend_pg_query_t *q)
+{
+    ngx_uint_t                   i;
+    ngx_http_backend_pg_stmt_t  *stmt;
+    ngx_http_backend_pg_slot_t  *slot;
+
+    stmt = q->stmt;
+
+    i = (pc->head + pc->nslots) % pc->pool->server->pipeline;
+    slot = &pc->slots[i];
+
+    slot->query = q;
+    slot->stmt = stmt;
+    slot->prepare = 0;
+    slot->prepared = 0;
+
+    pc->nslots++;
+    pc->state = NGX_HTTP_BACKEND_PG_QUERYING;
+    pc->connection->idle = 0;
+
+    q->conn = pc;
+    q->slot = i;
+
+    if (!pc->prepared[stmt->index]) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, q->log, 0,
+                       "backend_pg: prepare %s \"%V\"", stmt->name,
+                       &stmt->sql);
+
+        if (!PQsendPrepare(pc->pgconn, (char *) stmt->name,
+                           (char *) stmt->sql.data, 0, NULL))
+        {
+            goto failed;
+        }
+
+        pc->prepared[stmt->index] = 1;
+        slot->prepare = 1;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, q->log, 0,
+                   "backend_pg: execute %s, %ui in flight", stmt->name,
+                   pc->nslots);
+
+    if (!PQsendQueryPrepared(pc->pgconn, (char *) stmt->name,
+                             (int) stmt->nparams,
+                             (const char * const *) q->values,
+                             NULL, NULL, 0)
+        || !PQpipelineSync(pc->pgconn))
+    {
+        goto failed;
+    }
+
+    /* reset by every answer: it fires when the server stops answering */
+
+    if (!pc->connection->read->timer_set) {
+        ngx_add_timer(pc->connection->read, pc->pool->server->query_timeout
+                                            + NGX_HTTP_BACKEND_PG_GRACE);
+    }
+
+    if (ngx_http_backend_pg_flush(pc) == NGX_ERROR) {
+        goto failed;
+    }
+
+    return;
+
+failed:
+
+    ngx_http_backend_pg_log_error(pc, "could not send query");
+    ngx_http_backend_pg_pipe_fail(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE);
+}
+
+
+/* the open connection with the fewest statements in flight, if any */
+
+static ngx_http_backend_pg_conn_t *
+ngx_http_backend_pg_pipe_pick(ngx_http_backend_pg_pool_t *pool)
+{
+    ngx_uint_t                   i, max;
+    ngx_http_backend_pg_conn_t  *pc, *best;
+
+    best = NULL;
+    max = pool->server->pipeline;
+
+    for (i = 0; i < pool->server->max; i++) {
+        pc = &pool->conns[i];
+
+        if (pc->pgconn == NULL || pc->state != NGX_HTTP_BACKEND_PG_QUERYING
+            || pc->retiring || pc->nslots >= max)
+        {
+            continue;
+        }
+
+        if (best == NULL || pc->nslots < best->nslots) {
+            best = pc;
+        }
+    }
+
+    return best;
+}
+
+
+static void
+ngx_http_backend_pg_pipe_fill(ngx_http_backend_pg_conn_t *pc)
+{
+    ngx_queue_t                  *qu;
+    ngx_http_backend_pg_pool_t   *pool;
+    ngx_http_backend_pg_query_t  *q;
+
+    pool = pc->pool;
+
+    while (pc->pgconn && pc->state == NGX_HTTP_BACKEND_PG_QUERYING
+           && !pc->retiring && pc->nslots < pool->server->pipeline
+           && !ngx_queue_empty(&pool->waiting))
+    {
+        qu = ngx_queue_head(&pool->waiting);
+        ngx_queue_remove(qu);
+        pool->nwaiting--;
+
+        q = ngx_queue_data(qu, ngx_http_backend_pg_query_t, queue);
+        q->queued = 0;
+
+        if (q->wait.timer_set) {
+            ngx_del_timer(&q->wait);
+        }
+
+        ngx_http_backend_pg_pipe_send(pc, q);
+    }
+}
+
+
+static void
+ngx_http_backend_pg_pipe_receive(ngx_http_backend_pg_conn_t *pc)
+{
+    PGresult                    *res;
+    ngx_uint_t                   nulls;
+    ngx_http_backend_pg_slot_t  *slot;
+
+    if (!PQconsumeInput(pc->pgconn)) {
+        ngx_http_backend_pg_log_error(pc, "connection lost");
+        ngx_http_backend_pg_pipe_fail(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE);
+        return;
+    }
+
+    nulls = 0;
+
+    while (pc->nslots) {
+
+        if (PQisBusy(pc->pgconn)) {
+            return;
+        }
+
+        res = PQgetResult(pc->pgconn);
+
+        if (res == NULL) {
+            /* the end of one command's results; twice: nothing more yet */
+            if (++nulls > 1) {
+                return;
+            }
+
+            continue;
+        }
+
+        nulls = 0;
+        slot = &pc->slots[pc->head];
+
+        switch (PQresultStatus(res)) {
+
+        case PGRES_PIPELINE_SYNC:
+            PQclear(res);
+
+            if (ngx_http_backend_pg_pipe_done(pc) != NGX_OK) {
+                return;
+            }
+
+            continue;
+
+        case PGRES_COMMAND_OK:
+            if (slot->prepare && !slot->prepared) {
+                slot->prepared = 1;
+                PQclear(res);
+                continue;
+            }
+
+            break;
+
+        default:
+            if (slot->prepare && !slot->prepared) {
+                /* the Prepare failed; its Execute comes back aborted */
+                slot->prepared = 1;
+                pc->prepared[slot->stmt->index] = 0;
+            }
+
+            break;
+        }
+
+        /* the first result is the statement's (or its Prepare's error) */
+
+        if (pc->result == NULL) {
+            pc->result = res;
+
+        } else {
+            PQclear(res);
+        }
+    }
+}
+
+
+/*
+ * The head statement's Sync came: hand its outcome over.  NGX_OK: the
+ * connection is still open (busy or idle); else it was closed.
+ */
+
+static ngx_int_t
+ngx_http_backend_pg_pipe_done(ngx_http_backend_pg_conn_t *pc)
+{
+    PGresult                      *res;
+    PGTransactionStatusType        ts;
+    ngx_http_backend_pg_pool_t    *pool;
+    ngx_http_backend_pg_query_t   *q;
+    ngx_http_backend_pg_status_e   status;
+    ngx_http_backend_pg_server_t  *server;
+
+    pool = pc->pool;
+    server = pool->server;
+
+    res = pc->result;
+    pc->result = NULL;
+
+    q = pc->slots[pc->head].query;
+    pc->slots[pc->head].query = NULL;
+
+    pc->head = (pc->head + 1) % server->pipeline;
+    pc->nslots--;
+    pc->requests++;
+
+    if (res) {
+        status = ngx_http_backend_pg_outcome(pc, q, res);
+
+    } else {
+        ngx_http_backend_pg_log_error(pc, "no result");
+        status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
+    }
+
+    if (q) {
+        q->conn = NULL;
+        q->status = status;
+        q->result = res;
+        ngx_http_backend_pg_post(q);
+
+    } else if (res) {
+        PQclear(res);
+    }
+
+    if ((server->max_requests && pc->requests >= server->max_requests)
+        || (server->max_lifetime
+            && ngx_current_msec - pc->started >= server->max_lifetime))
+    {
+        pc->retiring = 1;
+    }
+
+    /* a statement that leaves a transaction open would hold the others */
+
+    ts = PQtransactionStatus(pc->pgconn);
+
+    if (PQstatus(pc->pgconn) != CONNECTION_OK
+        || ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR
+        || ts == PQTRANS_UNKNOWN)
+    {
+        ngx_http_backend_pg_pipe_fail(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE);
+        return NGX_DECLINED;
+    }
+
+    if (pc->nslots) {
+        ngx_add_timer(pc->connection->read, server->query_timeout
+                                            + NGX_HTTP_BACKEND_PG_GRACE);
+        ngx_http_backend_pg_pipe_fill(pc);
+        return pc->pgconn ? NGX_OK : NGX_DECLINED;
+    }
+
+    if (pc->connection->read->timer_set) {
+        ngx_del_timer(pc->connection->read);
+    }
+
+    pc->state = NGX_HTTP_BACKEND_PG_IDLE;
+    ngx_http_backend_pg_release(pc);
+
+    return pc->pgconn ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* the connection failed: every statement in flight fails with it */
+
+static void
+ngx_http_backend_pg_pipe_fail(ngx_http_backend_pg_conn_t *pc,
+    ngx_http_backend_pg_status_e status)
+{
+    ngx_http_backend_pg_pool_t   *pool;
+    ngx_http_backend_pg_query_t  *q;
+
+    pool = pc->pool;
+
+    for ( /* void */ ; pc->nslots; pc->nslots--) {
+        q = pc->slots[pc->head].query;
+        pc->slots[pc->head].query = NULL;
+
+        if (q) {
+            q->conn = NULL;
+            q->status = status;
+            ngx_http_backend_pg_post(q);
+        }
+
+        pc->head = (pc->head + 1) % pool->server->pipeline;
+    }
+
+    if (pc->connection->read->timer_set) {
+        ngx_del_timer(pc->connection->read);
+    }
+
+    ngx_http_backend_pg_close(pc);
+    ngx_http_backend_pg_dispatch(pool);
 }

@@ -61,6 +61,7 @@ struct ngx_http_backend_pg_server_s {
     ngx_msec_t                      query_timeout;
     ngx_msec_t                      max_lifetime;
     ngx_uint_t                      max_requests;
+    ngx_uint_t                      pipeline;   /* statements per conn */
 
     ngx_array_t                     stmts;      /* of stmt_t * */
 
@@ -90,6 +91,7 @@ struct ngx_http_backend_pg_query_s {
     ngx_queue_t                     queue;
     ngx_event_t                     wait;
     ngx_http_backend_pg_conn_t     *conn;
+    ngx_uint_t                      slot;       /* in conn's pipeline */
     unsigned                        queued:1;
 };
 

@@ -50,6 +50,9 @@ static ngx_http_backend_pg_param_t  ngx_http_backend_pg_params[] = {
       offsetof(ngx_http_backend_pg_server_t, max_requests), 0, 0,
       NGX_MAX_INT_T_VALUE },
 
+    { ngx_string("pipeline="),
+      offsetof(ngx_http_backend_pg_server_t, pipeline), 0, 1, 64 },
+
     { ngx_string("queue_timeout="),
       offsetof(ngx_http_backend_pg_server_t, queue_timeout), 1, 1, 0 },
 
@@ -230,6 +233,7 @@ ngx_http_backend_pg(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     server->query_timeout = 30000;
     server->max_lifetime = 3600000;
     server->max_requests = 10000;
+    server->pipeline = 1;
 
     if (ngx_array_init(&server->stmts, cf->pool, 8,
                        sizeof(ngx_http_backend_pg_stmt_t *))

@@ -62,7 +62,7 @@ sed -e "s|@PREFIX@|$tmp/nginx|g" -e "s|@MODULE@|$MODULE|g" \
     -e "s|@PORT@|$port|g" -e "s|@PG_PORT@|$pg_port|g" \
     -e "s|@REDIS_PORT@|$redis_port|g" -e "s|@CONF_DIR@|$ROOT/conf|g" \
     -e "s|@KEYS@|$BENCH/workload/keys|g" \
-    -e "s|@WORKERS@|${WORKERS:-2}|g" -e "s|@POOL@|${POOL:-8}|g" \
+    -e "s|@WORKERS@|${WORKERS:-2}|g" -e "s|@POOL@|${POOL:-2}|g" -e "s|@PIPELINE@|${PIPELINE:-16}|g" \
     "$ROOT/bench/nginx.conf.in" >"$tmp/nginx.conf"
 
 "$NGINX_BIN" -p "$tmp/nginx" -c "$tmp/nginx.conf" -e "$tmp/nginx/logs/error.log"

@@ -15,9 +15,10 @@
 #
 # env: SECS (10) REPS (3) CONNS (64) WARMUP (3) SWEEP ("16 64 256 1024")
 #      SWEEP_SECS (5) WORKERS (2: nginx workers and Bun processes)
-#      POOL (4: Postgres connections per nginx worker and per Bun process;
-#      the best for both servers on 2 cores, docs/performance.md)
-#      NGX_POOL, PEER_POOL (POOL): each server's own
+#      POOL (4: Postgres connections per nginx worker and per Bun process,
+#      the best for the peer on 2 cores)  PEER_POOL (POOL)
+#      NGX_POOL (2) and PIPELINE (16): backend_pg max= and pipeline=, the
+#      best for ngx_backend (docs/performance.md)
 #      QUICK=1 (smoke: 1 s per workload, 1 run, no warm-up, sweep 16 and
 #      1024 for 1 s; no result file)  OUT (output directory)
 #      BENCH_DIR (../shared/bench)  MODULE  NGINX_BIN
@@ -35,7 +36,8 @@ fi
 SECS=${SECS:-10} REPS=${REPS:-3} CONNS=${CONNS:-64} WARMUP=${WARMUP:-3}
 SWEEP=${SWEEP-"16 64 256 1024"} SWEEP_SECS=${SWEEP_SECS:-5}
 WORKERS=${WORKERS:-2}
-POOL=${POOL:-4} NGX_POOL=${NGX_POOL:-$POOL} PEER_POOL=${PEER_POOL:-$POOL}
+POOL=${POOL:-4} NGX_POOL=${NGX_POOL:-2} PEER_POOL=${PEER_POOL:-$POOL}
+PIPELINE=${PIPELINE:-16}
 
 die() { echo "bench: $*" >&2; exit 1; }
 
@@ -131,6 +133,7 @@ start_ngx() {
         -e "s|@REDIS_PORT@|$redis_port|g" -e "s|@CONF_DIR@|$ROOT/conf|g" \
         -e "s|@KEYS@|$BENCH/workload/keys|g" \
         -e "s|@WORKERS@|$WORKERS|g" -e "s|@POOL@|$NGX_POOL|g" \
+        -e "s|@PIPELINE@|$PIPELINE|g" \
         "$ROOT/bench/nginx.conf.in" >"$tmp/nginx.conf"
     "$NGINX_BIN" -p "$tmp/nginx" -c "$tmp/nginx.conf" \
                  -e "$tmp/nginx/logs/error.log"
@@ -277,9 +280,9 @@ read -r pg_w4 pg_w4_c < <(pgbench_best "$ROOT/bench/pgbench/w4.sql")
 # medians of the alternating runs ("plain RPS rps p50 X ms p99 Y ms ...")
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 ngx_ceiling=$(awk '$1 == "plain" {print $2}' "$OUT/ceiling.txt" | median)
-ngx_ceiling_p99=$(awk '$1 == "plain" {print $7}' "$OUT/ceiling.txt" | median)
+ngx_ceiling_p99=$(awk '$1 == "plain" {print $8}' "$OUT/ceiling.txt" | median)
 w1_alt=$(awk '$1 == "w1-health" {print $2}' "$OUT/ceiling.txt" | median)
-w1_alt_p99=$(awk '$1 == "w1-health" {print $7}' "$OUT/ceiling.txt" | median)
+w1_alt_p99=$(awk '$1 == "w1-health" {print $8}' "$OUT/ceiling.txt" | median)
 
 # 4. the table
 median_row() { grep "^| $2 " "$1" | head -1; }
@@ -291,7 +294,7 @@ field() { awk -F'|' -v f="$2" '{gsub(/ /, "", $f); print $f}' <<<"$1"; }
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')),"
     echo "$(free -h | awk '/^Mem:/ {print $2}') RAM, $(uname -sr); wrk, both servers and PostgreSQL share the cores."
     echo
-    echo "- ngx_backend: nginx $("$NGINX_BIN" -v 2>&1 | sed 's|.*/||'), $WORKERS workers, backend_pg max=$NGX_POOL per worker"
+    echo "- ngx_backend: nginx $("$NGINX_BIN" -v 2>&1 | sed 's|.*/||'), $WORKERS workers, backend_pg max=$NGX_POOL pipeline=$PIPELINE per worker"
     echo "  ($((WORKERS * NGX_POOL)) connections), session zone + Redis (bench/nginx.conf.in)"
     echo "- peer: Bun $("$BENCH/peer-bun/node_modules/.bin/bun" --version 2>/dev/null || echo '?'), $WORKERS processes,"
     echo "  postgres-js pool $PEER_POOL per process ($((WORKERS * PEER_POOL)) connections), Drizzle prepared statements (DRIZZLE_PREPARE=1)"

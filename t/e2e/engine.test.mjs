@@ -59,92 +59,98 @@ test('a slow statement does not delay other requests of the same worker', async 
   assert.deepEqual(n.problems(), []);
 });
 
-test('a pool of 2 under 200 concurrent calls queues, then answers 503; no leaks', async (t) => {
-  const n = await nginx(t, { pool: 'max=2 queue=20 queue_timeout=1s' });
-  let peak = 0;
-  const watching = (async () => {
-    for (let i = 0; i < 40; i++) {
-      peak = Math.max(peak, poolConnections(n.app));
-      await sleep(50);
-    }
-  })();
-  const results = await Promise.all(Array.from({ length: 200 }, () => call(n, 'nap?input=0.3')));
-  await watching;
+// the same with backend_pg pipeline=: several statements in flight on a
+// connection, all failed together when it goes
+for (const pipe of ['', ' pipeline=4']) {
+  const tag = pipe ? ' (pipeline=4)' : '';
 
-  const counts = {};
-  for (const r of results) {
-    counts[r.status] = (counts[r.status] ?? 0) + 1;
-    if (r.status === 503) {
-      assert.equal(r.body.error.data.code, 'SERVICE_UNAVAILABLE');
-      assert.equal(r.body.error.code, -32603);
-    }
-  }
-  assert.deepEqual(Object.keys(counts).sort(), ['200', '503'], JSON.stringify(counts));
-  assert.ok(counts[200] >= 2, JSON.stringify(counts));
-  assert.ok(peak <= 2, `at most 2 connections, saw ${peak}`);
-  assert.ok(poolConnections(n.app) <= 2);
-
-  await n.stop();
-  await until('the pool to close its connections', () => poolConnections(n.app) === 0);
-});
-
-test('Postgres going away mid-load gives 503 envelopes, and service comes back by itself', async (t) => {
-  const cluster = await new Cluster().start();
-  try {
-    const n = await nginx(t, { pg: cluster.pg, pool: 'max=4 connect_timeout=2s', workers: 2 });
-    assert.equal((await call(n, 'fast')).status, 200);
-
-    const statuses = {};
-    let stop = false;
-    const loader = async () => {
-      while (!stop) {
-        const r = await call(n, 'fast', { timeout: 5000 });
-        statuses[r.status] = (statuses[r.status] ?? 0) + 1;
-        if (r.status !== 200) {
-          assert.equal(r.status, 503, JSON.stringify(r.body));
-          assert.equal(r.body.error.data.code, 'SERVICE_UNAVAILABLE');
-        }
+  test('a pool of 2 under 200 concurrent calls queues, then answers 503; no leaks' + tag, async (t) => {
+    const n = await nginx(t, { pool: 'max=2 queue=20 queue_timeout=1s' + pipe });
+    let peak = 0;
+    const watching = (async () => {
+      for (let i = 0; i < 40; i++) {
+        peak = Math.max(peak, poolConnections(n.app));
+        await sleep(50);
       }
-    };
-    const loaders = Array.from({ length: 8 }, loader);
+    })();
+    const results = await Promise.all(Array.from({ length: 200 }, () => call(n, 'nap?input=0.3')));
+    await watching;
 
-    await sleep(500);
-    cluster.kill();
-    await sleep(1500);
-    cluster.ctl('start');
-    await until('a 200 after Postgres is back',
-                async () => (await call(n, 'fast')).status === 200, 20000);
-    stop = true;
-    await Promise.all(loaders);
+    const counts = {};
+    for (const r of results) {
+      counts[r.status] = (counts[r.status] ?? 0) + 1;
+      if (r.status === 503) {
+        assert.equal(r.body.error.data.code, 'SERVICE_UNAVAILABLE');
+        assert.equal(r.body.error.code, -32603);
+      }
+    }
+    assert.deepEqual(Object.keys(counts).sort(), ['200', '503'], JSON.stringify(counts));
+    assert.ok(counts[200] >= 2, JSON.stringify(counts));
+    assert.ok(peak <= 2, `at most 2 connections, saw ${peak}`);
+    assert.ok(poolConnections(n.app) <= 2);
 
-    assert.ok(statuses[200] > 0 && statuses[503] > 0, JSON.stringify(statuses));
-    assert.deepEqual(Object.keys(statuses).sort(), ['200', '503']);
-    assert.deepEqual(n.problems(), [], 'no worker crashed');
-  } finally {
-    await cluster.stop();
-  }
-});
+    await n.stop();
+    await until('the pool to close its connections', () => poolConnections(n.app) === 0);
+  });
 
-test('a client that goes away does not cost a connection', async (t) => {
-  const n = await nginx(t, { pool: 'max=1 queue=4' });
-  await assert.rejects(call(n, 'nap?input=1', { signal: AbortSignal.timeout(200) }));
-  // the statement runs to its end on the one connection, then it is free
-  assert.deepEqual((await call(n, 'fast')).body, { result: { data: 1 } });
-  assert.equal(poolConnections(n.app), 1);
-  assert.deepEqual(n.problems(), []);
-});
+  test('Postgres going away mid-load gives 503 envelopes, and service comes back by itself' + tag, async (t) => {
+    const cluster = await new Cluster().start();
+    try {
+      const n = await nginx(t, { pg: cluster.pg, pool: 'max=4 connect_timeout=2s' + pipe, workers: 2 });
+      assert.equal((await call(n, 'fast')).status, 200);
 
-test('a reload lets a statement in flight finish, then the old connections go', async (t) => {
-  const n = await nginx(t, { pool: 'max=2' });
-  const inflight = call(n, 'nap?input=1.5');
-  await sleep(300);
-  await n.reload();
-  await sleep(300);
-  assert.deepEqual((await call(n, 'fast')).body, { result: { data: 1 } });
-  const r = await inflight;
-  assert.equal(r.status, 200);
-  assert.deepEqual(r.body, { result: { data: true } });
-  // the old worker exits once its statement is done, closing its connection
-  await until('the old worker\'s connections to close', () => poolConnections(n.app) === 1);
-  assert.deepEqual(n.problems(), []);
-});
+      const statuses = {};
+      let stop = false;
+      const loader = async () => {
+        while (!stop) {
+          const r = await call(n, 'fast', { timeout: 5000 });
+          statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+          if (r.status !== 200) {
+            assert.equal(r.status, 503, JSON.stringify(r.body));
+            assert.equal(r.body.error.data.code, 'SERVICE_UNAVAILABLE');
+          }
+        }
+      };
+      const loaders = Array.from({ length: 8 }, loader);
+
+      await sleep(500);
+      cluster.kill();
+      await sleep(1500);
+      cluster.ctl('start');
+      await until('a 200 after Postgres is back',
+                  async () => (await call(n, 'fast')).status === 200, 20000);
+      stop = true;
+      await Promise.all(loaders);
+
+      assert.ok(statuses[200] > 0 && statuses[503] > 0, JSON.stringify(statuses));
+      assert.deepEqual(Object.keys(statuses).sort(), ['200', '503']);
+      assert.deepEqual(n.problems(), [], 'no worker crashed');
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  test('a client that goes away does not cost a connection' + tag, async (t) => {
+    const n = await nginx(t, { pool: 'max=1 queue=4' + pipe });
+    await assert.rejects(call(n, 'nap?input=1', { signal: AbortSignal.timeout(200) }));
+    // the statement runs to its end on the one connection, then it is free
+    assert.deepEqual((await call(n, 'fast')).body, { result: { data: 1 } });
+    assert.equal(poolConnections(n.app), 1);
+    assert.deepEqual(n.problems(), []);
+  });
+
+  test('a reload lets a statement in flight finish, then the old connections go' + tag, async (t) => {
+    const n = await nginx(t, { pool: 'max=2' + pipe });
+    const inflight = call(n, 'nap?input=1.5');
+    await sleep(300);
+    await n.reload();
+    await sleep(300);
+    assert.deepEqual((await call(n, 'fast')).body, { result: { data: 1 } });
+    const r = await inflight;
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body, { result: { data: true } });
+    // the old worker exits once its statement is done, closing its connection
+    await until('the old worker\'s connections to close', () => poolConnections(n.app) === 1);
+    assert.deepEqual(n.problems(), []);
+  });
+}

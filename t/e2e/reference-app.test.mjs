@@ -27,7 +27,7 @@ before(async () => {
   n = await new Nginx({
     workers: 2,
     http: `
-      backend_pg main "${conninfo()}" max=4;
+      backend_pg main "${conninfo()}" max=2 pipeline=8;
       backend_auth_jwks ${join(dir, 'jwks.json')};
       backend_auth_issuer ${ISSUER};
       backend_auth_authorized_parties ${AZP};

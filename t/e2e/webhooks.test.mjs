@@ -22,7 +22,7 @@ let dir, key, n;
 
 function http(pg = undefined) {
   return `
-    backend_pg main "${conninfo(pg)}" max=4 connect_timeout=1s;
+    backend_pg main "${conninfo(pg)}" max=4 pipeline=4 connect_timeout=1s;
     backend_auth_jwks ${join(dir, 'jwks.json')};
     backend_auth_issuer ${ISSUER};
     backend_auth_authorized_parties ${AZP};
