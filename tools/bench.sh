@@ -6,10 +6,10 @@
 #   1. check.sh against both servers (each must pass all its checks)
 #   2. per server, alone on the machine: VACUUM ANALYZE, suite.sh (warm-up,
 #      REPS runs of SECS per workload, medians), peak RSS sampled meanwhile
-#   3. ceilings: nginx `return 200` (REPS runs alternating with W1 runs,
-#      after ngx_backend's suite) and pgbench -M prepared running W3's and
-#      W4's statements (bench/pgbench/*.sql) at 2 4 8 16 clients, the best
-#      kept
+#   3. ceilings, in REPS runs alternating with ngx_backend's W1, W3 and W4
+#      after its suite: nginx `return 200`, and pgbench -M prepared running
+#      W3's and W4's statements (bench/pgbench/*.sql) at the best of 2 4 8
+#      16 clients (found before the suites)
 #   4. connection sweep of W2 and W3 for both servers (SWEEP)
 #   5. one table: bench/results/<date>.md (and OUT/summary.md)
 #
@@ -233,19 +233,46 @@ stop_ceiling() {
     sleep 1
 }
 
+# pgbench running W3's and W4's statements: the best client count, kept for
+# the runs alternating with ngx_backend's below
+pgbench_tps() {
+    local tps
+    tps=$(pgbench -n -M prepared -f "$1" -c "$2" -j 2 -T "$SECS" \
+              -h 127.0.0.1 -p "$pg_port" -U postgres bench 2>/dev/null \
+          | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
+    echo "${tps%.*}"
+}
+
+pgbench_best() {
+    local script=$1 best=0 bestc=0 c tps
+    for c in 2 4 8 16; do
+        tps=$(pgbench_tps "$script" "$c")
+        if [ "${tps:-0}" -gt "$best" ]; then best=$tps bestc=$c; fi
+    done
+    echo "$best $bestc"
+}
+
+psql_bench -c 'VACUUM ANALYZE'
+read -r _ pg_w3_c < <(pgbench_best "$ROOT/bench/pgbench/w3.sql")
+read -r _ pg_w4_c < <(pgbench_best "$ROOT/bench/pgbench/w4.sql")
+
 psql_bench -c 'VACUUM ANALYZE'
 start_ngx
 peak_rss "$OUT/rss-ngx" "$(ngx_pid)" \
     suite "http://127.0.0.1:$ngx_port" >"$OUT/suite-ngx.txt"
 mapfile -t sweep_ngx < <(sweep "http://127.0.0.1:$ngx_port")
 
-# W1 against the ceiling in alternating runs: the speed of a shared VM
-# drifts within minutes, so a ceiling measured apart from the runs it
-# bounds is off by as much as the difference sought
+# W1, W3 and W4 against their ceilings in alternating runs: the speed of a
+# shared VM drifts by 20% within minutes, so a ceiling measured apart from
+# the runs it bounds is off by as much as the difference sought
 start_ceiling
 for i in $(seq 1 "$REPS"); do
     "$BENCH/load.sh" -c "$CONNS" -d "$SECS" "http://127.0.0.1:$ceil_port" plain
     "$BENCH/load.sh" -c "$CONNS" -d "$SECS" "http://127.0.0.1:$ngx_port" w1
+    echo "pgbench-w3 $(pgbench_tps "$ROOT/bench/pgbench/w3.sql" "$pg_w3_c")"
+    "$BENCH/load.sh" -c "$CONNS" -d "$SECS" "http://127.0.0.1:$ngx_port" w3
+    echo "pgbench-w4 $(pgbench_tps "$ROOT/bench/pgbench/w4.sql" "$pg_w4_c")"
+    "$BENCH/load.sh" -c "$CONNS" -d "$SECS" "http://127.0.0.1:$ngx_port" w4
 done >"$OUT/ceiling.txt"
 stop_ceiling
 grep -E '\[(alert|crit|emerg)\]' "$tmp/nginx/logs/error.log" \
@@ -259,30 +286,17 @@ peak_rss "$OUT/rss-peer" "$peer_pid" \
 mapfile -t sweep_peer < <(sweep "http://127.0.0.1:$peer_port")
 stop_peer
 
-# 3. ceilings: pgbench with W3's and W4's statements (nginx return 200 ran
-# alternating with W1, above)
-
-pgbench_best() {
-    local script=$1 best=0 bestc=0 c tps
-    for c in 2 4 8 16; do
-        tps=$(pgbench -n -M prepared -f "$script" -c "$c" -j 2 -T "$SECS" \
-                  -h 127.0.0.1 -p "$pg_port" -U postgres bench 2>/dev/null \
-              | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
-        tps=${tps%.*}
-        if [ "${tps:-0}" -gt "$best" ]; then best=$tps bestc=$c; fi
-    done
-    echo "$best $bestc"
-}
-
-psql_bench -c 'VACUUM ANALYZE'
-read -r pg_w3 pg_w3_c < <(pgbench_best "$ROOT/bench/pgbench/w3.sql")
-read -r pg_w4 pg_w4_c < <(pgbench_best "$ROOT/bench/pgbench/w4.sql")
+# 3. the ceilings ran alternating with ngx_backend's W1, W3 and W4, above
 # medians of the alternating runs ("plain RPS rps p50 X ms p99 Y ms ...")
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 ngx_ceiling=$(awk '$1 == "plain" {print $2}' "$OUT/ceiling.txt" | median)
 ngx_ceiling_p99=$(awk '$1 == "plain" {print $8}' "$OUT/ceiling.txt" | median)
 w1_alt=$(awk '$1 == "w1-health" {print $2}' "$OUT/ceiling.txt" | median)
 w1_alt_p99=$(awk '$1 == "w1-health" {print $8}' "$OUT/ceiling.txt" | median)
+pg_w3=$(awk '$1 == "pgbench-w3" {print $2}' "$OUT/ceiling.txt" | median)
+pg_w4=$(awk '$1 == "pgbench-w4" {print $2}' "$OUT/ceiling.txt" | median)
+w3_alt=$(awk '$1 == "w3-sessions" {print $2}' "$OUT/ceiling.txt" | median)
+w4_alt=$(awk '$1 == "w4-notes" {print $2}' "$OUT/ceiling.txt" | median)
 
 # 4. the table
 median_row() { grep "^| $2 " "$1" | head -1; }
@@ -306,27 +320,31 @@ field() { awk -F'|' -v f="$2" '{gsub(/ /, "", $f); print $f}' <<<"$1"; }
     for w in w1-health w2-me w3-sessions w4-notes w5-batch; do
         a=$(median_row "$OUT/suite-ngx.txt" "$w")
         b=$(median_row "$OUT/suite-peer.txt" "$w")
+        # W1, W3, W4: from the alternating runs; W2, W5: this suite's
+        # median against the return-200 ceiling, minutes apart
         case $w in
-            w3*) ceil=$pg_w3 ;;
-            w4*) ceil=$pg_w4 ;;
-            *) ceil=$ngx_ceiling ;;
+            w1*) of="$(echo "scale=0; 100 * $w1_alt / ${ngx_ceiling:-1}" | bc)% ¹" ;;
+            w3*) of="$(echo "scale=0; 100 * $w3_alt / ${pg_w3:-1}" | bc)% ¹" ;;
+            w4*) of="$(echo "scale=0; 100 * $w4_alt / ${pg_w4:-1}" | bc)% ¹" ;;
+            *) of="$(echo "scale=0; 100 * $(field "$a" 3) / ${ngx_ceiling:-1}" | bc)% ²" ;;
         esac
         ar=$(field "$a" 3) ap50=$(field "$a" 4) ap99=$(field "$a" 5)
         ae=$(( $(field "$a" 6) + $(field "$a" 7) ))
         br=$(field "$b" 3) bp50=$(field "$b" 4) bp99=$(field "$b" 5)
         be=$(( $(field "$b" 6) + $(field "$b" 7) ))
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s× | %s | %s%% |\n' \
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s× | %s | %s |\n' \
             "$w" "$ar" "$ap50" "$ap99" "$ae" "$br" "$bp50" "$bp99" "$be" \
             "$(echo "scale=2; $ar / $br" | bc)" \
             "$(printf "%.2f" "$(echo "scale=2; $ap99 / $bp99" | bc)")" \
-            "$(echo "scale=0; 100 * $ar / ${ceil:-1}" | bc)"
+            "$of"
     done
     echo
-    echo "Ceilings in this run: nginx \`return 200\` $ngx_ceiling rps, p99 $ngx_ceiling_p99 ms (W1, W2, W5;"
-    echo "median of $REPS runs alternating with W1 runs, which gave $w1_alt rps, p99 $w1_alt_p99 ms:"
-    echo "W1 at $(echo "scale=0; 100 * $w1_alt / ${ngx_ceiling:-1}" | bc)% of the ceiling side by side);"
-    echo "pgbench -M prepared with W3's statement $pg_w3 tps ($pg_w3_c clients),"
-    echo "with W4's $pg_w4 tps ($pg_w4_c clients) (bench/pgbench/)."
+    echo "¹ of the ceiling in $REPS runs alternating with this workload's (medians):"
+    echo "W1 $w1_alt rps (p99 $w1_alt_p99 ms) against nginx \`return 200\` $ngx_ceiling rps (p99 $ngx_ceiling_p99 ms);"
+    echo "W3 $w3_alt rps against pgbench -M prepared running its statement $pg_w3 tps ($pg_w3_c clients);"
+    echo "W4 $w4_alt rps against pgbench running its statement $pg_w4 tps ($pg_w4_c clients)"
+    echo "(bench/pgbench/; the best of 2, 4, 8 and 16 clients).  ² this suite's median against"
+    echo "that \`return 200\` median, measured minutes apart: indicative only, the VM's speed drifts."
     echo
     echo "Peak RSS under load (server and all its processes): ngx_backend"
     echo "$(( $(cat "$OUT/rss-ngx" 2>/dev/null || echo 0) / 1024 )) MB, peer $(( $(cat "$OUT/rss-peer" 2>/dev/null || echo 0) / 1024 )) MB."
