@@ -100,6 +100,8 @@ static void ngx_http_backend_pg_close(ngx_http_backend_pg_conn_t *pc);
 static void ngx_http_backend_pg_done(ngx_http_backend_pg_conn_t *pc,
     ngx_http_backend_pg_status_e status, PGresult *res);
 static void ngx_http_backend_pg_fail_waiting(ngx_http_backend_pg_pool_t *pool);
+static ngx_http_backend_pg_query_t *ngx_http_backend_pg_dequeue(
+    ngx_http_backend_pg_pool_t *pool);
 static void ngx_http_backend_pg_dispatch(ngx_http_backend_pg_pool_t *pool);
 static void ngx_http_backend_pg_wait_handler(ngx_event_t *ev);
 static void ngx_http_backend_pg_post(ngx_http_backend_pg_query_t *q);
@@ -981,7 +983,6 @@ ngx_http_backend_pg_idle_handler(ngx_http_backend_pg_conn_t *pc)
 static void
 ngx_http_backend_pg_release(ngx_http_backend_pg_conn_t *pc)
 {
-    ngx_queue_t                   *qu;
     ngx_http_backend_pg_pool_t    *pool;
     ngx_http_backend_pg_query_t   *q;
     ngx_http_backend_pg_server_t  *server;
@@ -998,18 +999,9 @@ ngx_http_backend_pg_release(ngx_http_backend_pg_conn_t *pc)
         return;
     }
 
-    if (!ngx_queue_empty(&pool->waiting)) {
-        qu = ngx_queue_head(&pool->waiting);
-        ngx_queue_remove(qu);
-        pool->nwaiting--;
+    q = ngx_http_backend_pg_dequeue(pool);
 
-        q = ngx_queue_data(qu, ngx_http_backend_pg_query_t, queue);
-        q->queued = 0;
-
-        if (q->wait.timer_set) {
-            ngx_del_timer(&q->wait);
-        }
-
+    if (q) {
         ngx_http_backend_pg_send(pc, q);
 
         if (ngx_http_backend_pg_piped(pool)) {
@@ -1095,24 +1087,44 @@ ngx_http_backend_pg_dispatch(ngx_http_backend_pg_pool_t *pool)
 static void
 ngx_http_backend_pg_fail_waiting(ngx_http_backend_pg_pool_t *pool)
 {
+    ngx_http_backend_pg_query_t  *q;
+
+    for ( ;; ) {
+        q = ngx_http_backend_pg_dequeue(pool);
+        if (q == NULL) {
+            return;
+        }
+
+        q->status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
+        ngx_http_backend_pg_post(q);
+    }
+}
+
+
+/* the oldest waiting query, out of the queue and off its timer */
+
+static ngx_http_backend_pg_query_t *
+ngx_http_backend_pg_dequeue(ngx_http_backend_pg_pool_t *pool)
+{
     ngx_queue_t                  *qu;
     ngx_http_backend_pg_query_t  *q;
 
-    while (!ngx_queue_empty(&pool->waiting)) {
-        qu = ngx_queue_head(&pool->waiting);
-        ngx_queue_remove(qu);
-        pool->nwaiting--;
-
-        q = ngx_queue_data(qu, ngx_http_backend_pg_query_t, queue);
-        q->queued = 0;
-        q->status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
-
-        if (q->wait.timer_set) {
-            ngx_del_timer(&q->wait);
-        }
-
-        ngx_http_backend_pg_post(q);
+    if (ngx_queue_empty(&pool->waiting)) {
+        return NULL;
     }
+
+    qu = ngx_queue_head(&pool->waiting);
+    ngx_queue_remove(qu);
+    pool->nwaiting--;
+
+    q = ngx_queue_data(qu, ngx_http_backend_pg_query_t, queue);
+    q->queued = 0;
+
+    if (q->wait.timer_set) {
+        ngx_del_timer(&q->wait);
+    }
+
+    return q;
 }
 
 
@@ -1345,25 +1357,17 @@ ngx_http_backend_pg_pipe_pick(ngx_http_backend_pg_pool_t *pool)
 static void
 ngx_http_backend_pg_pipe_fill(ngx_http_backend_pg_conn_t *pc)
 {
-    ngx_queue_t                  *qu;
     ngx_http_backend_pg_pool_t   *pool;
     ngx_http_backend_pg_query_t  *q;
 
     pool = pc->pool;
 
     while (pc->pgconn && pc->state == NGX_HTTP_BACKEND_PG_QUERYING
-           && !pc->retiring && pc->nslots < pool->server->pipeline
-           && !ngx_queue_empty(&pool->waiting))
+           && !pc->retiring && pc->nslots < pool->server->pipeline)
     {
-        qu = ngx_queue_head(&pool->waiting);
-        ngx_queue_remove(qu);
-        pool->nwaiting--;
-
-        q = ngx_queue_data(qu, ngx_http_backend_pg_query_t, queue);
-        q->queued = 0;
-
-        if (q->wait.timer_set) {
-            ngx_del_timer(&q->wait);
+        q = ngx_http_backend_pg_dequeue(pool);
+        if (q == NULL) {
+            break;
         }
 
         ngx_http_backend_pg_pipe_send(pc, q);
