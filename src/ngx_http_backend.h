@@ -180,6 +180,16 @@ ngx_int_t ngx_http_backend_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *content);
 ngx_table_elt_t *ngx_http_backend_header(ngx_http_request_t *r, u_char *name,
     size_t len);
+/*
+ * Bodies are read into memory whole: the location's client_max_body_size
+ * becomes ours to enforce (so a too large body gets our error, not nginx's
+ * HTML page) and the memory buffer grows to it.  Returns the limit.
+ */
+off_t ngx_http_backend_body_limit(ngx_conf_t *cf);
+/* the read body in one piece, copied and null-terminated if asked;
+ * NGX_DECLINED: larger than max (or spilled to a file) */
+ngx_int_t ngx_http_backend_body(ngx_http_request_t *r, off_t max,
+    ngx_uint_t terminate, ngx_str_t *body);
 ngx_int_t ngx_http_backend_request_id(ngx_http_request_t *r, ngx_str_t *id);
 ngx_int_t ngx_http_backend_rpc_start(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, u_char *body, size_t len);

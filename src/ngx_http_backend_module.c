@@ -267,19 +267,50 @@ ngx_http_backend_get_ctx(ngx_http_request_t *r)
 static void
 ngx_http_backend_body_handler(ngx_http_request_t *r)
 {
-    u_char                       *body, *p;
-    off_t                         len;
     ngx_int_t                     rc;
-    ngx_chain_t                  *cl;
+    ngx_str_t                     body;
     ngx_http_backend_ctx_t       *ctx;
     ngx_http_backend_loc_conf_t  *blcf;
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
 
-    if (r->request_body == NULL) {
+    rc = ngx_http_backend_body(r, blcf->max_body, 0, &body);
+
+    if (rc == NGX_ERROR) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "backend: client sent too large body");
+        ngx_http_finalize_request(r, ngx_http_backend_send_error(r,
+                                      NGX_HTTP_BACKEND_PAYLOAD_TOO_LARGE,
+                                      NULL));
+        return;
+    }
+
+    rc = ngx_http_backend_rpc_start(r, ctx, body.data, body.len);
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+ngx_int_t
+ngx_http_backend_body(ngx_http_request_t *r, off_t max, ngx_uint_t terminate,
+    ngx_str_t *body)
+{
+    u_char       *p;
+    off_t         len;
+    ngx_chain_t  *cl;
+
+    if (r->request_body == NULL) {
+        return NGX_ERROR;
     }
 
     len = 0;
@@ -293,46 +324,32 @@ ngx_http_backend_body_handler(ngx_http_request_t *r)
      * with a chunked body that is the only way to learn its size
      */
 
-    if (r->request_body->temp_file
-        || (blcf->max_body && len > blcf->max_body))
-    {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "backend: client sent too large body");
-        ngx_http_finalize_request(r, ngx_http_backend_send_error(r,
-                                      NGX_HTTP_BACKEND_PAYLOAD_TOO_LARGE,
-                                      NULL));
-        return;
+    if (r->request_body->temp_file || (max && len > max)) {
+        return NGX_DECLINED;
     }
 
-    body = NULL;
+    body->len = (size_t) len;
+    cl = r->request_body->bufs;
 
-    if (len) {
-        cl = r->request_body->bufs;
-
-        if (cl->next == NULL) {
-            body = cl->buf->pos;
-
-        } else {
-            body = ngx_pnalloc(r->pool, len);
-            if (body == NULL) {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
-            }
-
-            p = body;
-            for ( /* void */ ; cl; cl = cl->next) {
-                p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
-            }
-        }
+    if (!terminate && (len == 0 || cl->next == NULL)) {
+        body->data = len ? cl->buf->pos : NULL;
+        return NGX_OK;
     }
 
-    rc = ngx_http_backend_rpc_start(r, ctx, body, (size_t) len);
-
-    if (rc == NGX_DONE) {
-        return;
+    body->data = ngx_pnalloc(r->pool, body->len + 1);
+    if (body->data == NULL) {
+        return NGX_ERROR;
     }
 
-    ngx_http_finalize_request(r, rc);
+    p = body->data;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    *p = '\0';
+
+    return NGX_OK;
 }
 
 
@@ -727,8 +744,6 @@ ngx_http_backend_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_backend_loc_conf_t *prev = parent;
     ngx_http_backend_loc_conf_t *conf = child;
 
-    ngx_http_core_loc_conf_t  *clcf;
-
     /* like proxy_pass, backend_rpc is not inherited by nested locations */
     if (conf->rpc == NGX_CONF_UNSET) {
         conf->rpc = 0;
@@ -740,28 +755,35 @@ ngx_http_backend_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_OK;
     }
 
-    /*
-     * The body limit is ours to enforce, so that a too large body gets a
-     * tRPC envelope rather than nginx's HTML page; bodies are read into
-     * memory whole, up to that limit
-     */
+    /* a too large body gets a tRPC envelope */
+    conf->max_body = ngx_http_backend_body_limit(cf);
+
+    return NGX_CONF_OK;
+}
+
+
+off_t
+ngx_http_backend_body_limit(ngx_conf_t *cf)
+{
+    off_t                      max;
+    ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    conf->max_body = clcf->client_max_body_size;
+    max = clcf->client_max_body_size;
 
-    if (conf->max_body) {
-        clcf->client_max_body_size = 0;
-
-        if ((off_t) clcf->client_body_buffer_size < conf->max_body) {
-            clcf->client_body_buffer_size = (size_t) conf->max_body;
-        }
-
-    } else {
-        conf->max_body = clcf->client_body_buffer_size;
+    if (max == 0) {
+        /* unlimited in nginx: the memory buffer is the limit */
+        return (off_t) clcf->client_body_buffer_size;
     }
 
-    return NGX_CONF_OK;
+    clcf->client_max_body_size = 0;
+
+    if ((off_t) clcf->client_body_buffer_size < max) {
+        clcf->client_body_buffer_size = (size_t) max;
+    }
+
+    return max;
 }
 
 

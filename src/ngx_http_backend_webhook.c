@@ -228,10 +228,10 @@ ngx_http_backend_webhook_handler(ngx_http_request_t *r)
 static void
 ngx_http_backend_webhook_body(ngx_http_request_t *r)
 {
-    u_char                               *body, *p;
+    u_char                               *body;
     size_t                                len;
-    ngx_str_t                             id, msg, *type_str, err;
-    ngx_chain_t                          *cl;
+    ngx_int_t                             rc;
+    ngx_str_t                             id, msg, *type_str, err, raw;
     const char                           *error;
     ngx_pool_cleanup_t                   *cln;
     ngx_http_backend_json_t              *json, *type;
@@ -240,39 +240,24 @@ ngx_http_backend_webhook_body(ngx_http_request_t *r)
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_webhook_module);
 
-    if (r->request_body == NULL) {
+    /* null-terminated: the payload is bound as a statement parameter */
+
+    rc = ngx_http_backend_body(r, wlcf->max_body, 1, &raw);
+
+    if (rc == NGX_ERROR) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    len = 0;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += ngx_buf_size(cl->buf);
-    }
-
-    if (r->request_body->temp_file
-        || (wlcf->max_body && (off_t) len > wlcf->max_body))
-    {
+    if (rc == NGX_DECLINED) {
         ngx_http_finalize_request(r, ngx_http_backend_webhook_reply(r,
                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                       "error", NULL));
         return;
     }
 
-    body = ngx_pnalloc(r->pool, len + 1);
-    if (body == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    p = body;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
-    }
-
-    *p = '\0';
+    body = raw.data;
+    len = raw.len;
 
     /* the signature, on the raw body, before anything looks at it */
 
@@ -935,8 +920,6 @@ ngx_http_backend_webhook_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_backend_webhook_loc_conf_t *prev = parent;
     ngx_http_backend_webhook_loc_conf_t *conf = child;
 
-    ngx_http_core_loc_conf_t  *clcf;
-
     ngx_conf_merge_value(conf->tolerance, prev->tolerance, 300);
 
     if (conf->enabled != 1) {
@@ -971,22 +954,8 @@ ngx_http_backend_webhook_merge_loc_conf(ngx_conf_t *cf, void *parent,
         return NGX_CONF_ERROR;
     }
 
-    /* as backend_rpc: the body is read into memory whole, up to the limit */
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    conf->max_body = clcf->client_max_body_size;
-
-    if (conf->max_body) {
-        clcf->client_max_body_size = 0;
-
-        if ((off_t) clcf->client_body_buffer_size < conf->max_body) {
-            clcf->client_body_buffer_size = (size_t) conf->max_body;
-        }
-
-    } else {
-        conf->max_body = clcf->client_body_buffer_size;
-    }
+    /* a too large body gets a webhook reply */
+    conf->max_body = ngx_http_backend_body_limit(cf);
 
     return NGX_CONF_OK;
 }

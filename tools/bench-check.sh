@@ -58,12 +58,9 @@ redis_started=1
 "$BENCH/workload/tokens.sh" >/dev/null
 
 mkdir -p "$tmp/nginx/logs"
-sed -e "s|@PREFIX@|$tmp/nginx|g" -e "s|@MODULE@|$MODULE|g" \
-    -e "s|@PORT@|$port|g" -e "s|@PG_PORT@|$pg_port|g" \
-    -e "s|@REDIS_PORT@|$redis_port|g" -e "s|@CONF_DIR@|$ROOT/conf|g" \
-    -e "s|@KEYS@|$BENCH/workload/keys|g" \
-    -e "s|@WORKERS@|${WORKERS:-2}|g" -e "s|@POOL@|${POOL:-2}|g" -e "s|@PIPELINE@|${PIPELINE:-16}|g" \
-    "$ROOT/bench/nginx.conf.in" >"$tmp/nginx.conf"
+MODULE=$MODULE BENCH_DIR=$BENCH \
+    "$TOOLS/bench-conf.sh" "$tmp/nginx" "$port" "$pg_port" "$redis_port" \
+    >"$tmp/nginx.conf"
 
 "$NGINX_BIN" -p "$tmp/nginx" -c "$tmp/nginx.conf" -e "$tmp/nginx/logs/error.log"
 

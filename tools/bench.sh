@@ -128,13 +128,9 @@ redis_started=1
 
 start_ngx() {
     mkdir -p "$tmp/nginx/logs"
-    sed -e "s|@PREFIX@|$tmp/nginx|g" -e "s|@MODULE@|$MODULE|g" \
-        -e "s|@PORT@|$ngx_port|g" -e "s|@PG_PORT@|$pg_port|g" \
-        -e "s|@REDIS_PORT@|$redis_port|g" -e "s|@CONF_DIR@|$ROOT/conf|g" \
-        -e "s|@KEYS@|$BENCH/workload/keys|g" \
-        -e "s|@WORKERS@|$WORKERS|g" -e "s|@POOL@|$NGX_POOL|g" \
-        -e "s|@PIPELINE@|$PIPELINE|g" \
-        "$ROOT/bench/nginx.conf.in" >"$tmp/nginx.conf"
+    MODULE=$MODULE BENCH_DIR=$BENCH WORKERS=$WORKERS POOL=$NGX_POOL \
+    PIPELINE=$PIPELINE "$TOOLS/bench-conf.sh" "$tmp/nginx" "$ngx_port" \
+        "$pg_port" "$redis_port" >"$tmp/nginx.conf"
     "$NGINX_BIN" -p "$tmp/nginx" -c "$tmp/nginx.conf" \
                  -e "$tmp/nginx/logs/error.log"
     ngx_running=1

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The nginx.conf the benchmark runs (make bench, make bench-check), from
+# bench/nginx.conf.in, on standard output.
+#
+# usage: tools/bench-conf.sh PREFIX PORT PG_PORT REDIS_PORT
+# env: MODULE, BENCH_DIR (../shared/bench), WORKERS (2), POOL (2: backend_pg
+#      max= per worker), PIPELINE (16: backend_pg pipeline=)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$(cd "${BENCH_DIR:-$ROOT/../shared/bench}" && pwd)
+MODULE=${MODULE:-$ROOT/.build/nginx/ngx_http_backend_module.so}
+
+[ $# -eq 4 ] || { echo "usage: $0 PREFIX PORT PG_PORT REDIS_PORT" >&2; exit 2; }
+
+sed -e "s|@PREFIX@|$1|g" -e "s|@MODULE@|$MODULE|g" \
+    -e "s|@PORT@|$2|g" -e "s|@PG_PORT@|$3|g" -e "s|@REDIS_PORT@|$4|g" \
+    -e "s|@CONF_DIR@|$ROOT/conf|g" -e "s|@KEYS@|$BENCH/workload/keys|g" \
+    -e "s|@WORKERS@|${WORKERS:-2}|g" -e "s|@POOL@|${POOL:-2}|g" \
+    -e "s|@PIPELINE@|${PIPELINE:-16}|g" \
+    "$ROOT/bench/nginx.conf.in"
