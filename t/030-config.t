@@ -328,3 +328,42 @@ whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 ['{"error":"missing required headers"}', '{"error":"method not allowed"}']
 --- no_error_log
 [error]
+
+
+
+=== TEST 28: a webhook body over client_max_body_size is a 413 in JSON, chunked too
+--- user_files
+>>> secret
+whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+--- http_config
+    backend_pg main "host=127.0.0.1 dbname=x";
+--- config
+    location = /wh {
+        client_max_body_size 16;
+        backend_webhook svix;
+        backend_webhook_secret ../html/secret;
+        backend_webhook_sql "select status, clerk_user from app.receive_clerk_webhook($1, $2, $3::jsonb)";
+    }
+--- raw_request eval
+["POST /wh HTTP/1.1\r
+Host: localhost\r
+Connection: close\r
+Content-Length: 20\r
+\r
+{\"a\":\"0123456789ab\"}",
+"POST /wh HTTP/1.1\r
+Host: localhost\r
+Connection: close\r
+Transfer-Encoding: chunked\r
+\r
+14\r
+{\"a\":\"0123456789ab\"}\r
+0\r
+\r
+"]
+--- error_code eval
+[413, 413]
+--- response_body eval
+['{"error":"payload too large"}', '{"error":"payload too large"}']
+--- no_error_log
+[error]
