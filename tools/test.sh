@@ -31,7 +31,10 @@
 # and reports in a log directory; any report there fails the run.
 #
 # env: MODULE, SANITIZE, MAKE (from the Makefile), PROVE_JOBS (default 1),
-#      KEEP_TEST_DIR=1 (keep the temporary directory, servers stopped)
+#      KEEP_TEST_DIR=1 (keep the temporary directory, servers stopped),
+#      SUITES="nginx e2e" (run only these suites; default all),
+#      PROVE_FILES="t/010-procedures.t ..." (default: t/, recursively),
+#      E2E_FILES="t/e2e/auth.test.mjs ..." (default: t/e2e/*.test.mjs)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -86,9 +89,14 @@ setup_failed() {
     exit 1
 }
 
+want() {
+    [ -z "${SUITES:-}" ] || [[ " $SUITES " == *" $1 "* ]]
+}
+
 suite() {
     local name=$1 t0 rc
     shift
+    want "$name" || return 0
     echo
     echo "=== $name: $*"
     t0=$SECONDS
@@ -161,12 +169,15 @@ if [ -f t/unit/unit.mk ]; then
 fi
 
 if [ -n "$(find t -name '*.t' -print -quit 2>/dev/null)" ]; then
-    suite nginx prove -I t/lib -j "${PROVE_JOBS:-1}" -r t/
+    # shellcheck disable=SC2086
+    suite nginx prove -I t/lib -j "${PROVE_JOBS:-1}" -r ${PROVE_FILES:-t/}
 fi
 
 shopt -s nullglob
 e2e=(t/e2e/*.test.mjs)
 shopt -u nullglob
+# shellcheck disable=SC2206
+[ -z "${E2E_FILES:-}" ] || e2e=($E2E_FILES)
 if [ "${#e2e[@]}" -gt 0 ]; then
     suite e2e node --test "${e2e[@]}"
 fi
