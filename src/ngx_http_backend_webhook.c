@@ -19,7 +19,9 @@
  * raw body before anything else; a verified delivery is handed to one SQL
  * statement that stores it (unique by its id) and applies it, and the
  * answer is 2xx only once that statement has committed.  Failed applies
- * are retried from a timer of one worker per node.
+ * are retried from a timer of one worker per node.  A delivery that
+ * statement can never store (a permanent SQL error, see below) is stored
+ * as a dead letter, raw, by a second statement, and then acknowledged.
  */
 
 
@@ -34,6 +36,8 @@ typedef struct {
     ngx_uint_t                      nparams;
     ngx_http_backend_pg_server_t   *server;
     ngx_http_backend_pg_stmt_t     *stmt;
+    ngx_str_t                       dead_sql;
+    ngx_http_backend_pg_stmt_t     *dead_stmt;
     off_t                           max_body;
     ngx_flag_t                      enabled;
 } ngx_http_backend_webhook_loc_conf_t;
@@ -62,10 +66,13 @@ typedef struct {
     ngx_http_request_t             *request;
     ngx_http_backend_pg_query_t     query;
     char                           *values[3];
+    ngx_str_t                       body;
     ngx_http_backend_invalidate_t   invalidate;
     ngx_str_t                       status;
+    char                           *dead_values[4];
     unsigned                        running:1;
     unsigned                        invalidating:1;
+    unsigned                        dead:1;
 } ngx_http_backend_webhook_ctx_t;
 
 
@@ -78,6 +85,9 @@ static ngx_str_t *ngx_http_backend_webhook_header(ngx_http_request_t *r,
     const char *name);
 static void ngx_http_backend_webhook_query_handler(
     ngx_http_backend_pg_query_t *q);
+static ngx_uint_t ngx_http_backend_webhook_permanent(u_char *sqlstate);
+static ngx_int_t ngx_http_backend_webhook_dead_letter(
+    ngx_http_backend_webhook_ctx_t *ctx, PGresult *res);
 static void ngx_http_backend_webhook_invalidated(
     ngx_http_backend_invalidate_t *inv);
 static ngx_int_t ngx_http_backend_webhook_reply(ngx_http_request_t *r,
@@ -105,6 +115,8 @@ static char *ngx_http_backend_webhook_secret(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_backend_webhook_sql(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_backend_webhook_dead_letter_sql(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_backend_webhook_retry_conf(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
@@ -135,6 +147,13 @@ static ngx_command_t  ngx_http_backend_webhook_commands[] = {
     { ngx_string("backend_webhook_sql"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_backend_webhook_sql,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("backend_webhook_dead_letter_sql"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_backend_webhook_dead_letter_sql,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -319,6 +338,7 @@ ngx_http_backend_webhook_body(ngx_http_request_t *r)
     *ngx_cpymem(ctx->values[0], id.data, id.len) = '\0';
     *ngx_cpymem(ctx->values[1], type_str->data, type_str->len) = '\0';
     ctx->values[2] = (char *) body;
+    ctx->body = raw;
 
     ctx->query.server = wlcf->server;
     ctx->query.stmt = wlcf->stmt;
@@ -484,12 +504,13 @@ ngx_http_backend_webhook_header(ngx_http_request_t *r, const char *name)
 static void
 ngx_http_backend_webhook_query_handler(ngx_http_backend_pg_query_t *q)
 {
-    int                              col;
-    ngx_int_t                        rc;
-    ngx_str_t                        msg;
-    PGresult                        *res;
-    ngx_http_request_t              *r;
-    ngx_http_backend_webhook_ctx_t  *ctx;
+    int                                   col;
+    ngx_int_t                             rc;
+    ngx_str_t                             msg;
+    PGresult                             *res;
+    ngx_http_request_t                   *r;
+    ngx_http_backend_webhook_ctx_t       *ctx;
+    ngx_http_backend_webhook_loc_conf_t  *wlcf;
 
     ctx = q->data;
     ctx->running = 0;
@@ -498,12 +519,53 @@ ngx_http_backend_webhook_query_handler(ngx_http_backend_pg_query_t *q)
     res = q->result;
     q->result = NULL;
 
+    if (q->status == NGX_HTTP_BACKEND_PG_SQL_ERROR && !ctx->dead
+        && ngx_http_backend_webhook_permanent(q->sqlstate))
+    {
+        wlcf = ngx_http_get_module_loc_conf(r,
+                                            ngx_http_backend_webhook_module);
+
+        if (wlcf->dead_stmt) {
+            /* every delivery would fail alike: stored raw, acknowledged */
+
+            ctx->dead = 1;
+
+            rc = ngx_http_backend_webhook_dead_letter(ctx, res);
+
+            if (res) {
+                PQclear(res);
+            }
+
+            if (rc == NGX_OK) {
+                ctx->running = 1;
+                return;
+            }
+
+            if (rc == NGX_ERROR) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            /* NGX_DECLINED: the dead-letter statement failed at once */
+
+            ngx_http_backend_webhook_query_handler(q);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "backend webhook: \"%s\": SQLSTATE %s will not go away "
+                      "on redelivery, but there is no "
+                      "backend_webhook_dead_letter_sql to store it",
+                      ctx->values[0], q->sqlstate);
+    }
+
     if (q->status != NGX_HTTP_BACKEND_PG_OK) {
         /* not stored: not acknowledged, so that Svix delivers it again */
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "backend webhook: \"%s\" not stored (%s%s), answered "
-                      "503 so that it is delivered again", ctx->values[0],
+                      "backend webhook: \"%s\" not stored%s (%s%s), "
+                      "answered 503 so that it is delivered again",
+                      ctx->values[0], ctx->dead ? " as a dead letter" : "",
                       q->status == NGX_HTTP_BACKEND_PG_SQL_ERROR
                       ? "SQLSTATE " : "database ",
                       q->status == NGX_HTTP_BACKEND_PG_SQL_ERROR
@@ -561,9 +623,20 @@ ngx_http_backend_webhook_query_handler(ngx_http_backend_pg_query_t *q)
 
     PQclear(res);
 
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "backend webhook: \"%s\" (%s): %V", ctx->values[0],
-                  ctx->values[1], &ctx->status);
+    if (ctx->dead
+        && ctx->status.len == 4 && ngx_strncmp(ctx->status.data, "dead", 4)
+           == 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "backend webhook: \"%s\" dead-lettered, answered "
+                      "200 (%s, SQLSTATE %s): it needs a person",
+                      ctx->values[0], ctx->values[1], ctx->dead_values[3]);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "backend webhook: \"%s\" (%s): %V", ctx->values[0],
+                      ctx->values[1], &ctx->status);
+    }
 
     if (ctx->invalidate.id.len) {
         /* the user's cached context goes before the answer */
@@ -597,6 +670,106 @@ ngx_http_backend_webhook_invalidated(ngx_http_backend_invalidate_t *inv)
     ngx_http_finalize_request(ctx->request,
                               ngx_http_backend_webhook_reply(ctx->request,
                                   NGX_HTTP_OK, "status", &ctx->status));
+}
+
+
+/*
+ * Errors that the same delivery would meet again, however often Svix
+ * retried it: data exceptions (22: a value the column or type refuses,
+ * such as jsonb's \u0000, 22P05), integrity violations of the row itself
+ * (23, but 23001, 23503 and 23P01, which depend on other rows that may
+ * change; a 23505 on the event's id finds it stored, a duplicate), and
+ * program limits (54).  The rest (08, 53, 57, 40, 42, 55, P0, ...) may
+ * go away: a server back, a deploy fixed.
+ */
+
+static ngx_uint_t
+ngx_http_backend_webhook_permanent(u_char *sqlstate)
+{
+    if (ngx_strlen(sqlstate) != 5) {
+        return 0;
+    }
+
+    if (ngx_strncmp(sqlstate, "22", 2) == 0
+        || ngx_strncmp(sqlstate, "54", 2) == 0)
+    {
+        return 1;
+    }
+
+    if (ngx_strncmp(sqlstate, "23", 2) == 0) {
+        return ngx_strcmp(sqlstate, "23001") != 0
+               && ngx_strcmp(sqlstate, "23503") != 0
+               && ngx_strcmp(sqlstate, "23P01") != 0;
+    }
+
+    return 0;
+}
+
+
+/*
+ * backend_webhook_dead_letter_sql: $1 the id, $2 the type, $3 the raw body
+ * as bytea's hex text (it may hold what text cannot), $4 the error,
+ * "SQLSTATE: message".  NGX_OK: running; NGX_DECLINED: failed at once,
+ * ctx->query.status says why.
+ */
+
+static ngx_int_t
+ngx_http_backend_webhook_dead_letter(ngx_http_backend_webhook_ctx_t *ctx,
+    PGresult *res)
+{
+    u_char                               *p;
+    size_t                                len, plen, dlen;
+    char                                 *primary, *detail;
+    ngx_http_request_t                   *r;
+    ngx_http_backend_webhook_loc_conf_t  *wlcf;
+
+    r = ctx->request;
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_webhook_module);
+
+    primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+
+    plen = primary ? ngx_strlen(primary) : 0;
+    dlen = detail ? ngx_strlen(detail) : 0;
+
+    len = 5 + sizeof(": ") - 1 + plen + sizeof(" ()") - 1 + dlen + 1;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->dead_values[3] = (char *) p;
+
+    p = ngx_cpymem(p, ctx->query.sqlstate, 5);
+    p = ngx_cpymem(p, ": ", 2);
+    p = ngx_cpymem(p, primary, plen);
+
+    if (dlen) {
+        p = ngx_sprintf(p, " (%*s)", dlen, detail);
+    }
+
+    *p = '\0';
+
+    p = ngx_pnalloc(r->pool, 2 + 2 * ctx->body.len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->dead_values[2] = (char *) p;
+
+    *p++ = '\\';
+    *p++ = 'x';
+    p = ngx_hex_dump(p, ctx->body.data, ctx->body.len);
+    *p = '\0';
+
+    ctx->dead_values[0] = ctx->values[0];
+    ctx->dead_values[1] = ctx->values[1];
+
+    ctx->query.stmt = wlcf->dead_stmt;
+    ctx->query.values = ctx->dead_values;
+
+    return ngx_http_backend_pg_run(&ctx->query);
 }
 
 
@@ -897,6 +1070,7 @@ ngx_http_backend_webhook_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->sql = { 0, NULL };
+     *     conf->dead_sql = { 0, NULL };
      *     conf->max_body = 0;
      */
 
@@ -952,6 +1126,14 @@ ngx_http_backend_webhook_merge_loc_conf(ngx_conf_t *cf, void *parent,
                                               conf->nparams);
     if (conf->stmt == NULL) {
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->dead_sql.len) {
+        conf->dead_stmt = ngx_http_backend_pg_stmt_add(cf, conf->server,
+                                                       &conf->dead_sql, 4);
+        if (conf->dead_stmt == NULL) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     /* a too large body gets a webhook reply */
@@ -1145,6 +1327,40 @@ ngx_http_backend_webhook_sql(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "id), $2 (the event type) and $3 (the payload)");
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * backend_webhook_dead_letter_sql "statement": on backend_webhook_sql's
+ * database; $1 id, $2 type, $3 raw body (bytea), $4 the error
+ */
+
+static char *
+ngx_http_backend_webhook_dead_letter_sql(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_backend_webhook_loc_conf_t *wlcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   n;
+
+    if (wlcf->dead_sql.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_backend_pg_sql_params(&value[1], &n) != NGX_OK || n != 4) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "backend_webhook_dead_letter_sql must use $1 (the "
+                           "message id), $2 (the event type), $3 (the raw "
+                           "body, bytea) and $4 (the error)");
+        return NGX_CONF_ERROR;
+    }
+
+    wlcf->dead_sql = value[1];
 
     return NGX_CONF_OK;
 }

@@ -68,6 +68,7 @@ after(async () => {
   psql(`delete from revoked_sessions where session_id like '${tag}%'`);
   psql(`delete from users where clerk_id like '${tag}%'`);
   psql('drop trigger if exists e2e_wh_fail on users; drop function if exists e2e_wh_fail()');
+  psql('drop trigger if exists e2e_wh_raise on webhook_events; drop function if exists e2e_wh_raise()');
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -221,6 +222,72 @@ test('a failing apply is retried with backoff, dead-lettered, then replayed once
   assert.equal((await replay()).status, 404, 'applied events are not replayed again');
 });
 
+test('an event Postgres can never store (\\u0000, 22P05): dead-lettered once with its raw body, 2xx', async () => {
+  // valid JSON, signed, but jsonb has no NUL: every delivery would fail alike
+  const body = JSON.stringify(userEvent('user.created', `${tag}_nul`)).replace('"object":"user"', '"object":"us\\u0000er"');
+  assert.match(body, /\\u0000/);
+  const id = msgId();
+  const r = await deliver(null, { id, body });
+  assert.deepEqual([r.status, r.body], [200, { status: 'dead' }]);
+  assert.equal(psql(`select status || ' ' || (payload is null) || ' ' || attempts
+                       from webhook_events where svix_id = '${id}'`), 'dead true 1');
+  assert.equal(psql(`select convert_from(raw_body, 'UTF8') from webhook_events where svix_id = '${id}'`), body);
+  assert.match(psql(`select last_error from webhook_events where svix_id = '${id}'`),
+               /^22P05: unsupported Unicode escape sequence/);
+  assert.match(n.errorLog(), new RegExp(`\\[error\\].*"${id}" dead-lettered, answered 200 \\(user.created, SQLSTATE 22P05: `));
+  assert.equal(psql(`select count(*) from users where clerk_id = '${tag}_nul'`), '0');
+
+  // Svix's next try (it would come only if the 200 were lost): one row still
+  assert.deepEqual((await deliver(null, { id, body })).body, { status: 'duplicate' });
+  assert.equal(psql(`select count(*) from webhook_events where svix_id = '${id}'`), '1');
+
+  // listed for a person; replay leaves it dead (nothing to apply yet)
+  const admin = await mint(key, { sub: `${tag}_boss2`, sid: `${tag}_sess_boss2` });
+  psql(`insert into users (clerk_id, email, role) values ('${tag}_boss2', 'b2@${tag}.test', 'admin')`);
+  const res = await fetch(`${n.url}/replay`, {
+    method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    body: JSON.stringify(id),
+  });
+  assert.equal(res.status, 200);
+  assert.deepEqual((await res.json()).result.data, { svix_id: id, status: 'dead', clerkUser: null });
+  assert.equal(psql(`select status from webhook_events where svix_id = '${id}'`), 'dead');
+});
+
+test('SQL errors by class: 40001 stays 503 and is applied once it passes; a raised 22023 is dead-lettered', async () => {
+  const [transient, permanent] = [`${tag}_40001`, `${tag}_22023`];
+  psql(`create function e2e_wh_raise() returns trigger language plpgsql as $$
+        begin
+          if new.svix_id = '${transient}' then
+            raise exception 'simulated conflict' using errcode = '40001';
+          end if;
+          if new.svix_id = '${permanent}' and new.status <> 'dead' then
+            raise exception 'simulated bad value' using errcode = '22023';
+          end if;
+          return new;
+        end $$;
+        create trigger e2e_wh_raise before insert on webhook_events
+          for each row execute function e2e_wh_raise()`);
+  try {
+    const ev = userEvent('user.created', `${tag}_cls`);
+    for (let i = 0; i < 2; i++) {
+      const r = await deliver(ev, { id: transient });
+      assert.deepEqual([r.status, r.body], [503, { error: 'not stored, retry later' }]);
+    }
+    assert.equal(stored(transient), '', 'not stored, not dead-lettered');
+    assert.match(n.errorLog(), new RegExp(`"${transient}" not stored \\(SQLSTATE 40001\\), answered 503`));
+
+    const p = await deliver(userEvent('user.created', `${tag}_cls2`), { id: permanent });
+    assert.deepEqual([p.status, p.body], [200, { status: 'dead' }]);
+    assert.equal(psql(`select status || ' ' || last_error from webhook_events where svix_id = '${permanent}'`),
+                 'dead 22023: simulated bad value');
+  } finally {
+    psql('drop trigger e2e_wh_raise on webhook_events; drop function e2e_wh_raise()');
+  }
+  const r = await deliver(userEvent('user.created', `${tag}_cls`), { id: transient });
+  assert.deepEqual([r.status, r.body], [200, { status: 'applied' }]);
+  assert.equal(psql(`select count(*) from users where clerk_id = '${tag}_cls'`), '1');
+});
+
 test('Postgres down: 503 and nothing lost; redelivered after it returns, applied once', async () => {
   const cluster = await new Cluster().start();
   let m;
@@ -253,6 +320,8 @@ test('Postgres down: 503 and nothing lost; redelivered after it returns, applied
       assert.deepEqual((await deliver(ev, { id, node: m })).body, { status: 'duplicate' });
     }
     assert.equal(psql(`select count(*) from users where clerk_id like '${tag}_down%'`, pg), '3');
+    assert.equal(psql(`select count(*) from webhook_events where status = 'dead'`, pg), '0',
+                 'an outage is not a dead letter');
     assert.deepEqual(m.problems(), []);
   } finally {
     await m?.stop();
