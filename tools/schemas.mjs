@@ -135,11 +135,62 @@ function inspect(schema) {
   return found;
 }
 
+function optedOut(schema) {
+  const reason = z.globalRegistry.get(schema)?.[OPT_OUT];
+  return typeof reason === 'string' && reason.trim() !== '';
+}
+
+// the schema's direct subschemas, whatever its kind (shape, element,
+// options, innerType, in/out, a lazy's target, what .meta() was called on)
+function children(schema) {
+  const def = schema._zod.def;
+  const out = [];
+  const add = (v) => {
+    if (v?._zod) {
+      out.push(v);
+    } else if (Array.isArray(v)) {
+      v.forEach(add);
+    }
+  };
+  for (const [key, v] of Object.entries(def)) {
+    if (key === 'checks') {
+      continue;
+    }
+    if (key === 'shape' && v && typeof v === 'object') {
+      Object.values(v).forEach(add);
+    } else {
+      add(v);
+    }
+  }
+  if (def.type === 'lazy') {
+    add(schema._zod.innerType);
+  }
+  add(schema._zod.parent);
+  return out;
+}
+
+// Zod exports a schema used in several places once, under the first of
+// its paths; an opt-out above one place must not cover the others.  The
+// schemas reached on at least one way from the root without an opt-out.
+function uncovered(root) {
+  const exposed = new Set();
+  const walk = (schema) => {
+    if (optedOut(schema) || exposed.has(schema)) {
+      return;
+    }
+    exposed.add(schema);
+    children(schema).forEach(walk);
+  };
+  walk(root);
+  return exposed;
+}
+
+
 // the JSON Schema of one file's default export, or a list of refusals
 function exportSchema(schema) {
   const unrepresentable = new Map();   // schema -> what
   const groups = [];                   // per node: [{ path, what, always }]
-  const optOuts = [];                  // { path, reason }
+  const optOuts = [];                  // their paths
 
   const json = z.toJSONSchema(schema, {
     io: 'input',
@@ -163,26 +214,28 @@ function exportSchema(schema) {
           node.push({ path, always: true,
                       what: `.meta({ ${OPT_OUT} }) needs a reason: a non-empty string` });
         } else {
-          optOuts.push({ path, reason });
+          optOuts.push(path);
         }
       }
       for (const what of inspect(ctx.zodSchema)) {
-        node.push({ path, what });
+        node.push({ path, what, schema: ctx.zodSchema });
       }
       groups.push(node);
     },
   });
   const refused = groups.reverse().flat();
 
-  // an opt-out covers its node and what is below it
-  const covered = (path) => optOuts.some((o) => o.path.length <= path.length
-                                         && o.path.every((k, i) => k === path[i]));
+  const exposed = uncovered(schema);
+  const under = (path) => optOuts.some((o) => o.length <= path.length
+                                       && o.every((k, i) => k === path[i]));
 
   const seen = new Set();
   const problems = [];
   for (const r of refused) {
-    const line = `${where(r.path)}: ${r.what}${r.always ? '' : `; ${HOW}`}`;
-    if ((r.always || !covered(r.path)) && !seen.has(line)) {
+    const shared = !r.always && under(r.path)
+      ? ' (a schema used in more than one place: not every use is opted out)' : '';
+    const line = `${where(r.path)}: ${r.what}${r.always ? '' : `; ${HOW}`}${shared}`;
+    if ((r.always || exposed.has(r.schema)) && !seen.has(line)) {
       seen.add(line);
       problems.push(line);
     }

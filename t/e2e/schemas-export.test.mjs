@@ -70,6 +70,8 @@ const refused = {
     `input.properties.id: .refine(): a function JSON Schema cannot express; nginx would not run it; ${OPT}`],
   'opt-out-partial.mjs': [
     `input.properties.name: .trim(): Zod changes the value before its other checks and before SQL sees it; the JSON Schema does not; ${OPT}`],
+  'opt-out-shared.mjs': [
+    `input.properties.inner.properties.id: .refine(): a function JSON Schema cannot express; nginx would not run it; ${OPT} (a schema used in more than one place: not every use is opted out)`],
   'zod3.mjs': [
     "the default export is a Zod 3 schema; Zod 4 is required (import { z } from 'zod' with zod 4, not 'zod/v3' or zod@3)"],
   'not-zod.mjs': ['the default export is not a Zod schema'],
