@@ -6,6 +6,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/bn.h>
@@ -377,24 +378,6 @@ ngx_http_backend_jwt_verify(ngx_pool_t *pool, ngx_http_backend_jwks_t *jwks,
 
     kid = ngx_http_backend_jwt_string(h, "kid");
 
-    key = NULL;
-    k = jwks->keys.elts;
-
-    for (i = 0; i < jwks->keys.nelts; i++) {
-        if (k[i].kid.len == 0
-            || (kid && kid->len == k[i].kid.len
-                && ngx_strncmp(kid->data, k[i].kid.data, kid->len) == 0))
-        {
-            key = &k[i];
-            break;
-        }
-    }
-
-    if (key == NULL) {
-        *reason = "unknown-kid";
-        return NGX_DECLINED;
-    }
-
     if (ngx_http_backend_jwt_decode(pool, dot1 + 1, dot2 - dot1 - 1,
                                     &payload) != NGX_OK
         || ngx_http_backend_jwt_decode(pool, dot2 + 1, last - dot2 - 1, &sig)
@@ -404,17 +387,46 @@ ngx_http_backend_jwt_verify(ngx_pool_t *pool, ngx_http_backend_jwks_t *jwks,
         return NGX_DECLINED;
     }
 
-    /* the signature, before any claim is looked at */
+    /*
+     * The signature, before any claim is looked at: with each key of the
+     * token's kid and each key without one (PEM keys, any kid), in the
+     * order configured, until one verifies; so a rotation that adds a
+     * second PEM key accepts the tokens of both
+     */
 
-    md = EVP_MD_CTX_new();
-    if (md == NULL) {
-        return NGX_ERROR;
+    ok = 0;
+    key = NULL;
+    k = jwks->keys.elts;
+
+    for (i = 0; !ok && i < jwks->keys.nelts; i++) {
+        if (k[i].kid.len
+            && (kid == NULL || kid->len != k[i].kid.len
+                || ngx_strncmp(kid->data, k[i].kid.data, kid->len) != 0))
+        {
+            continue;
+        }
+
+        key = &k[i];
+
+        md = EVP_MD_CTX_new();
+        if (md == NULL) {
+            return NGX_ERROR;
+        }
+
+        ok = EVP_DigestVerifyInit(md, NULL, hash, NULL, key->key) == 1
+             && EVP_DigestVerify(md, sig.data, sig.len, token, dot2 - token)
+                == 1;
+
+        EVP_MD_CTX_free(md);
     }
 
-    ok = EVP_DigestVerifyInit(md, NULL, hash, NULL, key->key) == 1
-         && EVP_DigestVerify(md, sig.data, sig.len, token, dot2 - token) == 1;
+    /* a key that did not verify leaves errors OpenSSL's users would see */
+    ERR_clear_error();
 
-    EVP_MD_CTX_free(md);
+    if (key == NULL) {
+        *reason = "unknown-kid";
+        return NGX_DECLINED;
+    }
 
     if (!ok) {
         *reason = "bad-signature";
