@@ -20,8 +20,9 @@
  *
  *   token (Bearer, else the __session cookie)
  *     -> claims: the token cache in the session zone, else RSA verification
- *     -> context by session id: the session zone, else Redis, else the
- *        backend_auth_user statement on Postgres, written back to both
+ *     -> context by session id and the user statement's parameters: the
+ *        session zone, else Redis, else the backend_auth_user statement on
+ *        Postgres, written back to both
  *
  * A request without a valid token is anonymous; tiers are checked per call
  * by the content handler.  Nothing here fails a request for the client's
@@ -87,7 +88,7 @@ typedef struct {
 
     ngx_http_backend_cache_t       *cache;
     ngx_msec_t                      ttl;
-    EVP_MD                         *sha256;     /* the token cache's key */
+    EVP_MD                         *sha256;     /* the caches' keys */
 
     ngx_http_backend_redis_conf_t  *redis_conf;
     ngx_str_t                       redis_prefix;
@@ -118,6 +119,9 @@ typedef struct {
     char                           *values[3];
 
     ngx_http_backend_redis_cmd_t    cmd;
+
+    ngx_str_t                       key;        /* the context's */
+    ngx_str_t                       deps[2];    /* user, session */
 
     uint64_t                        gen;        /* local, at fill start */
     ngx_str_t                       redis_gen;  /* Redis's; null: not read */
@@ -154,6 +158,9 @@ static char *ngx_http_backend_auth_jwks_url(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_backend_auth_context(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a);
+static ngx_int_t ngx_http_backend_auth_context_key(ngx_http_request_t *r,
+    ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a,
+    ngx_str_t *key);
 static ngx_int_t ngx_http_backend_auth_redis_read(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf,
     ngx_http_backend_auth_fill_t *fill);
@@ -594,7 +601,7 @@ ngx_http_backend_auth_claims(ngx_http_request_t *r,
 
         rc = ngx_http_backend_cache_get(amcf->cache,
                                         NGX_HTTP_BACKEND_CACHE_TOKEN, &key,
-                                        NULL, r->pool, &blob);
+                                        NULL, 0, r->pool, &blob);
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
@@ -677,7 +684,7 @@ ngx_http_backend_auth_claims(ngx_http_request_t *r,
 
     (void) ngx_http_backend_cache_set(amcf->cache,
                                       NGX_HTTP_BACKEND_CACHE_TOKEN, &key,
-                                      NULL, 0, &blob,
+                                      NULL, 0, 0, &blob,
                                       (ngx_msec_t) left * 1000);
 
     return NGX_OK;
@@ -733,12 +740,13 @@ ngx_http_backend_auth_jwks_update(ngx_http_request_t *r,
     ngx_pool_cleanup_t       *cln;
     ngx_http_backend_jwks_t  *jwks;
 
-    gen = ngx_http_backend_cache_gen(amcf->cache, &ngx_http_backend_jwks_key);
+    gen = ngx_http_backend_cache_gen(amcf->cache, &ngx_http_backend_jwks_key,
+                                     1);
 
     if (gen != amcf->url_gen) {
         rc = ngx_http_backend_cache_get(amcf->cache,
                                         NGX_HTTP_BACKEND_CACHE_JWKS,
-                                        &ngx_http_backend_jwks_key, NULL,
+                                        &ngx_http_backend_jwks_key, NULL, 0,
                                         r->pool, &value);
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
@@ -947,7 +955,7 @@ ngx_http_backend_auth_jwks_done(ngx_http_request_t *sr, void *data,
     /* a week: a refresh replaces it long before, a failed one keeps it */
 
     if (ngx_http_backend_cache_set(amcf->cache, NGX_HTTP_BACKEND_CACHE_JWKS,
-                                   &ngx_http_backend_jwks_key, NULL, 0,
+                                   &ngx_http_backend_jwks_key, NULL, 0, 0,
                                    &value, 7 * 86400 * 1000)
         != NGX_OK)
     {
@@ -958,7 +966,7 @@ ngx_http_backend_auth_jwks_done(ngx_http_request_t *sr, void *data,
     }
 
     (void) ngx_http_backend_cache_gen(amcf->cache,
-                                      &ngx_http_backend_jwks_key);
+                                      &ngx_http_backend_jwks_key, 1);
     ngx_http_backend_cache_bump(amcf->cache, &ngx_http_backend_jwks_key);
 
     ngx_log_error(NGX_LOG_INFO, sr->connection->log, 0,
@@ -994,7 +1002,7 @@ ngx_http_backend_auth_context(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a)
 {
     ngx_int_t                      rc;
-    ngx_str_t                      blob;
+    ngx_str_t                      blob, key, deps[2];
     ngx_pool_cleanup_t            *cln;
     ngx_http_backend_auth_fill_t  *fill;
 
@@ -1003,11 +1011,27 @@ ngx_http_backend_auth_context(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    ngx_str_null(&key);
+
+    if (amcf->cache || amcf->redis) {
+        if (ngx_http_backend_auth_context_key(r, amcf, a, &key) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    /*
+     * Valid while neither the user nor the session was invalidated: both
+     * are generation counters (a user id and a session id that happened to
+     * be equal would share one, which invalidates more, never less)
+     */
+
+    deps[0] = a->clerk_user_id;
+    deps[1] = a->session_id;
+
     if (amcf->cache) {
         rc = ngx_http_backend_cache_get(amcf->cache,
                                         NGX_HTTP_BACKEND_CACHE_SESSION,
-                                        &a->session_id, &a->clerk_user_id,
-                                        r->pool, &blob);
+                                        &key, deps, 2, r->pool, &blob);
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
@@ -1032,12 +1056,14 @@ ngx_http_backend_auth_context(ngx_http_request_t *r,
 
     fill->request = r;
     fill->auth = a;
+    fill->key = key;
+    fill->deps[0] = deps[0];
+    fill->deps[1] = deps[1];
     a->fill = fill;
 
     if (amcf->cache) {
         /* before any read: an invalidation from now on makes the fill stale */
-        fill->gen = ngx_http_backend_cache_gen(amcf->cache,
-                                               &a->clerk_user_id);
+        fill->gen = ngx_http_backend_cache_gen(amcf->cache, fill->deps, 2);
     }
 
     if (amcf->redis && ngx_http_backend_redis_ready(amcf->redis)) {
@@ -1052,21 +1078,91 @@ ngx_http_backend_auth_context(ngx_http_request_t *r,
 }
 
 
+/*
+ * A context is what the user statement returns for its parameters ($1 the
+ * user, $2 the session, $3 the organization), so it is keyed by all of
+ * them: "<sid>:<base64url of the SHA-256 of the values used>".  A session
+ * that switches its active organization keeps its sid and gets another
+ * entry; the sid stays readable in the key for the operator.
+ */
+
+static ngx_int_t
+ngx_http_backend_auth_context_key(ngx_http_request_t *r,
+    ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a,
+    ngx_str_t *key)
+{
+    u_char        *p, *buf, digest[EVP_MAX_MD_SIZE];
+    size_t         len;
+    ngx_str_t     *f[3], d, b64;
+    ngx_uint_t     i;
+    unsigned int   dlen;
+
+    f[0] = &a->clerk_user_id;
+    f[1] = &a->session_id;
+    f[2] = &a->org_id;
+
+    len = 0;
+
+    for (i = 0; i < amcf->user_nparams; i++) {
+        len += NGX_SIZE_T_LEN + 1 + f[i]->len;
+    }
+
+    buf = ngx_pnalloc(r->pool, len);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* each value after its length: two lists of values never run together */
+
+    p = buf;
+
+    for (i = 0; i < amcf->user_nparams; i++) {
+        p = ngx_sprintf(p, "%uz:", f[i]->len);
+        p = ngx_cpymem(p, f[i]->data, f[i]->len);
+    }
+
+    if (EVP_Digest(buf, p - buf, digest, &dlen, amcf->sha256, NULL) != 1) {
+        return NGX_ERROR;
+    }
+
+    d.data = digest;
+    d.len = dlen;
+
+    key->data = ngx_pnalloc(r->pool, a->session_id.len + 1
+                                     + ngx_base64_encoded_length(dlen));
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(key->data, a->session_id.data, a->session_id.len);
+    *p++ = ':';
+
+    b64.data = p;
+    ngx_encode_base64url(&b64, &d);
+
+    key->len = p + b64.len - key->data;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_backend_auth_redis_read(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf,
     ngx_http_backend_auth_fill_t *fill)
 {
-    size_t        len[3];
-    ngx_str_t    *ctx_key, *gen_key;
-    const char   *argv[3];
+    size_t        len[4];
+    ngx_str_t    *ctx_key, *user_gen, *session_gen;
+    const char   *argv[4];
 
     ctx_key = ngx_http_backend_auth_key(r->pool, &amcf->redis_prefix, "ctx:",
-                                        &fill->auth->session_id);
-    gen_key = ngx_http_backend_auth_key(r->pool, &amcf->redis_prefix, "gen:",
-                                        &fill->auth->clerk_user_id);
+                                        &fill->key);
+    user_gen = ngx_http_backend_auth_key(r->pool, &amcf->redis_prefix,
+                                         "gen:", &fill->deps[0]);
+    session_gen = ngx_http_backend_auth_key(r->pool, &amcf->redis_prefix,
+                                            "gen:", &fill->deps[1]);
 
-    if (ctx_key == NULL || gen_key == NULL) {
+    if (ctx_key == NULL || user_gen == NULL || session_gen == NULL) {
         return NGX_ERROR;
     }
 
@@ -1074,13 +1170,15 @@ ngx_http_backend_auth_redis_read(ngx_http_request_t *r,
     len[0] = 4;
     argv[1] = (const char *) ctx_key->data;
     len[1] = ctx_key->len;
-    argv[2] = (const char *) gen_key->data;
-    len[2] = gen_key->len;
+    argv[2] = (const char *) user_gen->data;
+    len[2] = user_gen->len;
+    argv[3] = (const char *) session_gen->data;
+    len[3] = session_gen->len;
 
     fill->cmd.handler = ngx_http_backend_auth_redis_handler;
     fill->cmd.data = fill;
 
-    if (ngx_http_backend_redis_send(amcf->redis, &fill->cmd, 3, argv, len)
+    if (ngx_http_backend_redis_send(amcf->redis, &fill->cmd, 4, argv, len)
         != NGX_OK)
     {
         return NGX_DECLINED;
@@ -1093,8 +1191,9 @@ ngx_http_backend_auth_redis_read(ngx_http_request_t *r,
 
 
 /*
- * MGET ctx:<sid> gen:<user>: the context is Redis's if it was written under
- * the user's current generation ("<gen>\0<blob>")
+ * MGET ctx:<key> gen:<user> gen:<session>: the context is Redis's if it
+ * was written under the current generations of both ("<user gen>:<session
+ * gen>\0<blob>", a missing counter is 0)
  */
 
 static void
@@ -1102,8 +1201,10 @@ ngx_http_backend_auth_redis_handler(ngx_http_backend_redis_cmd_t *cmd,
     redisReply *reply)
 {
     u_char                             *p, *last;
+    size_t                              len;
     ngx_int_t                           rc;
     ngx_str_t                           gen, blob;
+    ngx_uint_t                          i;
     redisReply                         *v, *g;
     ngx_http_request_t                 *r;
     ngx_http_backend_auth_fill_t       *fill;
@@ -1116,7 +1217,7 @@ ngx_http_backend_auth_redis_handler(ngx_http_backend_redis_cmd_t *cmd,
     amcf = ngx_http_get_module_main_conf(r, ngx_http_backend_auth_module);
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2)
+        || reply->elements != 3)
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "backend auth: redis read failed: %s, using postgres",
@@ -1125,24 +1226,37 @@ ngx_http_backend_auth_redis_handler(ngx_http_backend_redis_cmd_t *cmd,
     }
 
     v = reply->element[0];
-    g = reply->element[1];
 
-    if (g->type == REDIS_REPLY_STRING) {
-        gen.len = g->len;
-    } else {
-        gen.len = 1;
+    len = 1;
+
+    for (i = 1; i < 3; i++) {
+        g = reply->element[i];
+        len += (g->type == REDIS_REPLY_STRING) ? g->len : 1;
     }
 
-    gen.data = ngx_pnalloc(r->pool, gen.len);
+    gen.data = ngx_pnalloc(r->pool, len);
     if (gen.data == NULL) {
         goto failed;
     }
 
-    if (g->type == REDIS_REPLY_STRING) {
-        ngx_memcpy(gen.data, g->str, g->len);
-    } else {
-        gen.data[0] = '0';
+    p = gen.data;
+
+    for (i = 1; i < 3; i++) {
+        g = reply->element[i];
+
+        if (i > 1) {
+            *p++ = ':';
+        }
+
+        if (g->type == REDIS_REPLY_STRING) {
+            p = ngx_cpymem(p, g->str, g->len);
+
+        } else {
+            *p++ = '0';
+        }
     }
+
+    gen.len = p - gen.data;
 
     fill->redis_gen = gen;
 
@@ -1158,7 +1272,7 @@ ngx_http_backend_auth_redis_handler(ngx_http_backend_redis_cmd_t *cmd,
     if (p == NULL || (size_t) (p - (u_char *) v->str) != gen.len
         || ngx_strncmp(v->str, gen.data, gen.len) != 0)
     {
-        /* written before the user's last invalidation */
+        /* written before the user's or the session's last invalidation */
         goto pg;
     }
 
@@ -1180,8 +1294,7 @@ ngx_http_backend_auth_redis_handler(ngx_http_backend_redis_cmd_t *cmd,
     if (amcf->cache) {
         (void) ngx_http_backend_cache_set(amcf->cache,
                                       NGX_HTTP_BACKEND_CACHE_SESSION,
-                                      &fill->auth->session_id,
-                                      &fill->auth->clerk_user_id, fill->gen,
+                                      &fill->key, fill->deps, 2, fill->gen,
                                       &blob,
                                       ngx_http_backend_auth_ttl(amcf,
                                           fill->auth->user_id.len
@@ -1393,8 +1506,8 @@ ngx_http_backend_auth_store(ngx_http_request_t *r,
     if (amcf->cache) {
         (void) ngx_http_backend_cache_set(amcf->cache,
                                       NGX_HTTP_BACKEND_CACHE_SESSION,
-                                      &a->session_id, &a->clerk_user_id,
-                                      fill->gen, blob,
+                                      &fill->key, fill->deps, 2, fill->gen,
+                                      blob,
                                       ngx_http_backend_auth_ttl(amcf, ttl));
     }
 
@@ -1403,8 +1516,10 @@ ngx_http_backend_auth_store(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    /* under the generations read before the database was */
+
     key = ngx_http_backend_auth_key(r->pool, &amcf->redis_prefix, "ctx:",
-                                    &a->session_id);
+                                    &fill->key);
     if (key == NULL) {
         return NGX_ERROR;
     }
@@ -1679,15 +1794,10 @@ ngx_http_backend_auth_invalidate(ngx_cycle_t *cycle,
 
     inv->cmd = NULL;
 
-    if (amcf->cache) {
-        if (inv->what == NGX_HTTP_BACKEND_INVALIDATE_USER) {
-            ngx_http_backend_cache_bump(amcf->cache, &inv->id);
+    /* a user and a session are both generation counters, by their ids */
 
-        } else {
-            ngx_http_backend_cache_delete(amcf->cache,
-                                          NGX_HTTP_BACKEND_CACHE_SESSION,
-                                          &inv->id);
-        }
+    if (amcf->cache) {
+        ngx_http_backend_cache_bump(amcf->cache, &inv->id);
     }
 
     if (amcf->redis == NULL) {
@@ -1716,15 +1826,14 @@ ngx_http_backend_auth_invalidate(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    /* INCR <prefix>gen:<user>, or DEL <prefix>ctx:<session> */
+    /* INCR <prefix>gen:<user or session> */
 
     p = ngx_cpymem(buf, amcf->redis_prefix.data, amcf->redis_prefix.len);
-    p = ngx_cpymem(p, inv->what == NGX_HTTP_BACKEND_INVALIDATE_USER
-                      ? "gen:" : "ctx:", 4);
+    p = ngx_cpymem(p, "gen:", 4);
     p = ngx_cpymem(p, inv->id.data, inv->id.len);
 
-    argv[0] = (inv->what == NGX_HTTP_BACKEND_INVALIDATE_USER) ? "INCR" : "DEL";
-    len[0] = ngx_strlen(argv[0]);
+    argv[0] = "INCR";
+    len[0] = 4;
     argv[1] = (const char *) buf;
     len[1] = p - buf;
 
@@ -1810,12 +1919,10 @@ ngx_http_backend_auth_message(void *data, ngx_str_t *channel, ngx_str_t *msg)
     id.data = msg->data + 2;
     id.len = msg->len - 2;
 
-    if (msg->data[0] == NGX_HTTP_BACKEND_INVALIDATE_USER) {
+    if (msg->data[0] == NGX_HTTP_BACKEND_INVALIDATE_USER
+        || msg->data[0] == NGX_HTTP_BACKEND_INVALIDATE_SESSION)
+    {
         ngx_http_backend_cache_bump(amcf->cache, &id);
-
-    } else if (msg->data[0] == NGX_HTTP_BACKEND_INVALIDATE_SESSION) {
-        ngx_http_backend_cache_delete(amcf->cache,
-                                      NGX_HTTP_BACKEND_CACHE_SESSION, &id);
     }
 }
 
@@ -1961,6 +2068,8 @@ ngx_http_backend_auth_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_backend_auth_main_conf_t *amcf = conf;
 
+    ngx_pool_cleanup_t  *cln;
+
     ngx_conf_init_value(amcf->leeway, 5);
     ngx_conf_init_size_value(amcf->max_size, 8192);
     ngx_conf_init_uint_value(amcf->no_user,
@@ -1979,6 +2088,29 @@ ngx_http_backend_auth_init_main_conf(ngx_conf_t *cf, void *conf)
                       "backend_auth_jwks_url needs a backend_session_zone, "
                       "where the fetched keys are shared");
         return NGX_CONF_ERROR;
+    }
+
+    if (amcf->cache || amcf->redis_conf) {
+        /*
+         * Tokens and contexts are keyed by SHA-256 digests: fetched once
+         * here, as EVP_sha256() would be fetched again (locks, getpid())
+         * on every request.
+         */
+
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        amcf->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        if (amcf->sha256 == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "EVP_MD_fetch(\"SHA256\") failed");
+            return NGX_CONF_ERROR;
+        }
+
+        cln->handler = ngx_http_backend_auth_md_free;
+        cln->data = amcf->sha256;
     }
 
     if (amcf->user_sql.len == 0) {
@@ -2452,10 +2584,9 @@ ngx_http_backend_session_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_backend_auth_main_conf_t *amcf = conf;
 
-    u_char              *p;
-    ssize_t              size;
-    ngx_str_t           *value, name, s;
-    ngx_pool_cleanup_t  *cln;
+    u_char     *p;
+    ssize_t     size;
+    ngx_str_t  *value, name, s;
 
     if (amcf->cache) {
         return "is duplicate";
@@ -2516,26 +2647,6 @@ ngx_http_backend_session_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     if (amcf->cache == NULL) {
         return NGX_CONF_ERROR;
     }
-
-    /*
-     * Tokens are keyed by their SHA-256: fetched once here, as EVP_sha256()
-     * would be fetched again (locks, getpid()) on every request.
-     */
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (amcf->sha256 == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "EVP_MD_fetch(\"SHA256\") failed");
-        return NGX_CONF_ERROR;
-    }
-
-    cln->handler = ngx_http_backend_auth_md_free;
-    cln->data = amcf->sha256;
 
     return NGX_CONF_OK;
 }

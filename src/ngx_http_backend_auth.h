@@ -73,8 +73,10 @@ ngx_int_t ngx_http_backend_auth_check(ngx_http_request_t *r,
     ngx_http_backend_tier_t *tier, ngx_uint_t *code, ngx_str_t *message);
 
 /*
- * Drops a user's or a session's cached context on this node, in Redis,
- * and (through Redis) on every other node.  NGX_OK: inv->handler is
+ * Drops a user's or a session's cached contexts on this node, in Redis,
+ * and (through Redis) on every other node: both are generation counters
+ * (bumped in the zone, INCR gen:<id> in Redis), so that a fill that began
+ * before the invalidation is never stored after it.  NGX_OK: inv->handler is
  * called once Redis has taken it; NGX_DONE: done now (no Redis, or it
  * is down); NGX_ERROR: no memory.  Cancel with ..._invalidate_cancel().
  */

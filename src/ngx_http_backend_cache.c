@@ -54,6 +54,9 @@ static ngx_http_backend_cache_node_t *ngx_http_backend_cache_lookup(
 static uint32_t ngx_http_backend_cache_hash(ngx_uint_t kind, ngx_str_t *key);
 static ngx_http_backend_cache_node_t *ngx_http_backend_cache_gen_node(
     ngx_http_backend_cache_t *cache, ngx_str_t *dep);
+static uint64_t ngx_http_backend_cache_deps_gen(
+    ngx_http_backend_cache_t *cache, ngx_str_t *deps, ngx_uint_t ndeps,
+    ngx_uint_t create);
 static ngx_http_backend_cache_node_t *ngx_http_backend_cache_alloc(
     ngx_http_backend_cache_t *cache, ngx_uint_t kind, ngx_str_t *key,
     uint32_t hash, size_t value_len);
@@ -158,12 +161,13 @@ ngx_http_backend_cache_name(ngx_http_backend_cache_t *cache)
 
 ngx_int_t
 ngx_http_backend_cache_get(ngx_http_backend_cache_t *cache, ngx_uint_t kind,
-    ngx_str_t *key, ngx_str_t *dep, ngx_pool_t *pool, ngx_str_t *value)
+    ngx_str_t *key, ngx_str_t *deps, ngx_uint_t ndeps, ngx_pool_t *pool,
+    ngx_str_t *value)
 {
     u_char                         *p;
     uint32_t                        hash;
     ngx_int_t                       rc;
-    ngx_http_backend_cache_node_t  *cn, *gn;
+    ngx_http_backend_cache_node_t  *cn;
 
     hash = ngx_http_backend_cache_hash(kind, key);
 
@@ -182,22 +186,12 @@ ngx_http_backend_cache_get(ngx_http_backend_cache_t *cache, ngx_uint_t kind,
         goto done;
     }
 
-    if (dep) {
-        gn = ngx_http_backend_cache_lookup(cache, NGX_HTTP_BACKEND_CACHE_GEN,
-                                           dep,
-                                           ngx_http_backend_cache_hash(
-                                               NGX_HTTP_BACKEND_CACHE_GEN,
-                                               dep));
-
-        if (gn == NULL || gn->gen != cn->gen
-            || cn->epoch != cache->sh->epoch)
-        {
-            ngx_http_backend_cache_free(cache, cn);
-            goto done;
-        }
-
-        ngx_queue_remove(&gn->queue);
-        ngx_queue_insert_head(&cache->sh->queue, &gn->queue);
+    if (ndeps
+        && (ngx_http_backend_cache_deps_gen(cache, deps, ndeps, 0) != cn->gen
+            || cn->epoch != cache->sh->epoch))
+    {
+        ngx_http_backend_cache_free(cache, cn);
+        goto done;
     }
 
     p = ngx_pnalloc(pool, cn->value_len + 1);
@@ -227,12 +221,12 @@ done:
 
 ngx_int_t
 ngx_http_backend_cache_set(ngx_http_backend_cache_t *cache, ngx_uint_t kind,
-    ngx_str_t *key, ngx_str_t *dep, uint64_t gen, ngx_str_t *value,
-    ngx_msec_t ttl)
+    ngx_str_t *key, ngx_str_t *deps, ngx_uint_t ndeps, uint64_t gen,
+    ngx_str_t *value, ngx_msec_t ttl)
 {
     uint32_t                        hash;
     ngx_int_t                       rc;
-    ngx_http_backend_cache_node_t  *cn, *gn;
+    ngx_http_backend_cache_node_t  *cn;
 
     hash = ngx_http_backend_cache_hash(kind, key);
 
@@ -242,12 +236,10 @@ ngx_http_backend_cache_set(ngx_http_backend_cache_t *cache, ngx_uint_t kind,
 
     ngx_http_backend_cache_expire(cache, 2);
 
-    if (dep) {
-        gn = ngx_http_backend_cache_gen_node(cache, dep);
-
-        if (gn == NULL || gn->gen != gen) {
-            goto done;
-        }
+    if (ndeps
+        && ngx_http_backend_cache_deps_gen(cache, deps, ndeps, 1) != gen)
+    {
+        goto done;
     }
 
     cn = ngx_http_backend_cache_lookup(cache, kind, key, hash);
@@ -296,17 +288,14 @@ ngx_http_backend_cache_delete(ngx_http_backend_cache_t *cache,
 
 
 uint64_t
-ngx_http_backend_cache_gen(ngx_http_backend_cache_t *cache, ngx_str_t *dep)
+ngx_http_backend_cache_gen(ngx_http_backend_cache_t *cache, ngx_str_t *deps,
+    ngx_uint_t ndeps)
 {
-    uint64_t                        gen;
-    ngx_http_backend_cache_node_t  *gn;
+    uint64_t  gen;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    gn = ngx_http_backend_cache_gen_node(cache, dep);
-
-    /* no memory: a value no entry can have, so nothing is cached */
-    gen = gn ? gn->gen : (uint64_t) -1;
+    gen = ngx_http_backend_cache_deps_gen(cache, deps, ndeps, 1);
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
@@ -396,6 +385,52 @@ ngx_http_backend_cache_gen_node(ngx_http_backend_cache_t *cache,
     gn->gen = ++cache->sh->gen;
 
     return gn;
+}
+
+
+/*
+ * Called with the mutex held: the largest value of the counters, each
+ * made if create is set and touched in the LRU queue (they live as long as
+ * the entries that use them).  (uint64_t) -1, a value no counter has: one
+ * is missing, or there is no memory for it, so nothing stored under it is
+ * ever valid.
+ */
+
+static uint64_t
+ngx_http_backend_cache_deps_gen(ngx_http_backend_cache_t *cache,
+    ngx_str_t *deps, ngx_uint_t ndeps, ngx_uint_t create)
+{
+    uint64_t                        gen;
+    ngx_uint_t                      i;
+    ngx_http_backend_cache_node_t  *gn;
+
+    gen = 0;
+
+    for (i = 0; i < ndeps; i++) {
+
+        if (create) {
+            gn = ngx_http_backend_cache_gen_node(cache, &deps[i]);
+
+        } else {
+            gn = ngx_http_backend_cache_lookup(cache,
+                                               NGX_HTTP_BACKEND_CACHE_GEN,
+                                               &deps[i],
+                                               ngx_http_backend_cache_hash(
+                                                   NGX_HTTP_BACKEND_CACHE_GEN,
+                                                   &deps[i]));
+        }
+
+        if (gn == NULL) {
+            return (uint64_t) -1;
+        }
+
+        ngx_queue_remove(&gn->queue);
+        ngx_queue_insert_head(&cache->sh->queue, &gn->queue);
+
+        gen = ngx_max(gen, gn->gen);
+    }
+
+    return gen;
 }
 
 

@@ -16,10 +16,14 @@
  * A shared memory dictionary: entries with an expiry, kept in an rbtree
  * and an LRU queue, the oldest evicted when the zone is full.
  *
- * An entry may depend on a generation counter (a user): it is valid only
- * while the counter has the value it had when the entry's fill started,
- * so an invalidation that happens during a fill is never overwritten by
- * it.  An epoch invalidates every dependent entry at once.
+ * An entry may depend on generation counters (a user, a session): it is
+ * valid only while each counter has the value it had when the entry's fill
+ * started, so an invalidation that happens during a fill is never
+ * overwritten by it.  Counters take their values from one zone-wide
+ * sequence that only grows, so an entry keeps the largest value of its
+ * counters: any bump (or a counter evicted and made again) makes that
+ * largest value grow, and the entry stale.  An epoch invalidates every
+ * dependent entry at once.
  */
 
 
@@ -35,23 +39,27 @@ typedef struct ngx_http_backend_cache_s  ngx_http_backend_cache_t;
 ngx_http_backend_cache_t *ngx_http_backend_cache_add(ngx_conf_t *cf,
     ngx_str_t *name, size_t size, void *tag);
 
-/* NGX_OK: *value copied to pool; NGX_DECLINED: none or stale */
+/*
+ * deps: the ndeps counters an entry depends on (NULL, 0: none).
+ * NGX_OK: *value copied to pool; NGX_DECLINED: none or stale.
+ */
 ngx_int_t ngx_http_backend_cache_get(ngx_http_backend_cache_t *cache,
-    ngx_uint_t kind, ngx_str_t *key, ngx_str_t *dep, ngx_pool_t *pool,
-    ngx_str_t *value);
+    ngx_uint_t kind, ngx_str_t *key, ngx_str_t *deps, ngx_uint_t ndeps,
+    ngx_pool_t *pool, ngx_str_t *value);
 
 /*
- * gen: ngx_http_backend_cache_gen(dep) taken before the fill began.
- * NGX_DECLINED: dep was invalidated meanwhile, nothing stored.
+ * gen: ngx_http_backend_cache_gen(deps) taken before the fill began.
+ * NGX_DECLINED: a dep was invalidated meanwhile, nothing stored.
  */
 ngx_int_t ngx_http_backend_cache_set(ngx_http_backend_cache_t *cache,
-    ngx_uint_t kind, ngx_str_t *key, ngx_str_t *dep, uint64_t gen,
-    ngx_str_t *value, ngx_msec_t ttl);
+    ngx_uint_t kind, ngx_str_t *key, ngx_str_t *deps, ngx_uint_t ndeps,
+    uint64_t gen, ngx_str_t *value, ngx_msec_t ttl);
 
 void ngx_http_backend_cache_delete(ngx_http_backend_cache_t *cache,
     ngx_uint_t kind, ngx_str_t *key);
+/* the largest value of the deps' counters, made if they do not exist */
 uint64_t ngx_http_backend_cache_gen(ngx_http_backend_cache_t *cache,
-    ngx_str_t *dep);
+    ngx_str_t *deps, ngx_uint_t ndeps);
 void ngx_http_backend_cache_bump(ngx_http_backend_cache_t *cache,
     ngx_str_t *dep);
 void ngx_http_backend_cache_flush(ngx_http_backend_cache_t *cache);
