@@ -170,6 +170,9 @@ static ngx_int_t ngx_http_backend_auth_pg_read(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf,
     ngx_http_backend_auth_fill_t *fill);
 static void ngx_http_backend_auth_pg_handler(ngx_http_backend_pg_query_t *q);
+static void ngx_http_backend_auth_lookup_failed(ngx_http_request_t *r,
+    ngx_http_backend_auth_ctx_t *a, ngx_http_backend_pg_query_t *q,
+    const char *when);
 static ngx_int_t ngx_http_backend_auth_store(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf,
     ngx_http_backend_auth_fill_t *fill, ngx_str_t *blob);
@@ -182,6 +185,8 @@ static ngx_msec_t ngx_http_backend_auth_ttl(
 static ngx_str_t *ngx_http_backend_auth_key(ngx_pool_t *pool,
     ngx_str_t *prefix, const char *kind, ngx_str_t *id);
 
+static ngx_int_t ngx_http_backend_auth_unavailable(ngx_http_request_t *r,
+    ngx_http_backend_auth_ctx_t *a, ngx_uint_t *code, ngx_str_t *message);
 static void ngx_http_backend_auth_invalidate_handler(
     ngx_http_backend_redis_cmd_t *cmd, redisReply *reply);
 static void ngx_http_backend_auth_message(void *data, ngx_str_t *channel,
@@ -1367,13 +1372,49 @@ ngx_http_backend_auth_pg_read(ngx_http_request_t *r,
         return NGX_AGAIN;
     }
 
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "backend auth: user lookup failed at once, "
-                  "the request is anonymous");
+    ngx_http_backend_auth_lookup_failed(r, a, &fill->query, " at once");
+
+    return NGX_OK;
+}
+
+
+/*
+ * The user is unknown for the server's reason, not the token's: calls that
+ * need a user answer 503 when the reason passes (no connection, the queue
+ * full, a timeout, the server shutting down or out of resources), 500 when
+ * it does not (a broken statement), so that a client never takes a
+ * database outage for a sign-out; nothing is cached
+ */
+
+static void
+ngx_http_backend_auth_lookup_failed(ngx_http_request_t *r,
+    ngx_http_backend_auth_ctx_t *a, ngx_http_backend_pg_query_t *q,
+    const char *when)
+{
+    u_char  *s;
+
+    s = q->sqlstate;
+
+    a->lookup_failed = 1;
+    a->transient = q->status != NGX_HTTP_BACKEND_PG_SQL_ERROR
+                   || ngx_strncmp(s, "08", 2) == 0    /* connection */
+                   || ngx_strncmp(s, "40", 2) == 0    /* rolled back */
+                   || ngx_strncmp(s, "53", 2) == 0    /* resources */
+                   || ngx_strncmp(s, "57", 2) == 0    /* canceled, shutdown */
+                   || ngx_strncmp(s, "58", 2) == 0    /* system error */
+                   || ngx_strcmp(s, "55P03") == 0;    /* lock not available */
 
     a->reason = "user lookup failed";
 
-    return NGX_OK;
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "backend auth: user lookup failed%s (%s%s), calls that "
+                  "need a user answer %s", when,
+                  q->status == NGX_HTTP_BACKEND_PG_TIMEOUT ? "timeout"
+                  : q->status == NGX_HTTP_BACKEND_PG_UNAVAILABLE
+                    ? "database unavailable" : "sqlstate ",
+                  q->status == NGX_HTTP_BACKEND_PG_SQL_ERROR
+                  ? (char *) s : "",
+                  a->transient ? "503" : "500");
 }
 
 
@@ -1400,18 +1441,7 @@ ngx_http_backend_auth_pg_handler(ngx_http_backend_pg_query_t *q)
     q->result = NULL;
 
     if (q->status != NGX_HTTP_BACKEND_PG_OK) {
-        /*
-         * The user cannot be resolved: protected calls answer 401 rather
-         * than a guess; nothing is cached
-         */
-
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "backend auth: user lookup failed (%s%s), "
-                      "the request is anonymous",
-                      q->status == NGX_HTTP_BACKEND_PG_TIMEOUT
-                      ? "timeout" : "database", q->sqlstate);
-
-        a->reason = "user lookup failed";
+        ngx_http_backend_auth_lookup_failed(r, a, q, "");
         goto done;
     }
 
@@ -1743,6 +1773,10 @@ ngx_http_backend_auth_check(ngx_http_request_t *r,
     ngx_str_null(message);
 
     if (a->user_id.len == 0) {
+        if (a->lookup_failed) {
+            return ngx_http_backend_auth_unavailable(r, a, code, message);
+        }
+
         amcf = ngx_http_get_module_main_conf(r, ngx_http_backend_auth_module);
 
         if (a->verified && a->user.data
@@ -1773,6 +1807,45 @@ ngx_http_backend_auth_check(ngx_http_request_t *r,
 
     *code = NGX_HTTP_BACKEND_FORBIDDEN;
     *message = tier->message;
+
+    return NGX_DECLINED;
+}
+
+
+/* the user lookup failed: a retryable 503 (with Retry-After), or a 500 */
+
+static ngx_int_t
+ngx_http_backend_auth_unavailable(ngx_http_request_t *r,
+    ngx_http_backend_auth_ctx_t *a, ngx_uint_t *code, ngx_str_t *message)
+{
+    ngx_table_elt_t  *h;
+
+    if (!a->transient) {
+        *code = NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR;
+        ngx_str_set(message, "Could not resolve the user");
+        return NGX_DECLINED;
+    }
+
+    *code = NGX_HTTP_BACKEND_SERVICE_UNAVAILABLE;
+    ngx_str_set(message, "Could not resolve the user: database unavailable, "
+                         "retry");
+
+    if (!a->retry_after) {
+        a->retry_after = 1;
+
+        /* a hint only: without memory for it the answer is the same */
+
+        h = ngx_list_push(&r->headers_out.headers);
+
+        if (h) {
+            h->hash = 1;
+#if (nginx_version >= 1023000)
+            h->next = NULL;
+#endif
+            ngx_str_set(&h->key, "Retry-After");
+            ngx_str_set(&h->value, "1");
+        }
+    }
 
     return NGX_DECLINED;
 }

@@ -43,6 +43,14 @@ typedef struct {
     unsigned                        done:1;
     unsigned                        waiting:1;
     unsigned                        verified:1;
+
+    /*
+     * The user lookup failed for the server's reason, not the token's:
+     * calls that need a user answer 503 (transient) or 500, never 401
+     */
+    unsigned                        lookup_failed:1;
+    unsigned                        transient:1;
+    unsigned                        retry_after:1;  /* header added */
 } ngx_http_backend_auth_ctx_t;
 
 

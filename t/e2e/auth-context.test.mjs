@@ -2,14 +2,15 @@
 // the backend_auth_user statement depends on (a session that switches its
 // organization gets the other organization's row, in the zone and in
 // Redis); a session invalidation moves a generation, so a fill that read
-// the database before it is never stored after it (zone and Redis).
+// the database before it is never stored after it (zone and Redis); a
+// user lookup that fails for the database's reason is a 503, not a 401.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Nginx, PG, conninfo } from './lib/nginx.mjs';
+import { Nginx, PG, conninfo, freePort } from './lib/nginx.mjs';
 import { psql } from './lib/pg.mjs';
 import { AZP, ISSUER, keyPair, keysDir, mint, writeJwks } from './lib/clerk.mjs';
 
@@ -185,4 +186,57 @@ test('a session invalidated while its context is being filled: the next request 
   }
   assert.equal((await get(n2, 'me', t)).body.result.data.role, 'user', 'node 2, through Redis');
   assert.deepEqual([...n1.problems(), ...n2.problems()], []);
+});
+
+test('the user lookup fails for the database: 503 SERVICE_UNAVAILABLE, never 401', async (t) => {
+  const user = 'select id, email, role from users where clerk_id = $1';
+  const tok = await token('down');
+  const unavailable = (path) => ({
+    error: {
+      message: 'Could not resolve the user: database unavailable, retry', code: -32603,
+      data: { code: 'SERVICE_UNAVAILABLE', httpStatus: 503, path },
+    },
+  });
+
+  const check = async (n) => {
+    for (const path of ['me', 'a']) {
+      const r = await get(n, path, tok);
+      assert.equal(r.status, 503, path);
+      assert.deepEqual(r.body, unavailable(path));
+      assert.equal(r.headers.get('retry-after'), '1');
+    }
+    // public procedures keep working; a bad token is still 401
+    assert.deepEqual((await get(n, 'health', tok)).body, { result: { data: { ok: true } } });
+    const bad = await get(n, 'me', `${tok.slice(0, -4)}AAAA`);
+    assert.equal(bad.status, 401);
+    assert.equal(bad.body.error.data.code, 'UNAUTHORIZED');
+  };
+
+  await t.test('database unreachable (a closed port)', async () => {
+    const closed = conninfo({ ...PG, port: String(await freePort()) });
+    const n = await start({ pg: closed, user, redis: false });
+    await check(n);
+    assert.match(n.errorLog(), /user lookup failed.*database unavailable.*answer 503/);
+  });
+
+  await t.test('the lookup times out (statement_timeout, 57014)', async () => {
+    const slow = 'select id, email, role from users, pg_sleep(3) where clerk_id = $1';
+    const n = await start({ user: slow, redis: false }, 1);
+    await check(n);
+  });
+
+  await t.test('a broken statement is a 500, not a 401 either', async () => {
+    const n = await start({ user: 'select id, role from no_such_table where clerk_id = $1', redis: false }, 1);
+    const r = await get(n, 'me', tok);
+    assert.equal(r.status, 500);
+    assert.equal(r.body.error.data.code, 'INTERNAL_SERVER_ERROR');
+    assert.equal((await get(n, 'health', tok)).status, 200);
+  });
+
+  await t.test('the database back: the same token is served', async () => {
+    const n = await start({ user, redis: false }, 1);
+    const r = await get(n, 'me', tok);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.result.data.id, ids.down);
+  });
 });
