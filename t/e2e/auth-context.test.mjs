@@ -50,8 +50,12 @@ async function start(opts, workers = 2) {
   const n = await new Nginx({ http: http(opts), workers }).start();
   started.push(n);
   if (opts.redis !== false) {
-    await until('subscribed to the invalidation channel', () =>
-      (n.errorLog().match(new RegExp(`subscribed to "${tag}:invalidate"`, 'g')) ?? []).length >= workers);
+    // every worker's command connection and subscription, so that fills
+    // read and write Redis and invalidations are heard
+    const count = (re) => (n.errorLog().match(re) ?? []).length;
+    await until('every worker connected and subscribed', () =>
+      count(/redis \S+: connected$/gm) >= workers
+      && count(new RegExp(`subscribed to "${tag}:invalidate"`, 'g')) >= workers);
   }
   return n;
 }
@@ -109,9 +113,12 @@ test('one session, two organizations: each token gets its own row, in the zone a
     }
   }
 
-  // one Redis entry per organization, both under the session's id
-  const keys = redisCli('--scan', '--pattern', `${tag}:ctx:sess_${tag}_org:*`).split('\n').filter(Boolean);
-  assert.equal(keys.length, 2, keys.join(' '));
+  // one Redis entry per organization, both under the session's id (the
+  // writes do not hold up the answers: polled, up to 15 s)
+  const ctxKeys = () => redisCli('--scan', '--pattern', `${tag}:ctx:sess_${tag}_org:*`)
+    .split('\n').filter(Boolean);
+  await until('two Redis entries', () => ctxKeys().length >= 2);
+  assert.equal(ctxKeys().length, 2, ctxKeys().join(' '));
 
   // a second node (empty zone) reads them from Redis: each its own
   for (const [t, org] of [[tb, 'b'], [ta, 'a']]) {
