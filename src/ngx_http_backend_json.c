@@ -13,19 +13,45 @@
 
 
 typedef struct {
-    ngx_pool_t                *pool;
-    ngx_http_backend_json_t   *root;
-    ngx_http_backend_json_t  **stack;
-    ngx_uint_t                 depth;
-    ngx_uint_t                 max_depth;
-    ngx_str_t                  key;
-    unsigned                   too_deep:1;
-    unsigned                   nomem:1;
+    u_char                           *elts;
+    ngx_uint_t                        nelts;
+    ngx_uint_t                        nalloc;
+} ngx_http_backend_json_scratch_t;
+
+
+typedef struct {
+    ngx_pool_t                       *pool;
+    ngx_http_backend_json_t          *root;
+    ngx_http_backend_json_t         **stack;
+    ngx_uint_t                       *base;     /* first child in values */
+    ngx_uint_t                       *key_base; /* first key in keys */
+    ngx_uint_t                        depth;
+    ngx_uint_t                        max_depth;
+    ngx_str_t                         key;
+
+    /*
+     * The children of the open containers, and the keys of the objects',
+     * on the heap: a container's items are allocated once, at their exact
+     * number, when it closes
+     */
+    ngx_http_backend_json_scratch_t   values;
+    ngx_http_backend_json_scratch_t   keys;
+
+    size_t                            used;     /* the tree and scratch */
+    size_t                            max_size; /* 0: no limit */
+
+    unsigned                          too_deep:1;
+    unsigned                          too_big:1;
+    unsigned                          nomem:1;
 } ngx_http_backend_json_parser_t;
 
 
+static ngx_int_t ngx_http_backend_json_use(ngx_http_backend_json_parser_t *p,
+    size_t size);
 static ngx_int_t ngx_http_backend_json_add(ngx_http_backend_json_parser_t *p,
     ngx_http_backend_json_t *value);
+static ngx_int_t ngx_http_backend_json_push(ngx_http_backend_json_parser_t *p,
+    ngx_http_backend_json_scratch_t *s, void *elt, size_t size);
 static int ngx_http_backend_json_on_null(void *ctx);
 static int ngx_http_backend_json_on_boolean(void *ctx, int value);
 static int ngx_http_backend_json_on_number(void *ctx, const char *s,
@@ -60,8 +86,24 @@ ngx_int_t
 ngx_http_backend_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_uint_t max_depth, ngx_http_backend_json_t **json, ngx_str_t *err)
 {
+    ngx_http_backend_json_limits_t  limits;
+
+    limits.max_depth = max_depth;
+    limits.max_size = 0;
+
+    return ngx_http_backend_json_parse_limited(pool, data, len, &limits, json,
+                                               err);
+}
+
+
+ngx_int_t
+ngx_http_backend_json_parse_limited(ngx_pool_t *pool, u_char *data,
+    size_t len, ngx_http_backend_json_limits_t *limits,
+    ngx_http_backend_json_t **json, ngx_str_t *err)
+{
     size_t                           n;
     u_char                          *msg, *start, *last;
+    ngx_int_t                        rc;
     yajl_handle                      h;
     yajl_status                      st;
     ngx_http_backend_json_parser_t   p;
@@ -69,13 +111,22 @@ ngx_http_backend_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_memzero(&p, sizeof(ngx_http_backend_json_parser_t));
 
     p.pool = pool;
-    p.max_depth = max_depth ? max_depth : NGX_HTTP_BACKEND_JSON_MAX_DEPTH;
+    p.max_depth = limits->max_depth ? limits->max_depth
+                                    : NGX_HTTP_BACKEND_JSON_MAX_DEPTH;
+    p.max_size = limits->max_size;
 
     p.stack = ngx_palloc(pool, p.max_depth
                                * sizeof(ngx_http_backend_json_t *));
     if (p.stack == NULL) {
         return NGX_ERROR;
     }
+
+    p.base = ngx_palloc(pool, 2 * p.max_depth * sizeof(ngx_uint_t));
+    if (p.base == NULL) {
+        return NGX_ERROR;
+    }
+
+    p.key_base = p.base + p.max_depth;
 
     h = yajl_alloc(&ngx_http_backend_json_callbacks, NULL, &p);
     if (h == NULL) {
@@ -88,28 +139,39 @@ ngx_http_backend_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     }
 
     if (st == yajl_status_ok && p.root != NULL) {
-        yajl_free(h);
         *json = p.root;
-        return NGX_OK;
+        rc = NGX_OK;
+        goto done;
     }
 
     if (p.nomem) {
-        yajl_free(h);
-        return NGX_ERROR;
+        rc = NGX_ERROR;
+        goto done;
     }
 
-    if (p.too_deep) {
-        yajl_free(h);
+    rc = NGX_DECLINED;
 
-        err->data = ngx_pnalloc(pool, 64);
+    if (p.too_deep || p.too_big) {
+        err->data = ngx_pnalloc(pool, 80);
         if (err->data == NULL) {
-            return NGX_ERROR;
+            rc = NGX_ERROR;
+            goto done;
         }
 
-        err->len = ngx_sprintf(err->data, "JSON nested deeper than %ui levels",
-                               p.max_depth)
-                   - err->data;
-        return NGX_DECLINED;
+        if (p.too_deep) {
+            err->len = ngx_sprintf(err->data,
+                                   "JSON nested deeper than %ui levels",
+                                   p.max_depth)
+                       - err->data;
+
+        } else {
+            err->len = ngx_sprintf(err->data,
+                                   "JSON too large: its tree would take "
+                                   "over %uz bytes", p.max_size)
+                       - err->data;
+        }
+
+        goto done;
     }
 
     /* yajl's message, without its "parse error: " prefix and the newline */
@@ -123,8 +185,8 @@ ngx_http_backend_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
             yajl_free_error(h, msg);
         }
 
-        yajl_free(h);
-        return NGX_ERROR;
+        rc = NGX_ERROR;
+        goto done;
     }
 
     if (msg) {
@@ -151,9 +213,35 @@ ngx_http_backend_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
         err->len = ngx_sprintf(err->data, "Invalid JSON") - err->data;
     }
 
+done:
+
     yajl_free(h);
 
-    return NGX_DECLINED;
+    if (p.values.elts) {
+        ngx_free(p.values.elts);
+    }
+
+    if (p.keys.elts) {
+        ngx_free(p.keys.elts);
+    }
+
+    return rc;
+}
+
+
+/* what the tree takes, against the limit */
+
+static ngx_int_t
+ngx_http_backend_json_use(ngx_http_backend_json_parser_t *p, size_t size)
+{
+    p->used += size;
+
+    if (p->max_size && p->used > p->max_size) {
+        p->too_big = 1;
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -161,33 +249,57 @@ static ngx_int_t
 ngx_http_backend_json_add(ngx_http_backend_json_parser_t *p,
     ngx_http_backend_json_t *value)
 {
-    ngx_http_backend_json_t          *top, **item;
-    ngx_http_backend_json_member_t   *m;
+    ngx_int_t  rc;
 
     if (p->depth == 0) {
         p->root = value;
         return NGX_OK;
     }
 
-    top = p->stack[p->depth - 1];
+    if (p->stack[p->depth - 1]->type == NGX_HTTP_BACKEND_JSON_OBJECT) {
+        rc = ngx_http_backend_json_push(p, &p->keys, &p->key,
+                                        sizeof(ngx_str_t));
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
 
-    if (top->type == NGX_HTTP_BACKEND_JSON_ARRAY) {
-        item = ngx_array_push(&top->items);
-        if (item == NULL) {
+    return ngx_http_backend_json_push(p, &p->values, &value,
+                                      sizeof(ngx_http_backend_json_t *));
+}
+
+
+static ngx_int_t
+ngx_http_backend_json_push(ngx_http_backend_json_parser_t *p,
+    ngx_http_backend_json_scratch_t *s, void *elt, size_t size)
+{
+    u_char      *elts;
+    ngx_uint_t   nalloc;
+
+    if (s->nelts == s->nalloc) {
+        nalloc = s->nalloc ? 2 * s->nalloc : 64;
+
+        if (ngx_http_backend_json_use(p, (nalloc - s->nalloc) * size)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        elts = ngx_alloc(nalloc * size, p->pool->log);
+        if (elts == NULL) {
             return NGX_ERROR;
         }
 
-        *item = value;
-        return NGX_OK;
+        if (s->elts) {
+            ngx_memcpy(elts, s->elts, s->nelts * size);
+            ngx_free(s->elts);
+        }
+
+        s->elts = elts;
+        s->nalloc = nalloc;
     }
 
-    m = ngx_array_push(&top->items);
-    if (m == NULL) {
-        return NGX_ERROR;
-    }
-
-    m->key = p->key;
-    m->value = value;
+    ngx_memcpy(s->elts + s->nelts++ * size, elt, size);
 
     return NGX_OK;
 }
@@ -197,11 +309,29 @@ static ngx_http_backend_json_t *
 ngx_http_backend_json_value(ngx_http_backend_json_parser_t *p,
     ngx_http_backend_json_type_e type)
 {
+    ngx_int_t                 rc;
     ngx_http_backend_json_t  *v;
 
+
+    if (ngx_http_backend_json_use(p, sizeof(ngx_http_backend_json_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     v = ngx_http_backend_json_new(p->pool, type);
-    if (v == NULL || ngx_http_backend_json_add(p, v) != NGX_OK) {
+    if (v == NULL) {
         p->nomem = 1;
+        return NULL;
+    }
+
+    rc = ngx_http_backend_json_add(p, v);
+
+    if (rc != NGX_OK) {
+        if (rc == NGX_ERROR) {
+            p->nomem = 1;
+        }
+
         return NULL;
     }
 
@@ -314,11 +444,12 @@ ngx_http_backend_json_start(ngx_http_backend_json_parser_t *p,
         return 0;
     }
 
-    if (ngx_array_init(&v->items, p->pool, 4, size) != NGX_OK) {
-        p->nomem = 1;
-        return 0;
-    }
+    /* the items are allocated when the container closes */
+    v->items.size = size;
+    v->items.pool = p->pool;
 
+    p->base[p->depth] = p->values.nelts;
+    p->key_base[p->depth] = p->keys.nelts;
     p->stack[p->depth++] = v;
 
     return 1;
@@ -366,7 +497,55 @@ ngx_http_backend_json_on_end(void *ctx)
 {
     ngx_http_backend_json_parser_t *p = ctx;
 
+    u_char                          *elts;
+    ngx_str_t                       *key;
+    ngx_uint_t                       i, n, nalloc;
+    ngx_http_backend_json_t         *v, **value, **item;
+    ngx_http_backend_json_member_t  *m;
+
     p->depth--;
+
+    v = p->stack[p->depth];
+    value = (ngx_http_backend_json_t **) p->values.elts + p->base[p->depth];
+    n = p->values.nelts - p->base[p->depth];
+
+    /* room for one at least: ngx_array_push() cannot grow an empty array */
+    nalloc = n ? n : 1;
+
+    if (ngx_http_backend_json_use(p, nalloc * v->items.size) != NGX_OK) {
+        return 0;
+    }
+
+    elts = ngx_palloc(p->pool, nalloc * v->items.size);
+    if (elts == NULL) {
+        p->nomem = 1;
+        return 0;
+    }
+
+    if (v->type == NGX_HTTP_BACKEND_JSON_OBJECT) {
+        m = (ngx_http_backend_json_member_t *) elts;
+        key = (ngx_str_t *) p->keys.elts + p->key_base[p->depth];
+
+        for (i = 0; i < n; i++) {
+            m[i].key = key[i];
+            m[i].value = value[i];
+        }
+
+        p->keys.nelts -= n;
+
+    } else {
+        item = (ngx_http_backend_json_t **) elts;
+
+        for (i = 0; i < n; i++) {
+            item[i] = value[i];
+        }
+    }
+
+    v->items.elts = elts;
+    v->items.nelts = n;
+    v->items.nalloc = nalloc;
+
+    p->values.nelts -= n;
 
     return 1;
 }
@@ -415,11 +594,69 @@ ngx_http_backend_json_get(ngx_http_backend_json_t *object, u_char *key,
 }
 
 
+/*
+ * Well-formed UTF-8 (Unicode's table 3-7): the length of the sequence at p,
+ * or minus the length of its maximal ill-formed prefix, which decoders
+ * such as TextDecoder replace by one U+FFFD
+ */
+
+ngx_int_t
+ngx_http_backend_json_utf8_seq(u_char *p, u_char *last)
+{
+    u_char      lo, hi;
+    ngx_int_t   i, n;
+
+    if (*p < 0x80) {
+        return 1;
+    }
+
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (*p < 0xc2) {
+        return -1;
+
+    } else if (*p < 0xe0) {
+        n = 2;
+
+    } else if (*p < 0xf0) {
+        n = 3;
+        lo = (*p == 0xe0) ? 0xa0 : 0x80;
+        hi = (*p == 0xed) ? 0x9f : 0xbf;
+
+    } else if (*p < 0xf5) {
+        n = 4;
+        lo = (*p == 0xf0) ? 0x90 : 0x80;
+        hi = (*p == 0xf4) ? 0x8f : 0xbf;
+
+    } else {
+        return -1;
+    }
+
+    for (i = 1; i < n; i++) {
+        if (p + i == last || p[i] < lo || p[i] > hi) {
+            return -i;
+        }
+
+        lo = 0x80;
+        hi = 0xbf;
+    }
+
+    return n;
+}
+
+
+/*
+ * Output is always valid UTF-8: a byte sequence that is not (a path from
+ * the URI, say) is written as U+FFFD
+ */
+
 size_t
 ngx_http_backend_json_str_len(u_char *s, size_t len)
 {
-    size_t  n;
-    u_char  *last;
+    size_t      n;
+    u_char     *last;
+    ngx_int_t   k;
 
     n = 2;
 
@@ -437,8 +674,20 @@ ngx_http_backend_json_str_len(u_char *s, size_t len)
         } else if (*s < 0x20) {
             n += 6;
 
-        } else {
+        } else if (*s < 0x80) {
             n++;
+
+        } else {
+            k = ngx_http_backend_json_utf8_seq(s, last);
+
+            if (k > 0) {
+                n += k;
+                s += k - 1;
+
+            } else {
+                n += 3;
+                s += -k - 1;
+            }
         }
     }
 
@@ -450,6 +699,7 @@ u_char *
 ngx_http_backend_json_str_write(u_char *p, u_char *s, size_t len)
 {
     u_char         *last;
+    ngx_int_t       k;
     static u_char   hex[] = "0123456789abcdef";
 
     *p++ = '"';
@@ -490,8 +740,21 @@ ngx_http_backend_json_str_write(u_char *p, u_char *s, size_t len)
                 *p++ = hex[*s >> 4];
                 *p++ = hex[*s & 0xf];
 
-            } else {
+            } else if (*s < 0x80) {
                 *p++ = *s;
+
+            } else {
+                k = ngx_http_backend_json_utf8_seq(s, last);
+
+                if (k > 0) {
+                    p = ngx_cpymem(p, s, k);
+                    s += k - 1;
+
+                } else {
+                    /* U+FFFD */
+                    *p++ = 0xef; *p++ = 0xbf; *p++ = 0xbd;
+                    s += -k - 1;
+                }
             }
         }
     }

@@ -21,6 +21,14 @@
 
 #define NGX_HTTP_BACKEND_JSON_MAX_DEPTH  64
 
+/*
+ * The memory the tree of a request's input may take: a value costs about
+ * a hundred bytes however short its text ("[{},{},...]" is ~45 times its
+ * length), so the tree is bounded by the input: 1 MB, plus 16 bytes for
+ * each byte of input
+ */
+#define NGX_HTTP_BACKEND_JSON_MAX_SIZE(len)  (1048576 + 16 * (size_t) (len))
+
 
 typedef enum {
     NGX_HTTP_BACKEND_JSON_NULL = 0,
@@ -72,6 +80,14 @@ ngx_int_t ngx_http_backend_json_parse(ngx_pool_t *pool, u_char *data,
     size_t len, ngx_uint_t max_depth, ngx_http_backend_json_t **json,
     ngx_str_t *err);
 
+/*
+ * The same with a limit on the memory the tree takes (max_size, 0: none),
+ * past which the input is declined as too large
+ */
+ngx_int_t ngx_http_backend_json_parse_limited(ngx_pool_t *pool, u_char *data,
+    size_t len, ngx_http_backend_json_limits_t *limits,
+    ngx_http_backend_json_t **json, ngx_str_t *err);
+
 ngx_http_backend_json_t *ngx_http_backend_json_get(
     ngx_http_backend_json_t *object, u_char *key, size_t len);
 ngx_http_backend_json_t *ngx_http_backend_json_new(ngx_pool_t *pool,
@@ -83,9 +99,12 @@ u_char *ngx_http_backend_json_write(u_char *p, ngx_http_backend_json_t *json);
 ngx_int_t ngx_http_backend_json_serialize(ngx_pool_t *pool,
     ngx_http_backend_json_t *json, ngx_str_t *out);
 
-/* a JSON string literal, quotes included */
+/* a JSON string literal, quotes included; ill-formed UTF-8 as U+FFFD */
 size_t ngx_http_backend_json_str_len(u_char *s, size_t len);
 u_char *ngx_http_backend_json_str_write(u_char *p, u_char *s, size_t len);
+
+/* the length of the UTF-8 sequence at p; < 0: ill-formed, that long */
+ngx_int_t ngx_http_backend_json_utf8_seq(u_char *p, u_char *last);
 
 /* the number of Unicode code points in valid UTF-8 */
 size_t ngx_http_backend_json_utf8_length(u_char *s, size_t len);
