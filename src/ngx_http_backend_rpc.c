@@ -29,8 +29,18 @@ typedef struct {
 static ngx_http_backend_proc_t *ngx_http_backend_rpc_find(
     ngx_http_request_t *r, ngx_http_backend_main_conf_t *bmcf,
     ngx_str_t *path);
+static ngx_int_t ngx_http_backend_rpc_arg(ngx_http_request_t *r,
+    char *name, ngx_str_t *value);
+static u_char *ngx_http_backend_rpc_unescape(u_char *dst, u_char *src,
+    size_t len);
+static ngx_int_t ngx_http_backend_rpc_utf8(ngx_pool_t *pool, ngx_str_t *s);
+static ngx_int_t ngx_http_backend_rpc_bad_path(ngx_http_request_t *r,
+    ngx_str_t *path);
+static ngx_uint_t ngx_http_backend_rpc_mixed(ngx_http_backend_ctx_t *ctx,
+    ngx_str_t *msg);
 static ngx_int_t ngx_http_backend_rpc_input(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, u_char *body, size_t len);
+static ngx_uint_t ngx_http_backend_rpc_check(ngx_http_backend_call_t *call);
 static void ngx_http_backend_rpc_call(ngx_http_backend_call_t *call);
 static ngx_int_t ngx_http_backend_rpc_validate(ngx_http_backend_call_t *call);
 static ngx_int_t ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call);
@@ -179,8 +189,9 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
     u_char *body, size_t len)
 {
     u_char                        *p, *last, *start;
+    ngx_int_t                      rc;
     ngx_str_t                      path, msg, batch;
-    ngx_uint_t                     i, n;
+    ngx_uint_t                     i, n, passed;
     ngx_table_elt_t               *h;
     ngx_http_cleanup_t            *cln;
     ngx_http_backend_call_t       *call;
@@ -204,9 +215,24 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
     path.data = p;
     path.len = last - p;
 
-    if (ngx_http_arg(r, (u_char *) "batch", 5, &batch) == NGX_OK
-        && batch.len == 1 && batch.data[0] == '1')
-    {
+    /* tRPC's decodeURIComponent() refuses what is not UTF-8 */
+
+    for (p = path.data; p < last; /* void */) {
+        rc = ngx_http_backend_json_utf8_seq(p, last);
+
+        if (rc < 0) {
+            return ngx_http_backend_rpc_bad_path(r, &path);
+        }
+
+        p += rc;
+    }
+
+    rc = ngx_http_backend_rpc_arg(r, "batch", &batch);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_OK && batch.len == 1 && batch.data[0] == '1') {
         ctx->batch = 1;
     }
 
@@ -250,19 +276,6 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
         }
     }
 
-    if (ngx_http_backend_rpc_input(r, ctx, body, len) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ctx->batch && ctx->input
-        && ctx->input->type != NGX_HTTP_BACKEND_JSON_OBJECT)
-    {
-        ngx_str_set(&msg, "\"input\" needs to be an object when doing "
-                          "a batch call");
-        return ngx_http_backend_send_error(r, NGX_HTTP_BACKEND_BAD_REQUEST,
-                                           &msg);
-    }
-
     ctx->calls = ngx_pcalloc(r->pool, n * sizeof(ngx_http_backend_call_t));
     if (ctx->calls == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -286,20 +299,16 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
             call->path.len = p - start;
             start = p + 1;
 
-            if (ctx->input) {
-                u_char  buf[NGX_INT_T_LEN];
-
-                call->input = ngx_http_backend_json_get(ctx->input, buf,
-                                                 ngx_sprintf(buf, "%ui", i)
-                                                 - buf);
-            }
-
         } else {
             call->path = path;
-            call->input = ctx->input;
         }
 
         call->proc = ngx_http_backend_rpc_find(r, bmcf, &call->path);
+    }
+
+    if (ngx_http_backend_rpc_mixed(ctx, &msg)) {
+        return ngx_http_backend_send_error(r, NGX_HTTP_BACKEND_BAD_REQUEST,
+                                           &msg);
     }
 
     cln = ngx_http_cleanup_add(r, 0);
@@ -310,8 +319,53 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
     cln->handler = ngx_http_backend_rpc_cleanup;
     cln->data = ctx;
 
+    /*
+     * The input is parsed only for a request with a call that may run: a
+     * request no call of which passes its procedure, method and tier
+     * costs no parse
+     */
+
+    passed = 0;
+
     for (i = 0; i < n; i++) {
-        ngx_http_backend_rpc_call(&ctx->calls[i]);
+        passed += ngx_http_backend_rpc_check(&ctx->calls[i]);
+    }
+
+    if (passed) {
+        if (ngx_http_backend_rpc_input(r, ctx, body, len) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ctx->batch && ctx->input
+            && ctx->input->type != NGX_HTTP_BACKEND_JSON_OBJECT)
+        {
+            ngx_str_set(&msg, "\"input\" needs to be an object when doing "
+                              "a batch call");
+            return ngx_http_backend_send_error(r,
+                                               NGX_HTTP_BACKEND_BAD_REQUEST,
+                                               &msg);
+        }
+
+        for (i = 0; i < n; i++) {
+            call = &ctx->calls[i];
+
+            if (call->done) {
+                continue;
+            }
+
+            if (!ctx->batch) {
+                call->input = ctx->input;
+
+            } else if (ctx->input) {
+                u_char  buf[NGX_INT_T_LEN];
+
+                call->input = ngx_http_backend_json_get(ctx->input, buf,
+                                                 ngx_sprintf(buf, "%ui", i)
+                                                 - buf);
+            }
+
+            ngx_http_backend_rpc_call(call);
+        }
     }
 
     if (ctx->pending == 0) {
@@ -330,6 +384,231 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
     ctx->async = 1;
 
     return NGX_DONE;
+}
+
+
+/*
+ * A query parameter as tRPC's server reads it, URLSearchParams.get(): the
+ * first whose name, decoded, is exactly the one asked; the value decoded
+ */
+
+static ngx_int_t
+ngx_http_backend_rpc_arg(ngx_http_request_t *r, char *name, ngx_str_t *value)
+{
+    u_char  *p, *last, *end, *eq;
+    u_char   buf[32];
+    size_t   len;
+
+    len = ngx_strlen(name);
+    p = r->args.data;
+    last = p + r->args.len;
+
+    for ( /* void */ ; p < last; p = end + 1) {
+
+        end = ngx_strlchr(p, last, '&');
+        if (end == NULL) {
+            end = last;
+        }
+
+        eq = ngx_strlchr(p, end, '=');
+        if (eq == NULL) {
+            eq = end;
+        }
+
+        /* a name decodes to a third of its length at least */
+
+        if ((size_t) (eq - p) < len || (size_t) (eq - p) > sizeof(buf)) {
+            continue;
+        }
+
+        if ((size_t) (ngx_http_backend_rpc_unescape(buf, p, eq - p) - buf)
+            != len
+            || ngx_strncmp(buf, name, len) != 0)
+        {
+            continue;
+        }
+
+        if (eq == end) {
+            ngx_str_null(value);
+            return NGX_OK;
+        }
+
+        eq++;
+
+        value->data = ngx_pnalloc(r->pool, end - eq);
+        if (value->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        value->len = ngx_http_backend_rpc_unescape(value->data, eq, end - eq)
+                     - value->data;
+
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * application/x-www-form-urlencoded as the URL Standard decodes it: '+'
+ * is a space, %XX a byte, and a '%' not followed by two hex digits stays
+ */
+
+static u_char *
+ngx_http_backend_rpc_unescape(u_char *dst, u_char *src, size_t len)
+{
+    u_char      *last;
+    ngx_int_t    hi, lo;
+
+    for (last = src + len; src < last; src++) {
+
+        if (*src == '+') {
+            *dst++ = ' ';
+            continue;
+        }
+
+        if (*src == '%' && last - src > 2) {
+            hi = ngx_hextoi(src + 1, 1);
+            lo = ngx_hextoi(src + 2, 1);
+
+            if (hi >= 0 && lo >= 0) {
+                *dst++ = (u_char) (hi << 4 | lo);
+                src += 2;
+                continue;
+            }
+        }
+
+        *dst++ = *src;
+    }
+
+    return dst;
+}
+
+
+/* as a JavaScript string holds it: ill-formed UTF-8 becomes U+FFFD */
+
+static ngx_int_t
+ngx_http_backend_rpc_utf8(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char     *p, *last, *d, *out;
+    size_t      len;
+    ngx_int_t   k;
+
+    len = 0;
+    last = s->data + s->len;
+
+    for (p = s->data; p < last; p += (k > 0) ? k : -k) {
+        k = ngx_http_backend_json_utf8_seq(p, last);
+        len += (k > 0) ? (size_t) k : 3;
+    }
+
+    if (len == s->len) {
+        return NGX_OK;
+    }
+
+    out = ngx_pnalloc(pool, len);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    d = out;
+
+    for (p = s->data; p < last; p += (k > 0) ? k : -k) {
+        k = ngx_http_backend_json_utf8_seq(p, last);
+
+        if (k > 0) {
+            d = ngx_cpymem(d, p, k);
+
+        } else {
+            *d++ = 0xef; *d++ = 0xbf; *d++ = 0xbd;
+        }
+    }
+
+    s->data = out;
+    s->len = len;
+
+    return NGX_OK;
+}
+
+
+/* the message shows the path percent-encoded, as the client sent it */
+
+static ngx_int_t
+ngx_http_backend_rpc_bad_path(ngx_http_request_t *r, ngx_str_t *path)
+{
+    u_char     *p;
+    ngx_str_t   msg;
+    ngx_uint_t  i;
+
+    msg.data = ngx_pnalloc(r->pool, sizeof("Invalid URL-encoding in path "
+                                           "\"\"") - 1 + 3 * path->len);
+    if (msg.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(msg.data, "Invalid URL-encoding in path \"",
+                   sizeof("Invalid URL-encoding in path \"") - 1);
+
+    for (i = 0; i < path->len; i++) {
+        if (path->data[i] >= 0x80) {
+            p = ngx_sprintf(p, "%%%02XD", (ngx_uint_t) path->data[i]);
+
+        } else {
+            *p++ = path->data[i];
+        }
+    }
+
+    *p++ = '"';
+    msg.len = p - msg.data;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "backend: %V", &msg);
+
+    return ngx_http_backend_send_error(r, NGX_HTTP_BACKEND_BAD_REQUEST, &msg);
+}
+
+
+/*
+ * tRPC 11 answers a batch of queries and mutations together with one 400
+ * for the whole request, before any call runs: so do we
+ */
+
+static ngx_uint_t
+ngx_http_backend_rpc_mixed(ngx_http_backend_ctx_t *ctx, ngx_str_t *msg)
+{
+    ngx_uint_t                i, first;
+    ngx_http_backend_proc_t  *proc;
+
+    first = 0;
+
+    for (i = 0; i < ctx->ncalls; i++) {
+        proc = ctx->calls[i].proc;
+
+        if (proc == NULL) {
+            continue;
+        }
+
+        if (first == 0) {
+            first = proc->type;
+            continue;
+        }
+
+        if (proc->type != first) {
+            if (first == NGX_HTTP_BACKEND_QUERY) {
+                ngx_str_set(msg, "Cannot mix procedure types in call: "
+                                 "query, mutation");
+
+            } else {
+                ngx_str_set(msg, "Cannot mix procedure types in call: "
+                                 "mutation, query");
+            }
+
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -365,39 +644,38 @@ static ngx_int_t
 ngx_http_backend_rpc_input(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
     u_char *body, size_t len)
 {
-    u_char     *dst, *src, *p;
-    ngx_int_t   rc;
-    ngx_str_t   arg;
+    ngx_int_t                        rc;
+    ngx_str_t                        arg;
+    ngx_http_backend_json_limits_t   limits;
 
     /* a query's input is in the URL, a mutation's in the body */
 
-    if (r->method != NGX_HTTP_POST
-        && ngx_http_arg(r, (u_char *) "input", 5, &arg) == NGX_OK)
-    {
-        /* URLSearchParams: '+' is a space, then %XX */
+    if (r->method != NGX_HTTP_POST) {
+        rc = ngx_http_backend_rpc_arg(r, "input", &arg);
 
-        body = ngx_pnalloc(r->pool, arg.len);
-        if (body == NULL) {
+        if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
 
-        for (p = arg.data; p < arg.data + arg.len; p++) {
-            body[p - arg.data] = (*p == '+') ? ' ' : *p;
-        }
+        if (rc == NGX_OK) {
+            if (ngx_http_backend_rpc_utf8(r->pool, &arg) != NGX_OK) {
+                return NGX_ERROR;
+            }
 
-        src = body;
-        dst = body;
-        ngx_unescape_uri(&dst, &src, arg.len, 0);
-        len = dst - body;
+            body = arg.data;
+            len = arg.len;
+        }
     }
 
     if (body == NULL || len == 0) {
         return NGX_OK;
     }
 
-    rc = ngx_http_backend_json_parse(r->pool, body, len,
-                                     NGX_HTTP_BACKEND_JSON_MAX_DEPTH,
-                                     &ctx->input, &ctx->input_error);
+    limits.max_depth = NGX_HTTP_BACKEND_JSON_MAX_DEPTH;
+    limits.max_size = NGX_HTTP_BACKEND_JSON_MAX_SIZE(len);
+
+    rc = ngx_http_backend_json_parse_limited(r->pool, body, len, &limits,
+                                             &ctx->input, &ctx->input_error);
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
@@ -412,8 +690,10 @@ ngx_http_backend_rpc_input(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
 }
 
 
-static void
-ngx_http_backend_rpc_call(ngx_http_backend_call_t *call)
+/* the procedure, the method, the tier: 1 if the call may go on */
+
+static ngx_uint_t
+ngx_http_backend_rpc_check(ngx_http_backend_call_t *call)
 {
     u_char                   *p;
     ngx_str_t                 msg;
@@ -437,7 +717,7 @@ ngx_http_backend_rpc_call(ngx_http_backend_call_t *call)
 
         ngx_http_backend_rpc_call_error(call, NGX_HTTP_BACKEND_NOT_FOUND,
                                         &msg);
-        return;
+        return 0;
     }
 
     method = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
@@ -462,7 +742,7 @@ ngx_http_backend_rpc_call(ngx_http_backend_call_t *call)
         ngx_http_backend_rpc_call_error(call,
                                         NGX_HTTP_BACKEND_METHOD_NOT_SUPPORTED,
                                         &msg);
-        return;
+        return 0;
     }
 
     if (!proc->public
@@ -471,8 +751,30 @@ ngx_http_backend_rpc_call(ngx_http_backend_call_t *call)
     {
         ngx_http_backend_rpc_call_error(call, (ngx_http_backend_error_e) code,
                                         msg.len ? &msg : NULL);
-        return;
+        return 0;
     }
+
+    return 1;
+
+failed:
+
+    ngx_http_backend_rpc_call_error(call,
+                                    NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR,
+                                    NULL);
+    return 0;
+}
+
+
+/* the input, then the statement */
+
+static void
+ngx_http_backend_rpc_call(ngx_http_backend_call_t *call)
+{
+    ngx_http_request_t       *r;
+    ngx_http_backend_proc_t  *proc;
+
+    r = call->ctx->request;
+    proc = call->proc;
 
     if (proc->uses_input && call->ctx->input_error.len) {
         ngx_http_backend_rpc_call_error(call, NGX_HTTP_BACKEND_BAD_REQUEST,
