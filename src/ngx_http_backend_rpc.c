@@ -191,7 +191,7 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
     u_char                        *p, *last, *start;
     ngx_int_t                      rc;
     ngx_str_t                      path, msg, batch;
-    ngx_uint_t                     i, n, passed;
+    ngx_uint_t                     i, n, parse;
     ngx_table_elt_t               *h;
     ngx_http_cleanup_t            *cln;
     ngx_http_backend_call_t       *call;
@@ -320,18 +320,24 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
     cln->data = ctx;
 
     /*
-     * The input is parsed only for a request with a call that may run: a
+     * The input is parsed only for a call that may run and reads it: a
      * request no call of which passes its procedure, method and tier
      * costs no parse
      */
 
-    passed = 0;
+    parse = 0;
 
     for (i = 0; i < n; i++) {
-        passed += ngx_http_backend_rpc_check(&ctx->calls[i]);
+        call = &ctx->calls[i];
+
+        if (ngx_http_backend_rpc_check(call)
+            && (call->proc->uses_input || call->proc->schema))
+        {
+            parse = 1;
+        }
     }
 
-    if (passed) {
+    if (parse) {
         if (ngx_http_backend_rpc_input(r, ctx, body, len) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -345,27 +351,27 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
                                                NGX_HTTP_BACKEND_BAD_REQUEST,
                                                &msg);
         }
+    }
 
-        for (i = 0; i < n; i++) {
-            call = &ctx->calls[i];
+    for (i = 0; i < n; i++) {
+        call = &ctx->calls[i];
 
-            if (call->done) {
-                continue;
-            }
-
-            if (!ctx->batch) {
-                call->input = ctx->input;
-
-            } else if (ctx->input) {
-                u_char  buf[NGX_INT_T_LEN];
-
-                call->input = ngx_http_backend_json_get(ctx->input, buf,
-                                                 ngx_sprintf(buf, "%ui", i)
-                                                 - buf);
-            }
-
-            ngx_http_backend_rpc_call(call);
+        if (call->done) {
+            continue;
         }
+
+        if (!ctx->batch) {
+            call->input = ctx->input;
+
+        } else if (ctx->input) {
+            u_char  buf[NGX_INT_T_LEN];
+
+            call->input = ngx_http_backend_json_get(ctx->input, buf,
+                                                    ngx_sprintf(buf, "%ui", i)
+                                                    - buf);
+        }
+
+        ngx_http_backend_rpc_call(call);
     }
 
     if (ctx->pending == 0) {

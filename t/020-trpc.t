@@ -120,20 +120,26 @@ GET /trpc/secret
 
 
 
-=== TEST 7: batch input must be an object; a batch has a size limit
---- http_config eval: $::http_config
+=== TEST 7: batch input must be an object (when a call reads it, as in tRPC); a batch has a size limit
+--- http_config eval
+$::http_config . q{
+    backend_pg main "host=$TEST_NGINX_PG_HOST port=$TEST_NGINX_PG_PORT dbname=$TEST_NGINX_PG_DATABASE user=$TEST_NGINX_PG_USER";
+    backend_procedure reads { tier public; sql "select $1::text"; params input; result value; }
+}
 --- config
     location /trpc/ {
         backend_rpc;
         backend_rpc_max_batch 2;
     }
 --- request eval
-["GET /trpc/health,health?batch=1&input=%5B1%5D",
+["GET /trpc/health,reads?batch=1&input=%5B1%5D",
+ "GET /trpc/health,health?batch=1&input=%5B1%5D",
  "GET /trpc/health,health,health?batch=1&input=%7B%7D"]
 --- error_code eval
-[400, 400]
+[400, 200, 400]
 --- response_body eval
 ['{"error":{"message":"\"input\" needs to be an object when doing a batch call","code":-32600,"data":{"code":"BAD_REQUEST","httpStatus":400}}}',
+ '[{"result":{"data":{"ok":true}}},{"result":{"data":{"ok":true}}}]',
  '{"error":{"message":"Batch call exceeds maximum size","code":-32600,"data":{"code":"BAD_REQUEST","httpStatus":400}}}']
 --- no_error_log
 [error]

@@ -106,7 +106,13 @@ test('in a batch, one call that passes is enough to parse; the others keep their
   assert.equal(res.status, 207);
   assert.deepEqual((await res.json()).map((e) => e.error.data.code), ['UNAUTHORIZED', 'NOT_FOUND']);
   assert.doesNotMatch(nginx.errorLog(), /bad input/);
-  // one that passes: the input is parsed, and its error reaches that call
+  // one that passes but reads no input (no params, no schema): no parse either
+  res = await fetch(`${nginx.url}/open.constant`, { method: 'POST', body: emptyObjects(MB) });
+  assert.deepEqual(await res.json(), { result: { data: 'c' } });
+  res = await fetch(`${nginx.url}/open.constant`, { method: 'POST', body: '[' });
+  assert.deepEqual(await res.json(), { result: { data: 'c' } });
+  assert.doesNotMatch(nginx.errorLog(), /bad input/);
+  // one that passes and reads it: the input is parsed, its error reaches that call
   res = await fetch(`${nginx.url}/closed.echo,open.echo?batch=1`, { method: 'POST', body: '[' });
   assert.deepEqual((await res.json()).map((e) => e.error.data.code), ['UNAUTHORIZED', 'BAD_REQUEST']);
   assert.match(nginx.errorLog(), /bad input/);
