@@ -497,19 +497,32 @@ ngx_http_backend_rpc_unescape(u_char *dst, u_char *src, size_t len)
 static ngx_int_t
 ngx_http_backend_rpc_utf8(ngx_pool_t *pool, ngx_str_t *s)
 {
-    u_char     *p, *last, *d, *out;
-    size_t      len;
-    ngx_int_t   k;
+    u_char      *p, *last, *d, *out;
+    size_t       len;
+    ngx_int_t    k;
+    ngx_uint_t   bad;
 
     len = 0;
+    bad = 0;
     last = s->data + s->len;
 
     for (p = s->data; p < last; p += (k > 0) ? k : -k) {
+        if (*p < 0x80) {
+            k = 1;
+            len++;
+            continue;
+        }
+
         k = ngx_http_backend_json_utf8_seq(p, last);
+
+        if (k < 0) {
+            bad = 1;
+        }
+
         len += (k > 0) ? (size_t) k : 3;
     }
 
-    if (len == s->len) {
+    if (!bad) {
         return NGX_OK;
     }
 
@@ -663,15 +676,32 @@ ngx_http_backend_rpc_input(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        if (rc == NGX_OK) {
-            if (ngx_http_backend_rpc_utf8(r->pool, &arg) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            body = arg.data;
-            len = arg.len;
+        if (rc == NGX_DECLINED) {
+            return NGX_OK;
         }
+
+    } else {
+        /* as Request.text() reads it: a UTF-8 BOM dropped */
+
+        if (len >= 3 && body[0] == 0xef && body[1] == 0xbb
+            && body[2] == 0xbf)
+        {
+            body += 3;
+            len -= 3;
+        }
+
+        arg.data = body;
+        arg.len = len;
     }
+
+    /* JSON.parse() gets a string: ill-formed UTF-8 is U+FFFD in it */
+
+    if (ngx_http_backend_rpc_utf8(r->pool, &arg) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    body = arg.data;
+    len = arg.len;
 
     if (body == NULL || len == 0) {
         return NGX_OK;

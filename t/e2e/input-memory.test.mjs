@@ -10,6 +10,10 @@ import { Nginx, conninfo } from './lib/nginx.mjs';
 
 const MB = 1024 * 1024;
 
+// under ASan (make test SANITIZE=address) redzones and quarantine make RSS
+// say little about the tree: the bounds are checked without it only
+const SANITIZED = /nginx-asan/.test(process.env.BACKEND_MODULE ?? '');
+
 const http = `
     backend_pg main "${conninfo()}" max=2 query_timeout=10s;
 
@@ -75,7 +79,7 @@ test('an unauthenticated 1 MB [{},...] to a protected procedure: 401, no parse, 
   console.log(`closed.echo: 401 path, VmHWM grew ${(r.growth / MB).toFixed(1)} MB for a ${(body.length / MB).toFixed(1)} MB body`);
   assert.equal(r.status, 401);
   assert.equal(r.json.error.data.code, 'UNAUTHORIZED');
-  assert.ok(r.growth < 4 * body.length, `VmHWM grew ${r.growth} bytes`);
+  assert.ok(SANITIZED || r.growth < 4 * body.length, `VmHWM grew ${r.growth} bytes`);
   // the parser's own report of bad input never appears: nothing was parsed
   const bad = await measure('closed.echo', '{"never":');
   assert.equal(bad.status, 401);
@@ -90,7 +94,7 @@ test('the same to a public procedure: BAD_REQUEST (over the budget), peak RSS un
   assert.equal(r.status, 400);
   assert.equal(r.json.error.data.code, 'BAD_REQUEST');
   assert.match(r.json.error.message, /^JSON too large/);
-  assert.ok(r.growth < 20 * body.length, `VmHWM grew ${r.growth} bytes`);
+  assert.ok(SANITIZED || r.growth < 20 * body.length, `VmHWM grew ${r.growth} bytes`);
 });
 
 test('in a batch, one call that passes is enough to parse; the others keep their errors', async () => {
