@@ -1642,29 +1642,55 @@ ngx_http_backend_rpc_output(ngx_http_request_t *r, u_char *data, size_t len,
 }
 
 
-/* v11 httpBatchStreamLink: trpc-accept, or Accept from v11.14 on */
+/*
+ * v11 httpBatchStreamLink, as tRPC's getAcceptHeader() reads it: a
+ * trpc-accept header decides alone, being exactly "application/jsonl";
+ * else an Accept item, trimmed, that is exactly that (v11.14 on)
+ */
 
 static ngx_uint_t
 ngx_http_backend_rpc_accepts_jsonl(ngx_http_request_t *r)
 {
-    ngx_uint_t        i;
+    u_char           *p, *last, *end, *comma;
     ngx_table_elt_t  *h;
 
-    static ngx_str_t  names[] = {
-        ngx_string("trpc-accept"),
-        ngx_string("accept")
-    };
+    static ngx_str_t  jsonl = ngx_string("application/jsonl");
 
-    for (i = 0; i < sizeof(names) / sizeof(ngx_str_t); i++) {
-        h = ngx_http_backend_header(r, names[i].data, names[i].len);
+    h = ngx_http_backend_header(r, (u_char *) "trpc-accept",
+                                sizeof("trpc-accept") - 1);
+    if (h) {
+        return h->value.len == jsonl.len
+               && ngx_strncmp(h->value.data, jsonl.data, jsonl.len) == 0;
+    }
 
-        if (h && ngx_strlcasestrn(h->value.data,
-                                  h->value.data + h->value.len,
-                                  (u_char *) "application/jsonl",
-                                  sizeof("application/jsonl") - 2)
-                 != NULL)
+    h = ngx_http_backend_header(r, (u_char *) "accept",
+                                sizeof("accept") - 1);
+    if (h == NULL) {
+        return 0;
+    }
+
+    last = h->value.data + h->value.len;
+
+    for (p = h->value.data; /* void */ ; p = comma + 1) {
+        comma = ngx_strlchr(p, last, ',');
+        end = comma ? comma : last;
+
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t')) {
+            end--;
+        }
+
+        if ((size_t) (end - p) == jsonl.len
+            && ngx_strncmp(p, jsonl.data, jsonl.len) == 0)
         {
             return 1;
+        }
+
+        if (comma == NULL) {
+            break;
         }
     }
 

@@ -42,12 +42,13 @@ after(async () => {
 
 // a request as bytes, to send what fetch() would encode: the answer's status
 // and body bytes
-function raw(method, target, body = null) {
+function raw(method, target, body = null, headers = {}) {
   const head = Buffer.concat([
     Buffer.from(`${method} `),
     Buffer.isBuffer(target) ? target : Buffer.from(target, 'latin1'),
     Buffer.from(` HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n`
                 + `Content-Type: application/json\r\n`
+                + Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')
                 + (body === null ? '' : `Content-Length: ${Buffer.byteLength(body)}\r\n`)
                 + '\r\n'),
   ]);
@@ -88,13 +89,13 @@ function json(bytes) {
 }
 
 // tRPC's own answer to the same URL
-async function reference(method, target, body) {
+async function reference(method, target, body, headers = {}) {
   const res = await fetchRequestHandler({
     endpoint: '/trpc',
     req: new Request(`http://localhost${target}`, {
       method,
       body: method === 'POST' ? (body ?? '') : undefined,
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...headers },
     }),
     router,
     createContext: () => ({}),
@@ -116,9 +117,9 @@ function shape(v) {
 }
 
 // parse errors: yajl's message is not V8's, the rest is the same
-async function same(method, target, body = null, { message = true } = {}) {
-  const ours = await raw(method, target, body);
-  const theirs = await reference(method, target, body);
+async function same(method, target, body = null, { message = true, headers = {} } = {}) {
+  const ours = await raw(method, target, body, headers);
+  const theirs = await reference(method, target, body, headers);
   const got = json(ours.body);
   const a = shape(got);
   const b = shape(theirs.body);
@@ -225,6 +226,27 @@ describe('query parameters as URLSearchParams reads them', () => {
   ]) {
     test(`${target} as tRPC answers`, async () => {
       await same('GET', target);
+    });
+  }
+});
+
+describe('streaming asked for as getAcceptHeader() of tRPC reads it', () => {
+  // a call that is not a batch tells: 400 "must be batched" if streaming
+  for (const headers of [
+    { 'trpc-accept': 'application/jsonl' },
+    { 'trpc-accept': 'APPLICATION/JSONL' },
+    { 'trpc-accept': 'application/jsonl, text/plain' },
+    { 'trpc-accept': 'application/json', accept: 'application/jsonl' },
+    { 'trpc-accept': '', accept: 'application/jsonl' },
+    { accept: 'application/jsonl' },
+    { accept: 'application/json,  application/jsonl ' },
+    { accept: 'text/html,application/jsonl,*/*' },
+    { accept: 'application/jsonl;q=0.9' },
+    { accept: 'application/jsonlines' },
+    { accept: 'Application/JSONL' },
+  ]) {
+    test(`${JSON.stringify(headers)} as tRPC answers`, async () => {
+      await same('GET', '/trpc/health', null, { headers });
     });
   }
 });
