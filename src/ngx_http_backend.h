@@ -181,15 +181,21 @@ ngx_int_t ngx_http_backend_read_file(ngx_conf_t *cf, ngx_str_t *name,
 ngx_table_elt_t *ngx_http_backend_header(ngx_http_request_t *r, u_char *name,
     size_t len);
 /*
- * Bodies are read into memory whole: the location's client_max_body_size
- * becomes ours to enforce (so a too large body gets our error, not nginx's
- * HTML page) and the memory buffer grows to it.  Returns the limit.
+ * Bodies are read into memory whole (ngx_http_backend_body.c): the
+ * location's client_max_body_size becomes ours to enforce while the body is
+ * read (so a too large body gets our error, not nginx's HTML page).
+ * Returns the limit.
  */
 off_t ngx_http_backend_body_limit(ngx_conf_t *cf);
-/* the read body in one piece, copied and null-terminated if asked;
- * NGX_DECLINED: larger than max (or spilled to a file) */
-ngx_int_t ngx_http_backend_body(ngx_http_request_t *r, off_t max,
-    ngx_uint_t terminate, ngx_str_t *body);
+/* starts reading a body of at most max bytes; NGX_DECLINED: the declared
+ * length is over it, the caller answers 413 */
+ngx_int_t ngx_http_backend_body_read(ngx_http_request_t *r, off_t max,
+    ngx_http_client_body_handler_pt handler);
+/* the read body in one piece, null-terminated;
+ * NGX_DECLINED: larger than the limit, the caller answers 413 */
+ngx_int_t ngx_http_backend_body(ngx_http_request_t *r, ngx_str_t *body);
+/* the body handler of backend_rpc locations */
+void ngx_http_backend_body_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_backend_request_id(ngx_http_request_t *r, ngx_str_t *id);
 ngx_int_t ngx_http_backend_rpc_start(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, u_char *body, size_t len);

@@ -13,7 +13,6 @@
 
 
 static ngx_int_t ngx_http_backend_handler(ngx_http_request_t *r);
-static void ngx_http_backend_body_handler(ngx_http_request_t *r);
 static u_char *ngx_http_backend_log_error(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len);
 static uint64_t ngx_http_backend_mix(uint64_t z);
@@ -171,27 +170,15 @@ ngx_http_backend_handler(ngx_http_request_t *r)
 
     if (r->method == NGX_HTTP_POST) {
 
-        if (blcf->max_body
-            && r->headers_in.content_length_n > blcf->max_body)
-        {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "backend: client intended to send too large "
-                          "body: %O bytes", r->headers_in.content_length_n);
+        rc = ngx_http_backend_body_read(r, blcf->max_body,
+                                        ngx_http_backend_body_handler);
 
-            rc = ngx_http_discard_request_body(r);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
+        if (rc == NGX_DECLINED) {
             return ngx_http_backend_send_error(r,
                                            NGX_HTTP_BACKEND_PAYLOAD_TOO_LARGE,
                                            NULL);
         }
 
-        r->request_body_in_single_buf = 1;
-
-        rc = ngx_http_read_client_request_body(r,
-                                               ngx_http_backend_body_handler);
         if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
             return rc;
         }
@@ -261,95 +248,6 @@ ngx_http_backend_get_ctx(ngx_http_request_t *r)
     h->value = ctx->request_id;
 
     return ctx;
-}
-
-
-static void
-ngx_http_backend_body_handler(ngx_http_request_t *r)
-{
-    ngx_int_t                     rc;
-    ngx_str_t                     body;
-    ngx_http_backend_ctx_t       *ctx;
-    ngx_http_backend_loc_conf_t  *blcf;
-
-    blcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
-
-    rc = ngx_http_backend_body(r, blcf->max_body, 0, &body);
-
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (rc == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "backend: client sent too large body");
-        ngx_http_finalize_request(r, ngx_http_backend_send_error(r,
-                                      NGX_HTTP_BACKEND_PAYLOAD_TOO_LARGE,
-                                      NULL));
-        return;
-    }
-
-    rc = ngx_http_backend_rpc_start(r, ctx, body.data, body.len);
-
-    if (rc == NGX_DONE) {
-        return;
-    }
-
-    ngx_http_finalize_request(r, rc);
-}
-
-
-ngx_int_t
-ngx_http_backend_body(ngx_http_request_t *r, off_t max, ngx_uint_t terminate,
-    ngx_str_t *body)
-{
-    u_char       *p;
-    off_t         len;
-    ngx_chain_t  *cl;
-
-    if (r->request_body == NULL) {
-        return NGX_ERROR;
-    }
-
-    len = 0;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += ngx_buf_size(cl->buf);
-    }
-
-    /*
-     * A body larger than the memory buffer went to a temporary file:
-     * with a chunked body that is the only way to learn its size
-     */
-
-    if (r->request_body->temp_file || (max && len > max)) {
-        return NGX_DECLINED;
-    }
-
-    body->len = (size_t) len;
-    cl = r->request_body->bufs;
-
-    if (!terminate && (len == 0 || cl->next == NULL)) {
-        body->data = len ? cl->buf->pos : NULL;
-        return NGX_OK;
-    }
-
-    body->data = ngx_pnalloc(r->pool, body->len + 1);
-    if (body->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = body->data;
-
-    for ( /* void */ ; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
-    }
-
-    *p = '\0';
-
-    return NGX_OK;
 }
 
 
@@ -759,31 +657,6 @@ ngx_http_backend_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     conf->max_body = ngx_http_backend_body_limit(cf);
 
     return NGX_CONF_OK;
-}
-
-
-off_t
-ngx_http_backend_body_limit(ngx_conf_t *cf)
-{
-    off_t                      max;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    max = clcf->client_max_body_size;
-
-    if (max == 0) {
-        /* unlimited in nginx: the memory buffer is the limit */
-        return (off_t) clcf->client_body_buffer_size;
-    }
-
-    clcf->client_max_body_size = 0;
-
-    if ((off_t) clcf->client_body_buffer_size < max) {
-        clcf->client_body_buffer_size = (size_t) max;
-    }
-
-    return max;
 }
 
 

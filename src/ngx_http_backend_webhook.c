@@ -222,20 +222,15 @@ ngx_http_backend_webhook_handler(ngx_http_request_t *r)
                                               "error", NULL);
     }
 
-    if (wlcf->max_body && r->headers_in.content_length_n > wlcf->max_body) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    rc = ngx_http_backend_body_read(r, wlcf->max_body,
+                                    ngx_http_backend_webhook_body);
 
+    if (rc == NGX_DECLINED) {
         return ngx_http_backend_webhook_reply(r,
                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                           "error", NULL);
     }
 
-    r->request_body_in_single_buf = 1;
-
-    rc = ngx_http_read_client_request_body(r, ngx_http_backend_webhook_body);
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         return rc;
     }
@@ -261,7 +256,7 @@ ngx_http_backend_webhook_body(ngx_http_request_t *r)
 
     /* null-terminated: the payload is bound as a statement parameter */
 
-    rc = ngx_http_backend_body(r, wlcf->max_body, 1, &raw);
+    rc = ngx_http_backend_body(r, &raw);
 
     if (rc == NGX_ERROR) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
