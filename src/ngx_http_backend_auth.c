@@ -136,6 +136,7 @@ static ngx_str_t  ngx_http_backend_jwks_key = ngx_string("\0jwks");
 
 static ngx_int_t ngx_http_backend_auth_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_backend_auth_token(ngx_http_request_t *r,
+    ngx_http_backend_auth_ctx_t *a,
     ngx_str_t *token);
 static ngx_int_t ngx_http_backend_auth_claims(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a,
@@ -430,7 +431,7 @@ ngx_http_backend_auth_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_backend_auth_token(r, &token);
+    rc = ngx_http_backend_auth_token(r, a, &token);
 
     if (rc == NGX_DECLINED) {
         a->reason = "no token";
@@ -508,7 +509,8 @@ ngx_http_backend_auth_handler(ngx_http_request_t *r)
 /* Authorization: Bearer, else the __session cookie, as Clerk reads them */
 
 static ngx_int_t
-ngx_http_backend_auth_token(ngx_http_request_t *r, ngx_str_t *token)
+ngx_http_backend_auth_token(ngx_http_request_t *r,
+    ngx_http_backend_auth_ctx_t *a, ngx_str_t *token)
 {
     u_char            *p, *last;
     ngx_str_t          name;
@@ -550,6 +552,8 @@ ngx_http_backend_auth_token(ngx_http_request_t *r, ngx_str_t *token)
 #endif
     {
         if (token->len) {
+            /* ambient: the CSRF check needs to know (backend_csrf) */
+            a->cookie = 1;
             return NGX_OK;
         }
     }

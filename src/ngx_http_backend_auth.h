@@ -51,6 +51,7 @@ typedef struct {
     unsigned                        lookup_failed:1;
     unsigned                        transient:1;
     unsigned                        retry_after:1;  /* header added */
+    unsigned                        cookie:1;   /* token from __session */
 } ngx_http_backend_auth_ctx_t;
 
 
