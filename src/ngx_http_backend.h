@@ -196,6 +196,8 @@ ngx_int_t ngx_http_backend_body_read(ngx_http_request_t *r, off_t max,
 ngx_int_t ngx_http_backend_body(ngx_http_request_t *r, ngx_str_t *body);
 /* the body handler of backend_rpc locations */
 void ngx_http_backend_body_handler(ngx_http_request_t *r);
+/* the location has backend_error_page (ngx_http_backend_error.c) */
+ngx_uint_t ngx_http_backend_error_page_location(ngx_http_request_t *r);
 ngx_int_t ngx_http_backend_request_id(ngx_http_request_t *r, ngx_str_t *id);
 ngx_int_t ngx_http_backend_rpc_start(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, u_char *body, size_t len);

@@ -419,7 +419,11 @@ ngx_http_backend_cors_header_filter(ngx_http_request_t *r)
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_module);
     cclcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_cors_module);
 
-    if (!blcf->rpc || (cclcf->origins == NULL && !cclcf->any)) {
+    /* nginx's own errors in JSON (backend_error_page) are for them too */
+
+    if ((cclcf->origins == NULL && !cclcf->any)
+        || !(blcf->rpc || ngx_http_backend_error_page_location(r)))
+    {
         return ngx_http_next_header_filter(r);
     }
 

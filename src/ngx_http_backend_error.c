@@ -253,6 +253,19 @@ ngx_http_backend_error_page_handler(ngx_http_request_t *r)
 }
 
 
+/* the CORS header filter answers listed origins here too */
+
+ngx_uint_t
+ngx_http_backend_error_page_location(ngx_http_request_t *r)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    return (clcf->handler == ngx_http_backend_error_page_handler);
+}
+
+
 static char *
 ngx_http_backend_error_page(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {

@@ -176,7 +176,23 @@ GET /trpc/health
 
 
 
-=== TEST 10: backend_error_page in a location with another handler is refused
+=== TEST 10: origins listed at server level get CORS headers on these errors too
+--- http_config eval: $::http_config
+--- config eval: "backend_cors_origins https://app.example;\n" . $::config
+--- request
+GET /trpc/health
+--- more_headers eval
+"Origin: https://app.example\r\nAuthorization: $::token"
+--- error_code: 400
+--- response_headers
+Access-Control-Allow-Origin: https://app.example
+Content-Type: application/json
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: backend_error_page in a location with another handler is refused
 --- http_config eval: $::http_config
 --- config
     location /trpc/ { backend_rpc; backend_error_page; }
