@@ -43,6 +43,7 @@ typedef struct {
     unsigned                        done:1;
     unsigned                        waiting:1;
     unsigned                        verified:1;
+    unsigned                        cookie:1;   /* token from __session */
 
     /*
      * The user lookup failed for the server's reason, not the token's:
@@ -51,7 +52,6 @@ typedef struct {
     unsigned                        lookup_failed:1;
     unsigned                        transient:1;
     unsigned                        retry_after:1;  /* header added */
-    unsigned                        cookie:1;   /* token from __session */
 } ngx_http_backend_auth_ctx_t;
 
 
