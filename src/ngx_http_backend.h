@@ -93,6 +93,14 @@ typedef struct {
 
     u_char                         *file;
     ngx_uint_t                      line;
+
+    /* where its directives are, for errors found after the block */
+    ngx_uint_t                      tier_line;
+    ngx_uint_t                      sql_line;
+    ngx_uint_t                      params_line;
+    ngx_uint_t                      data_line;
+    ngx_uint_t                      database_line;
+    ngx_uint_t                      needs_sql_line; /* result, invalidate */
 } ngx_http_backend_proc_t;
 
 

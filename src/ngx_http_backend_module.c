@@ -555,7 +555,7 @@ ngx_http_backend_init_main_conf(ngx_conf_t *cf, void *conf)
                           "(public, protected, or one of backend_tier) "
                           "in %s:%ui",
                           &proc[i].name, &proc[i].tier, proc[i].file,
-                          proc[i].line);
+                          proc[i].tier_line);
             return NGX_CONF_ERROR;
         }
 
@@ -573,7 +573,9 @@ ngx_http_backend_init_main_conf(ngx_conf_t *cf, void *conf)
                               &proc[i].database,
                               proc[i].database.len ? "\" is defined"
                                                    : "no backend_pg is defined",
-                              proc[i].file, proc[i].line);
+                              proc[i].file, proc[i].database_line
+                                            ? proc[i].database_line
+                                            : proc[i].sql_line);
                 return NGX_CONF_ERROR;
             }
 
@@ -585,6 +587,11 @@ ngx_http_backend_init_main_conf(ngx_conf_t *cf, void *conf)
             if (proc[i].stmt == NULL) {
                 return NGX_CONF_ERROR;
             }
+
+            /* named in the engine's check of statements at start */
+            proc[i].stmt->owner = proc[i].name;
+            proc[i].stmt->file = proc[i].file;
+            proc[i].stmt->line = proc[i].sql_line;
         }
 
         key = ngx_array_push(&keys);
@@ -781,6 +788,10 @@ ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
     (name->len == sizeof(s) - 1 && ngx_strncmp(name->data, s, name->len) == 0)
 
     if (ngx_http_backend_is("params")) {
+        if (proc->params_line == 0) {
+            proc->params_line = cf->conf_file->line;
+        }
+
         for (i = 1; i <= n; i++) {
             if (ngx_http_backend_procedure_param(cf, proc, &value[i])
                 != NGX_CONF_OK)
@@ -823,6 +834,10 @@ ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
 
         *ngx_cpymem(proc->invalidate_column.data, value[2].data,
                     value[2].len) = '\0';
+
+        if (proc->needs_sql_line == 0) {
+            proc->needs_sql_line = cf->conf_file->line;
+        }
 
         return NGX_CONF_OK;
     }
@@ -880,6 +895,10 @@ ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
             goto invalid;
         }
 
+        if (proc->needs_sql_line == 0) {
+            proc->needs_sql_line = cf->conf_file->line;
+        }
+
         return NGX_CONF_OK;
     }
 
@@ -897,6 +916,7 @@ ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
         }
 
         proc->tier = value[1];
+        proc->tier_line = cf->conf_file->line;
         return NGX_CONF_OK;
     }
 
@@ -910,6 +930,7 @@ ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
         }
 
         proc->sql = value[1];
+        proc->sql_line = cf->conf_file->line;
         return NGX_CONF_OK;
     }
 
@@ -923,6 +944,7 @@ ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
         {
             /* the auth context's user row, no query */
             proc->data_user = 1;
+            proc->data_line = cf->conf_file->line;
             ngx_str_set(&proc->data, "null");
             return NGX_CONF_OK;
         }
@@ -942,6 +964,7 @@ ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
             return NGX_CONF_ERROR;
         }
 
+        proc->data_line = cf->conf_file->line;
         return NGX_CONF_OK;
     }
 
@@ -971,6 +994,12 @@ ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
         }
 
         proc->database = value[1];
+        proc->database_line = cf->conf_file->line;
+
+        if (proc->needs_sql_line == 0) {
+            proc->needs_sql_line = cf->conf_file->line;
+        }
+
         return NGX_CONF_OK;
     }
 
@@ -1110,12 +1139,19 @@ invalid:
 }
 
 
+/*
+ * Checks of the whole block, made at its closing brace: each error points
+ * at the line of the directive it is about, not at the brace.
+ */
+
 static char *
 ngx_http_backend_procedure_check(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
 {
+    ngx_int_t   rc;
     ngx_uint_t  n;
 
     if (proc->tier.data == NULL) {
+        cf->conf_file->line = proc->line;
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "procedure \"%V\" has no \"tier\"", &proc->name);
         return NGX_CONF_ERROR;
@@ -1126,6 +1162,7 @@ ngx_http_backend_procedure_check(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
     }
 
     if (proc->sql.data && proc->data.data) {
+        cf->conf_file->line = ngx_max(proc->sql_line, proc->data_line);
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "procedure \"%V\" has both \"sql\" and \"data\"",
                            &proc->name);
@@ -1136,6 +1173,15 @@ ngx_http_backend_procedure_check(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
         if (proc->params.nelts || proc->database.data || proc->invalidate
             || proc->result != NGX_CONF_UNSET_UINT)
         {
+            /* the first of them */
+            n = proc->params_line;
+
+            if (proc->needs_sql_line && (n == 0 || proc->needs_sql_line < n))
+            {
+                n = proc->needs_sql_line;
+            }
+
+            cf->conf_file->line = n;
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "procedure \"%V\" has \"params\", \"database\", "
                                "\"invalidate\" or \"result\" but no \"sql\"",
@@ -1150,14 +1196,38 @@ ngx_http_backend_procedure_check(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
         proc->result = NGX_HTTP_BACKEND_RESULT_MANY;
     }
 
-    if (ngx_http_backend_pg_sql_params(&proc->sql, &n) != NGX_OK) {
+    rc = ngx_http_backend_pg_sql_params(&proc->sql, &n);
+
+    if (rc == NGX_ERROR) {
+        cf->conf_file->line = proc->sql_line;
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "procedure \"%V\": unterminated quote or comment "
                            "in \"sql\"", &proc->name);
         return NGX_CONF_ERROR;
     }
 
+    if (rc == NGX_DECLINED) {
+        /* Postgres could not type the missing one: every call would fail */
+        cf->conf_file->line = proc->sql_line;
+
+        if (n == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "procedure \"%V\": \"sql\" uses $0, "
+                               "placeholders start at $1", &proc->name);
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "procedure \"%V\": \"sql\" does not use $%ui: "
+                               "placeholders must be $1 to $N without a gap",
+                               &proc->name, n);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
     if (n != proc->params.nelts) {
+        cf->conf_file->line = proc->params_line ? proc->params_line
+                                                : proc->sql_line;
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "procedure \"%V\": \"sql\" uses %ui parameter%s "
                            "but \"params\" lists %ui", &proc->name, n,

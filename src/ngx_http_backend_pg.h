@@ -43,6 +43,11 @@ typedef struct {
     ngx_uint_t                      nparams;
     ngx_uint_t                      index;      /* in server->stmts */
     u_char                          name[32];   /* null-terminated */
+
+    /* for the log: the procedure, where the statement is configured */
+    ngx_str_t                       owner;      /* may be empty */
+    u_char                         *file;
+    ngx_uint_t                      line;
 } ngx_http_backend_pg_stmt_t;
 
 

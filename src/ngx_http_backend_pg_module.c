@@ -161,6 +161,8 @@ ngx_http_backend_pg_stmt_add(ngx_conf_t *cf,
 
     stmt->nparams = nparams;
     stmt->index = server->stmts.nelts;
+    stmt->file = cf->conf_file->file.name.data;
+    stmt->line = cf->conf_file->line;
     (void) ngx_snprintf(stmt->name, sizeof(stmt->name) - 1, "ngx_backend_%ui%Z",
                         stmt->index);
 

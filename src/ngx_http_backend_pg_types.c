@@ -846,7 +846,10 @@ ngx_http_backend_pg_array(ngx_http_backend_pg_out_t *out, Oid type,
 
 /*
  * The highest $N placeholder of a statement, outside string literals,
- * quoted identifiers, dollar quotes and comments.
+ * quoted identifiers, dollar quotes and comments.  NGX_DECLINED: a number
+ * from $1 to the highest is not used (Postgres cannot type it, every call
+ * would fail), or $0 is; *n is that number.  NGX_ERROR: an unterminated
+ * quote or comment.
  */
 
 ngx_int_t
@@ -855,8 +858,10 @@ ngx_http_backend_pg_sql_params(ngx_str_t *sql, ngx_uint_t *n)
     u_char      *p, *last, *tag, *q;
     size_t       tlen;
     ngx_uint_t   max, v;
+    u_char       used[65536 / 8];
 
     max = 0;
+    ngx_memzero(used, sizeof(used));
     p = sql->data;
     last = p + sql->len;
 
@@ -918,6 +923,12 @@ ngx_http_backend_pg_sql_params(ngx_str_t *sql, ngx_uint_t *n)
                     }
                 }
 
+                if (v == 0) {
+                    *n = 0;
+                    return NGX_DECLINED;
+                }
+
+                used[v / 8] |= (u_char) (1 << (v % 8));
                 max = ngx_max(max, v);
                 p = q;
                 continue;
@@ -949,6 +960,13 @@ ngx_http_backend_pg_sql_params(ngx_str_t *sql, ngx_uint_t *n)
         }
 
         p++;
+    }
+
+    for (v = 1; v <= max; v++) {
+        if (!(used[v / 8] & (1 << (v % 8)))) {
+            *n = v;
+            return NGX_DECLINED;
+        }
     }
 
     *n = max;

@@ -258,7 +258,11 @@ test_sql_params(void)
     } cases[] = {
         { "select 1", 0 },
         { "select $1, $2", 2 },
-        { "select $2", 2 },
+        { "select $2", -101 },
+        { "select $1, $3, $1", -102 },
+        { "select $0", -100 },
+        { "select $3, $2, $1", 3 },
+        { "select '$2', $3, $1", -102 },
         { "select '$3', \"$4\", $1 -- $5\n /* $6 */", 1 },
         { "select $$ $7 $$, $tag$ $8 $tag$, $1", 1 },
         { "select 'it''s $9', $1", 1 },
@@ -273,7 +277,15 @@ test_sql_params(void)
         sql.len = strlen(cases[i].sql);
         n = 0;
 
-        if (ngx_http_backend_pg_sql_params(&sql, &n) != NGX_OK) {
+        /* -1: an error; -100 - K: $K is missing (or $0 is used) */
+
+        switch (ngx_http_backend_pg_sql_params(&sql, &n)) {
+        case NGX_OK:
+            break;
+        case NGX_DECLINED:
+            n = (ngx_uint_t) (-100 - (ngx_int_t) n);
+            break;
+        default:
             n = (ngx_uint_t) -1;
         }
 
