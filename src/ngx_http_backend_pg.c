@@ -20,8 +20,17 @@ typedef enum {
     NGX_HTTP_BACKEND_PG_CONNECTING = 0,
     NGX_HTTP_BACKEND_PG_IDLE,
     NGX_HTTP_BACKEND_PG_PREPARING,
-    NGX_HTTP_BACKEND_PG_QUERYING
+    NGX_HTTP_BACKEND_PG_QUERYING,
+    NGX_HTTP_BACKEND_PG_DEALLOCATING,   /* a stale statement, then Prepare */
+    NGX_HTTP_BACKEND_PG_CHECKING        /* the first connection's check */
 } ngx_http_backend_pg_state_e;
+
+
+/* conn->prepared[]: the state of each statement on the server */
+
+#define NGX_HTTP_BACKEND_PG_UNPREPARED  0
+#define NGX_HTTP_BACKEND_PG_PREPARED    1
+#define NGX_HTTP_BACKEND_PG_STALE       2   /* DEALLOCATE before Prepare */
 
 
 /* pipeline mode: a statement sent and not yet answered up to its Sync */
@@ -30,7 +39,9 @@ typedef struct {
     ngx_http_backend_pg_query_t    *query;      /* NULL: aborted */
     ngx_http_backend_pg_stmt_t     *stmt;
     unsigned                        prepare:1;  /* its Prepare went first */
-    unsigned                        prepared:1; /* whose result came */
+    unsigned                        skip:2;     /* Deallocate, Prepare */
+    unsigned                        early:1;    /* one of them failed */
+    unsigned                        sent:1;     /* may have reached it */
 } ngx_http_backend_pg_slot_t;
 
 
@@ -45,9 +56,10 @@ struct ngx_http_backend_pg_conn_s {
     ngx_http_backend_pg_stmt_t     *stmt;
     PGresult                       *result;
 
-    u_char                         *prepared;   /* a flag per statement */
+    u_char                         *prepared;   /* a state per statement */
     ngx_uint_t                      requests;
     ngx_msec_t                      started;
+    ngx_uint_t                      check;      /* statements checked */
 
     /* pipeline mode: a ring of server->pipeline slots */
     ngx_http_backend_pg_slot_t     *slots;
@@ -57,6 +69,7 @@ struct ngx_http_backend_pg_conn_s {
     unsigned                        flushing:1;
     unsigned                        orphan:1;   /* its query was aborted */
     unsigned                        retiring:1; /* no new statements */
+    unsigned                        sent:1;     /* Execute may have gone */
 };
 
 
@@ -78,6 +91,7 @@ struct ngx_http_backend_pg_pool_s {
     ngx_msec_t                      backoff;
     ngx_msec_t                      down_until;
     unsigned                        down:1;
+    unsigned                        checked:1;  /* statements, once */
 };
 
 
@@ -119,6 +133,17 @@ static void ngx_http_backend_pg_pipe_fail(ngx_http_backend_pg_conn_t *pc,
     ngx_http_backend_pg_status_e status);
 static void ngx_http_backend_pg_log_error(ngx_http_backend_pg_conn_t *pc,
     const char *what);
+static ngx_int_t ngx_http_backend_pg_alive(ngx_http_backend_pg_conn_t *pc);
+static ngx_uint_t ngx_http_backend_pg_may_retry(ngx_http_backend_pg_query_t *q,
+    ngx_uint_t sent);
+static void ngx_http_backend_pg_retry(ngx_http_backend_pg_pool_t *pool,
+    ngx_http_backend_pg_query_t *q);
+static ngx_uint_t ngx_http_backend_pg_stale(PGresult *res);
+static ngx_int_t ngx_http_backend_pg_deallocate(ngx_http_backend_pg_conn_t *pc,
+    ngx_http_backend_pg_stmt_t *stmt);
+static ngx_int_t ngx_http_backend_pg_check(ngx_http_backend_pg_conn_t *pc);
+static void ngx_http_backend_pg_check_handler(ngx_http_backend_pg_conn_t *pc,
+    ngx_event_t *ev);
 
 
 ngx_int_t
@@ -212,6 +237,8 @@ ngx_http_backend_pg_run(ngx_http_backend_pg_query_t *q)
     q->result = NULL;
     q->conn = NULL;
     q->queued = 0;
+    q->retried = 0;
+    q->replanned = 0;
     q->sqlstate[0] = '\0';
 
     ngx_memzero(&q->wait, sizeof(ngx_event_t));
@@ -224,10 +251,18 @@ ngx_http_backend_pg_run(ngx_http_backend_pg_query_t *q)
         return NGX_DECLINED;
     }
 
-    if (!ngx_queue_empty(&pool->idle)) {
+    while (!ngx_queue_empty(&pool->idle)) {
         qu = ngx_queue_head(&pool->idle);
         ngx_queue_remove(qu);
         pc = ngx_queue_data(qu, ngx_http_backend_pg_conn_t, queue);
+
+        if (ngx_http_backend_pg_alive(pc) != NGX_OK) {
+            ngx_log_error(NGX_LOG_INFO, pool->log, 0,
+                          "backend_pg \"%V\": idle connection closed by "
+                          "server", &pool->server->name);
+            ngx_http_backend_pg_close(pc);
+            continue;
+        }
 
         ngx_http_backend_pg_send(pc, q);
         return NGX_OK;
@@ -362,7 +397,7 @@ ngx_http_backend_pg_connect(ngx_http_backend_pg_pool_t *pool)
     if (PQstatus(pc->pgconn) == CONNECTION_BAD
         || PQsetnonblocking(pc->pgconn, 1) == -1)
     {
-        ngx_http_backend_pg_log_error(pc, "could not connect");
+        ngx_http_backend_pg_log_error(pc, NULL);
         PQfinish(pc->pgconn);
         pc->pgconn = NULL;
         ngx_http_backend_pg_backoff(pool);
@@ -380,6 +415,7 @@ ngx_http_backend_pg_connect(ngx_http_backend_pg_pool_t *pool)
     pc->flushing = 0;
     pc->orphan = 0;
     pc->retiring = 0;
+    pc->sent = 0;
     pc->head = 0;
     pc->nslots = 0;
     ngx_memzero(pc->prepared, server->stmts.nelts + 1);
@@ -530,8 +566,9 @@ ngx_http_backend_pg_event_handler(ngx_event_t *ev)
     case NGX_HTTP_BACKEND_PG_CONNECTING:
         if (ev->timedout) {
             ngx_log_error(NGX_LOG_ERR, pc->pool->log, NGX_ETIMEDOUT,
-                          "backend_pg \"%V\": connect timed out",
-                          &pc->pool->server->name);
+                          "backend_pg \"%V\": connect to %s:%s timed out",
+                          &pc->pool->server->name, PQhost(pc->pgconn),
+                          PQport(pc->pgconn));
             ngx_http_backend_pg_connect_failed(pc);
             return;
         }
@@ -543,7 +580,11 @@ ngx_http_backend_pg_event_handler(ngx_event_t *ev)
         ngx_http_backend_pg_idle_handler(pc);
         return;
 
-    default: /* PREPARING, QUERYING */
+    case NGX_HTTP_BACKEND_PG_CHECKING:
+        ngx_http_backend_pg_check_handler(pc, ev);
+        return;
+
+    default: /* PREPARING, QUERYING, DEALLOCATING */
         if (ngx_http_backend_pg_piped(pc->pool)) {
             if (ev->timedout) {
                 ngx_log_error(NGX_LOG_ERR, pc->pool->log, NGX_ETIMEDOUT,
@@ -656,12 +697,23 @@ ngx_http_backend_pg_connect_step(ngx_http_backend_pg_conn_t *pc)
                 return;
             }
 
+            if (!pool->checked && pool->server->stmts.nelts) {
+                pool->checked = 1;
+
+                if (ngx_http_backend_pg_check(pc) != NGX_OK) {
+                    ngx_http_backend_pg_log_error(pc, "could not send query");
+                    ngx_http_backend_pg_connect_failed(pc);
+                }
+
+                return;
+            }
+
             pc->state = NGX_HTTP_BACKEND_PG_IDLE;
             ngx_http_backend_pg_release(pc);
             return;
 
         case PGRES_POLLING_FAILED:
-            ngx_http_backend_pg_log_error(pc, "could not connect");
+            ngx_http_backend_pg_log_error(pc, NULL);
             ngx_http_backend_pg_connect_failed(pc);
             return;
 
@@ -733,6 +785,7 @@ ngx_http_backend_pg_send(ngx_http_backend_pg_conn_t *pc,
     pc->query = q;
     pc->stmt = stmt;
     pc->orphan = 0;
+    pc->sent = 0;
     q->conn = pc;
 
     pc->connection->idle = 0;
@@ -740,7 +793,9 @@ ngx_http_backend_pg_send(ngx_http_backend_pg_conn_t *pc,
     pc->connection->read->log = q->log;
     pc->connection->write->log = q->log;
 
-    if (pc->prepared[stmt->index]) {
+    switch (pc->prepared[stmt->index]) {
+
+    case NGX_HTTP_BACKEND_PG_PREPARED:
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, q->log, 0,
                        "backend_pg: execute %s", stmt->name);
 
@@ -749,8 +804,14 @@ ngx_http_backend_pg_send(ngx_http_backend_pg_conn_t *pc,
                                  (const char * const *) q->values,
                                  NULL, NULL, 0);
         pc->state = NGX_HTTP_BACKEND_PG_QUERYING;
+        break;
 
-    } else {
+    case NGX_HTTP_BACKEND_PG_STALE:
+        rc = (ngx_http_backend_pg_deallocate(pc, stmt) == NGX_OK);
+        pc->state = NGX_HTTP_BACKEND_PG_DEALLOCATING;
+        break;
+
+    default:
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, q->log, 0,
                        "backend_pg: prepare %s \"%V\"", stmt->name,
                        &stmt->sql);
@@ -769,9 +830,14 @@ ngx_http_backend_pg_send(ngx_http_backend_pg_conn_t *pc,
                                         + NGX_HTTP_BACKEND_PG_GRACE);
 
     if (rc == 0 || ngx_http_backend_pg_flush(pc) == NGX_ERROR) {
+        /* never sent: ngx_http_backend_pg_done() may run it elsewhere */
         ngx_http_backend_pg_log_error(pc, "could not send query");
         ngx_http_backend_pg_done(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE, NULL);
         return;
+    }
+
+    if (pc->state == NGX_HTTP_BACKEND_PG_QUERYING) {
+        pc->sent = 1;
     }
 }
 
@@ -839,6 +905,26 @@ ngx_http_backend_pg_receive(ngx_http_backend_pg_conn_t *pc)
             return;
         }
 
+        if (pc->state == NGX_HTTP_BACKEND_PG_DEALLOCATING) {
+            /* gone from the server, whatever it answered */
+            PQclear(res);
+
+            pc->prepared[pc->stmt->index] = NGX_HTTP_BACKEND_PG_UNPREPARED;
+
+            if (pc->query) {
+                ngx_http_backend_pg_send(pc, pc->query);
+                return;
+            }
+
+            if (pc->connection->read->timer_set) {
+                ngx_del_timer(pc->connection->read);
+            }
+
+            pc->state = NGX_HTTP_BACKEND_PG_IDLE;
+            ngx_http_backend_pg_release(pc);
+            return;
+        }
+
         if (pc->state == NGX_HTTP_BACKEND_PG_PREPARING
             && PQresultStatus(res) == PGRES_COMMAND_OK)
         {
@@ -846,7 +932,7 @@ ngx_http_backend_pg_receive(ngx_http_backend_pg_conn_t *pc)
 
             q = pc->query;
 
-            pc->prepared[pc->stmt->index] = 1;
+            pc->prepared[pc->stmt->index] = NGX_HTTP_BACKEND_PG_PREPARED;
 
             if (q == NULL) {
                 /* aborted while preparing: nothing left to run */
@@ -872,6 +958,8 @@ ngx_http_backend_pg_receive(ngx_http_backend_pg_conn_t *pc)
                 return;
             }
 
+            pc->sent = 1;
+
             if (!PQconsumeInput(pc->pgconn)) {
                 ngx_http_backend_pg_log_error(pc, "connection lost");
                 ngx_http_backend_pg_done(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE,
@@ -894,8 +982,11 @@ static void
 ngx_http_backend_pg_done(ngx_http_backend_pg_conn_t *pc,
     ngx_http_backend_pg_status_e status, PGresult *res)
 {
-    ngx_uint_t                    keep;
+    ngx_uint_t                    keep, retry, stale;
+    ngx_http_backend_pg_pool_t   *pool;
     ngx_http_backend_pg_query_t  *q;
+
+    pool = pc->pool;
 
     q = pc->query;
     pc->query = NULL;
@@ -910,9 +1001,21 @@ ngx_http_backend_pg_done(ngx_http_backend_pg_conn_t *pc,
     }
 
     keep = 0;
+    stale = 0;
+
+    /* a connection lost: run it again if it cannot have run, or written */
+    retry = (status == NGX_HTTP_BACKEND_PG_UNAVAILABLE && q
+             && ngx_http_backend_pg_may_retry(q, pc->sent));
 
     if (status == NGX_HTTP_BACKEND_PG_OK) {
         keep = 1;
+
+        if (pc->state == NGX_HTTP_BACKEND_PG_QUERYING
+            && ngx_http_backend_pg_stale(res))
+        {
+            pc->prepared[pc->stmt->index] = NGX_HTTP_BACKEND_PG_STALE;
+            stale = 1;
+        }
 
         status = ngx_http_backend_pg_outcome(pc, q, res);
 
@@ -922,10 +1025,38 @@ ngx_http_backend_pg_done(ngx_http_backend_pg_conn_t *pc,
             || PQtransactionStatus(pc->pgconn) != PQTRANS_IDLE)
         {
             keep = 0;
+
+            /* the server said it is going away (57P01, 08006...) */
+            retry = (status == NGX_HTTP_BACKEND_PG_UNAVAILABLE && q
+                     && ngx_http_backend_pg_may_retry(q, pc->sent));
         }
     }
 
-    if (q) {
+    if (keep && stale && q && !q->replanned) {
+        /*
+         * A table of a prepared statement changed since it was prepared
+         * ("cached plan must not change result type"): nothing ran.
+         * DEALLOCATE it, prepare it again and run it once more, here.
+         */
+        ngx_log_error(NGX_LOG_WARN, q->log, 0,
+                      "backend_pg \"%V\": statement %s prepared again: %s",
+                      &pool->server->name, pc->stmt->name,
+                      PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+        PQclear(res);
+        q->replanned = 1;
+        q->status = NGX_HTTP_BACKEND_PG_OK;
+        q->sqlstate[0] = '\0';
+        ngx_http_backend_pg_send(pc, q);
+        return;
+    }
+
+    if (retry) {
+        if (res) {
+            PQclear(res);
+            res = NULL;
+        }
+
+    } else if (q) {
         q->conn = NULL;
         q->status = status;
         q->result = res;
@@ -941,7 +1072,13 @@ ngx_http_backend_pg_done(ngx_http_backend_pg_conn_t *pc,
 
     } else {
         ngx_http_backend_pg_close(pc);
-        ngx_http_backend_pg_dispatch(pc->pool);
+
+        if (retry) {
+            ngx_http_backend_pg_retry(pool, q);
+            q = NULL;
+        }
+
+        ngx_http_backend_pg_dispatch(pool);
     }
 
     if (q) {
@@ -1177,7 +1314,7 @@ ngx_http_backend_pg_log_error(ngx_http_backend_pg_conn_t *pc,
     const char *what)
 {
     size_t      len;
-    char       *msg;
+    char       *msg, *host, *port;
     ngx_log_t  *log;
 
     msg = pc->pgconn ? PQerrorMessage(pc->pgconn) : "";
@@ -1188,6 +1325,18 @@ ngx_http_backend_pg_log_error(ngx_http_backend_pg_conn_t *pc,
     }
 
     log = pc->query ? pc->query->log : pc->pool->log;
+
+    if (what == NULL) {
+        /* a connection attempt: name the server, the message may not */
+        host = pc->pgconn ? PQhost(pc->pgconn) : NULL;
+        port = pc->pgconn ? PQport(pc->pgconn) : NULL;
+
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "backend_pg \"%V\": could not connect to %s:%s: %*s",
+                      &pc->pool->server->name, host ? host : "",
+                      port ? port : "", len, msg);
+        return;
+    }
 
     ngx_log_error(NGX_LOG_ERR, log, 0, "backend_pg \"%V\": %s: %*s",
                   &pc->pool->server->name, what, len, msg);
@@ -1268,7 +1417,9 @@ ngx_http_backend_pg_pipe_send(ngx_http_backend_pg_conn_t *pc,
     slot->query = q;
     slot->stmt = stmt;
     slot->prepare = 0;
-    slot->prepared = 0;
+    slot->skip = 0;
+    slot->early = 0;
+    slot->sent = 0;
 
     pc->nslots++;
     pc->state = NGX_HTTP_BACKEND_PG_QUERYING;
@@ -1277,7 +1428,16 @@ ngx_http_backend_pg_pipe_send(ngx_http_backend_pg_conn_t *pc,
     q->conn = pc;
     q->slot = i;
 
-    if (!pc->prepared[stmt->index]) {
+    if (pc->prepared[stmt->index] == NGX_HTTP_BACKEND_PG_STALE) {
+        if (ngx_http_backend_pg_deallocate(pc, stmt) != NGX_OK) {
+            goto failed;
+        }
+
+        pc->prepared[stmt->index] = NGX_HTTP_BACKEND_PG_UNPREPARED;
+        slot->skip++;
+    }
+
+    if (pc->prepared[stmt->index] == NGX_HTTP_BACKEND_PG_UNPREPARED) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, q->log, 0,
                        "backend_pg: prepare %s \"%V\"", stmt->name,
                        &stmt->sql);
@@ -1288,8 +1448,9 @@ ngx_http_backend_pg_pipe_send(ngx_http_backend_pg_conn_t *pc,
             goto failed;
         }
 
-        pc->prepared[stmt->index] = 1;
+        pc->prepared[stmt->index] = NGX_HTTP_BACKEND_PG_PREPARED;
         slot->prepare = 1;
+        slot->skip++;
     }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, q->log, 0,
@@ -1316,10 +1477,13 @@ ngx_http_backend_pg_pipe_send(ngx_http_backend_pg_conn_t *pc,
         goto failed;
     }
 
+    slot->sent = 1;
+
     return;
 
 failed:
 
+    /* this one was never sent: ngx_http_backend_pg_pipe_fail() may retry */
     ngx_http_backend_pg_log_error(pc, "could not send query");
     ngx_http_backend_pg_pipe_fail(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE);
 }
@@ -1422,8 +1586,9 @@ ngx_http_backend_pg_pipe_receive(ngx_http_backend_pg_conn_t *pc)
             continue;
 
         case PGRES_COMMAND_OK:
-            if (slot->prepare && !slot->prepared) {
-                slot->prepared = 1;
+            if (slot->skip) {
+                /* a Deallocate's or Prepare's */
+                slot->skip--;
                 PQclear(res);
                 continue;
             }
@@ -1431,10 +1596,16 @@ ngx_http_backend_pg_pipe_receive(ngx_http_backend_pg_conn_t *pc)
             break;
 
         default:
-            if (slot->prepare && !slot->prepared) {
-                /* the Prepare failed; its Execute comes back aborted */
-                slot->prepared = 1;
-                pc->prepared[slot->stmt->index] = 0;
+            if (slot->skip) {
+                /* a Deallocate or Prepare failed; the rest comes back
+                 * aborted */
+                slot->skip = 0;
+                slot->early = 1;
+
+                if (slot->prepare) {
+                    pc->prepared[slot->stmt->index] =
+                                               NGX_HTTP_BACKEND_PG_UNPREPARED;
+                }
             }
 
             break;
@@ -1461,7 +1632,9 @@ static ngx_int_t
 ngx_http_backend_pg_pipe_done(ngx_http_backend_pg_conn_t *pc)
 {
     PGresult                      *res;
+    ngx_uint_t                     replan;
     PGTransactionStatusType        ts;
+    ngx_http_backend_pg_slot_t    *slot;
     ngx_http_backend_pg_pool_t    *pool;
     ngx_http_backend_pg_query_t   *q;
     ngx_http_backend_pg_status_e   status;
@@ -1473,14 +1646,23 @@ ngx_http_backend_pg_pipe_done(ngx_http_backend_pg_conn_t *pc)
     res = pc->result;
     pc->result = NULL;
 
-    q = pc->slots[pc->head].query;
-    pc->slots[pc->head].query = NULL;
+    slot = &pc->slots[pc->head];
+    q = slot->query;
+    slot->query = NULL;
 
     pc->head = (pc->head + 1) % server->pipeline;
     pc->nslots--;
     pc->requests++;
 
+    replan = 0;
+
     if (res) {
+        if (!slot->early && ngx_http_backend_pg_stale(res)) {
+            /* see ngx_http_backend_pg_done() */
+            pc->prepared[slot->stmt->index] = NGX_HTTP_BACKEND_PG_STALE;
+            replan = (q && !q->replanned);
+        }
+
         status = ngx_http_backend_pg_outcome(pc, q, res);
 
     } else {
@@ -1488,7 +1670,17 @@ ngx_http_backend_pg_pipe_done(ngx_http_backend_pg_conn_t *pc)
         status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
     }
 
-    if (q) {
+    if (replan) {
+        ngx_log_error(NGX_LOG_WARN, q->log, 0,
+                      "backend_pg \"%V\": statement %s prepared again: %s",
+                      &server->name, slot->stmt->name,
+                      PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+        PQclear(res);
+        q->conn = NULL;
+        q->replanned = 1;
+        q->sqlstate[0] = '\0';
+
+    } else if (q) {
         q->conn = NULL;
         q->status = status;
         q->result = res;
@@ -1513,8 +1705,22 @@ ngx_http_backend_pg_pipe_done(ngx_http_backend_pg_conn_t *pc)
         || ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR
         || ts == PQTRANS_UNKNOWN)
     {
+        if (replan) {
+            q->status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
+            ngx_http_backend_pg_post(q);
+        }
+
         ngx_http_backend_pg_pipe_fail(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE);
         return NGX_DECLINED;
+    }
+
+    if (replan) {
+        /* behind whatever is in flight: DEALLOCATE, Prepare, Execute */
+        ngx_http_backend_pg_pipe_send(pc, q);
+
+        if (pc->pgconn == NULL) {
+            return NGX_DECLINED;
+        }
     }
 
     if (pc->nslots) {
@@ -1541,19 +1747,32 @@ static void
 ngx_http_backend_pg_pipe_fail(ngx_http_backend_pg_conn_t *pc,
     ngx_http_backend_pg_status_e status)
 {
-    ngx_http_backend_pg_pool_t   *pool;
-    ngx_http_backend_pg_query_t  *q;
+    ngx_queue_t                  retry, *qu;
+    ngx_http_backend_pg_slot_t  *slot;
+    ngx_http_backend_pg_pool_t  *pool;
+    ngx_http_backend_pg_query_t *q;
 
     pool = pc->pool;
 
+    ngx_queue_init(&retry);
+
     for ( /* void */ ; pc->nslots; pc->nslots--) {
-        q = pc->slots[pc->head].query;
-        pc->slots[pc->head].query = NULL;
+        slot = &pc->slots[pc->head];
+        q = slot->query;
+        slot->query = NULL;
 
         if (q) {
             q->conn = NULL;
-            q->status = status;
-            ngx_http_backend_pg_post(q);
+
+            if (status == NGX_HTTP_BACKEND_PG_UNAVAILABLE
+                && ngx_http_backend_pg_may_retry(q, slot->sent))
+            {
+                ngx_queue_insert_tail(&retry, &q->queue);
+
+            } else {
+                q->status = status;
+                ngx_http_backend_pg_post(q);
+            }
         }
 
         pc->head = (pc->head + 1) % pool->server->pipeline;
@@ -1564,5 +1783,305 @@ ngx_http_backend_pg_pipe_fail(ngx_http_backend_pg_conn_t *pc,
     }
 
     ngx_http_backend_pg_close(pc);
+
+    /* each goes to the head of the queue: the last first keeps the order */
+
+    while (!ngx_queue_empty(&retry)) {
+        qu = ngx_queue_last(&retry);
+        ngx_queue_remove(qu);
+
+        ngx_http_backend_pg_retry(pool,
+                       ngx_queue_data(qu, ngx_http_backend_pg_query_t, queue));
+    }
+
     ngx_http_backend_pg_dispatch(pool);
+}
+
+
+/*
+ * An idle connection is about to be used: one look at its socket, without
+ * waiting.  A server that went away while it was idle (a restart) left an
+ * error message and an end of file there, which the event loop may not
+ * have reported yet: the statement then goes to another connection
+ * instead of failing.
+ */
+
+static ngx_int_t
+ngx_http_backend_pg_alive(ngx_http_backend_pg_conn_t *pc)
+{
+    u_char      c;
+    ssize_t     n;
+    PGnotify   *nt;
+    ngx_err_t   err;
+    ngx_uint_t  i;
+
+    for (i = 0; i < 2; i++) {
+        n = recv(pc->connection->fd, &c, 1, MSG_PEEK|MSG_DONTWAIT);
+
+        if (n == -1) {
+            err = ngx_socket_errno;
+            return (err == NGX_EAGAIN || err == NGX_EINTR) ? NGX_OK
+                                                           : NGX_ERROR;
+        }
+
+        if (n == 0) {
+            return NGX_ERROR;
+        }
+
+        /* something came while idle: a notice, or the server's goodbye */
+
+        if (!PQconsumeInput(pc->pgconn)
+            || PQstatus(pc->pgconn) == CONNECTION_BAD)
+        {
+            return NGX_ERROR;
+        }
+
+        while ((nt = PQnotifies(pc->pgconn)) != NULL) {
+            PQfreemem(nt);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * After a lost connection, a statement runs once more, on a connection
+ * opened or proven since, if it cannot have run (never sent) or cannot
+ * have written (read_only).  A mutation that may have reached the server
+ * is never sent again: it may have committed.
+ */
+
+static ngx_uint_t
+ngx_http_backend_pg_may_retry(ngx_http_backend_pg_query_t *q, ngx_uint_t sent)
+{
+    return !q->retried && (!sent || q->read_only)
+           && !ngx_terminate && !ngx_exiting;
+}
+
+
+static void
+ngx_http_backend_pg_retry(ngx_http_backend_pg_pool_t *pool,
+    ngx_http_backend_pg_query_t *q)
+{
+    ngx_log_error(NGX_LOG_WARN, q->log, 0,
+                  "backend_pg \"%V\": connection lost, running %s again "
+                  "on another connection", &pool->server->name,
+                  q->stmt->name);
+
+    q->retried = 1;
+    q->conn = NULL;
+    q->status = NGX_HTTP_BACKEND_PG_OK;
+    q->sqlstate[0] = '\0';
+
+    /*
+     * At the head of the queue, which only a connection that has just
+     * answered or just opened takes: the idle ones may be as dead as the
+     * one just lost.  ngx_http_backend_pg_dispatch() opens one.
+     */
+
+    ngx_queue_insert_head(&pool->waiting, &q->queue);
+    pool->nwaiting++;
+    q->queued = 1;
+
+    ngx_add_timer(&q->wait, pool->server->queue_timeout);
+}
+
+
+/* "cached plan must not change result type": a table changed under it */
+
+static ngx_uint_t
+ngx_http_backend_pg_stale(PGresult *res)
+{
+    char  *state;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_FATAL_ERROR) {
+        return 0;
+    }
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    return state && ngx_strcmp(state, "0A000") == 0;
+}
+
+
+/* libpq 15 has no PQsendClosePrepared(): the SQL command does it */
+
+static ngx_int_t
+ngx_http_backend_pg_deallocate(ngx_http_backend_pg_conn_t *pc,
+    ngx_http_backend_pg_stmt_t *stmt)
+{
+    u_char  sql[sizeof("DEALLOCATE ") + sizeof(stmt->name)];
+
+    (void) ngx_snprintf(sql, sizeof(sql), "DEALLOCATE %s%Z", stmt->name);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pc->connection->log, 0,
+                   "backend_pg: deallocate %s", stmt->name);
+
+    if (!PQsendQueryParams(pc->pgconn, (char *) sql, 0, NULL, NULL, NULL,
+                           NULL, 0))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A worker's first connection to a database, before it serves anything,
+ * prepares every statement configured for it as the unnamed statement,
+ * all in one round trip (pipeline mode, a Sync after each so that a
+ * failure stops only its own): a statement that does not prepare is
+ * reported once, naming its procedure, file and line.  Requests are not
+ * changed: a statement that fails now (a table not created yet) is
+ * prepared again at its first use, as any other.
+ */
+
+static ngx_int_t
+ngx_http_backend_pg_check(ngx_http_backend_pg_conn_t *pc)
+{
+    ngx_uint_t                     i;
+    ngx_http_backend_pg_stmt_t   **stmt;
+    ngx_http_backend_pg_server_t  *server;
+
+    server = pc->pool->server;
+    stmt = server->stmts.elts;
+
+    if (!ngx_http_backend_pg_piped(pc->pool)
+        && PQenterPipelineMode(pc->pgconn) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < server->stmts.nelts; i++) {
+        if (!PQsendPrepare(pc->pgconn, "", (char *) stmt[i]->sql.data, 0,
+                           NULL)
+            || !PQpipelineSync(pc->pgconn))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    pc->check = 0;
+    pc->state = NGX_HTTP_BACKEND_PG_CHECKING;
+
+    ngx_add_timer(pc->connection->read, server->query_timeout
+                                        + NGX_HTTP_BACKEND_PG_GRACE);
+
+    return ngx_http_backend_pg_flush(pc);
+}
+
+
+static void
+ngx_http_backend_pg_check_handler(ngx_http_backend_pg_conn_t *pc,
+    ngx_event_t *ev)
+{
+    char                          *msg, *state;
+    PGresult                      *res;
+    ngx_uint_t                     nulls;
+    ngx_http_backend_pg_stmt_t   **stmt, *st;
+    ngx_http_backend_pg_server_t  *server;
+
+    server = pc->pool->server;
+    stmt = server->stmts.elts;
+
+    if (ev->timedout) {
+        ngx_log_error(NGX_LOG_ERR, pc->pool->log, NGX_ETIMEDOUT,
+                      "backend_pg \"%V\": no answer to the check of "
+                      "statements within %Mms", &server->name,
+                      server->query_timeout + NGX_HTTP_BACKEND_PG_GRACE);
+        ngx_http_backend_pg_connect_failed(pc);
+        return;
+    }
+
+    if (pc->flushing && ngx_http_backend_pg_flush(pc) == NGX_ERROR) {
+        ngx_http_backend_pg_log_error(pc, "could not send query");
+        ngx_http_backend_pg_connect_failed(pc);
+        return;
+    }
+
+    if (!PQconsumeInput(pc->pgconn)) {
+        ngx_http_backend_pg_log_error(pc, "connection lost");
+        ngx_http_backend_pg_connect_failed(pc);
+        return;
+    }
+
+    nulls = 0;
+
+    while (pc->check < server->stmts.nelts) {
+
+        if (PQisBusy(pc->pgconn)) {
+            return;
+        }
+
+        res = PQgetResult(pc->pgconn);
+
+        if (res == NULL) {
+            if (++nulls > 1) {
+                return;
+            }
+
+            continue;
+        }
+
+        nulls = 0;
+
+        switch (PQresultStatus(res)) {
+
+        case PGRES_PIPELINE_SYNC:
+            pc->check++;
+            break;
+
+        case PGRES_COMMAND_OK:
+            break;
+
+        default:
+            st = stmt[pc->check];
+            msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+            if (msg == NULL) {
+                msg = PQresultErrorMessage(res);
+            }
+
+            if (state == NULL) {
+                state = "none";
+            }
+
+            if (st->owner.len) {
+                ngx_log_error(NGX_LOG_WARN, pc->pool->log, 0,
+                              "backend_pg \"%V\": the statement of procedure "
+                              "\"%V\" in %s:%ui does not prepare: %s "
+                              "(SQLSTATE %s)", &server->name, &st->owner,
+                              st->file, st->line, msg, state);
+
+            } else {
+                ngx_log_error(NGX_LOG_WARN, pc->pool->log, 0,
+                              "backend_pg \"%V\": the statement in %s:%ui "
+                              "does not prepare: %s (SQLSTATE %s)",
+                              &server->name, st->file, st->line, msg, state);
+            }
+        }
+
+        PQclear(res);
+    }
+
+    if (pc->connection->read->timer_set) {
+        ngx_del_timer(pc->connection->read);
+    }
+
+    if (!ngx_http_backend_pg_piped(pc->pool)
+        && PQexitPipelineMode(pc->pgconn) != 1)
+    {
+        ngx_http_backend_pg_log_error(pc, "no pipeline mode");
+        ngx_http_backend_pg_connect_failed(pc);
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pc->pool->log, 0,
+                   "backend_pg \"%V\": statements checked", &server->name);
+
+    pc->state = NGX_HTTP_BACKEND_PG_IDLE;
+    ngx_http_backend_pg_release(pc);
 }

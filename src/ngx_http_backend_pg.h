@@ -87,6 +87,13 @@ struct ngx_http_backend_pg_query_s {
     void                           *data;
     ngx_log_t                      *log;
 
+    /*
+     * Set by the caller: the statement cannot write (a tRPC query), so it
+     * may run again after its connection was lost once it was sent.
+     * Anything else runs again only if it was never sent.
+     */
+    unsigned                        read_only:1;
+
     /* the outcome, valid in the handler */
     ngx_http_backend_pg_status_e    status;
     PGresult                       *result;     /* the handler owns it */
@@ -98,6 +105,8 @@ struct ngx_http_backend_pg_query_s {
     ngx_http_backend_pg_conn_t     *conn;
     ngx_uint_t                      slot;       /* in conn's pipeline */
     unsigned                        queued:1;
+    unsigned                        retried:1;  /* after a lost conn */
+    unsigned                        replanned:1; /* after a stale plan */
 };
 
 

@@ -855,6 +855,7 @@ ngx_http_backend_rpc_call(ngx_http_backend_call_t *call)
     call->query.handler = ngx_http_backend_rpc_query_handler;
     call->query.data = call;
     call->query.log = r->connection->log;
+    call->query.read_only = (proc->type == NGX_HTTP_BACKEND_QUERY);
 
     if (ngx_http_backend_pg_run(&call->query) == NGX_OK) {
         call->running = 1;
