@@ -139,6 +139,7 @@ static ngx_uint_t ngx_http_backend_pg_may_retry(ngx_http_backend_pg_query_t *q,
 static void ngx_http_backend_pg_retry(ngx_http_backend_pg_pool_t *pool,
     ngx_http_backend_pg_query_t *q);
 static ngx_uint_t ngx_http_backend_pg_stale(PGresult *res);
+static char *ngx_http_backend_pg_message(PGresult *res);
 static ngx_int_t ngx_http_backend_pg_deallocate(ngx_http_backend_pg_conn_t *pc,
     ngx_http_backend_pg_stmt_t *stmt);
 static ngx_int_t ngx_http_backend_pg_check(ngx_http_backend_pg_conn_t *pc);
@@ -1041,7 +1042,7 @@ ngx_http_backend_pg_done(ngx_http_backend_pg_conn_t *pc,
         ngx_log_error(NGX_LOG_WARN, q->log, 0,
                       "backend_pg \"%V\": statement %s prepared again: %s",
                       &pool->server->name, pc->stmt->name,
-                      PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+                      ngx_http_backend_pg_message(res));
         PQclear(res);
         q->replanned = 1;
         q->status = NGX_HTTP_BACKEND_PG_OK;
@@ -1674,7 +1675,7 @@ ngx_http_backend_pg_pipe_done(ngx_http_backend_pg_conn_t *pc)
         ngx_log_error(NGX_LOG_WARN, q->log, 0,
                       "backend_pg \"%V\": statement %s prepared again: %s",
                       &server->name, slot->stmt->name,
-                      PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+                      ngx_http_backend_pg_message(res));
         PQclear(res);
         q->conn = NULL;
         q->replanned = 1;
@@ -1905,6 +1906,19 @@ ngx_http_backend_pg_stale(PGresult *res)
 }
 
 
+/* an error result's message, never NULL */
+
+static char *
+ngx_http_backend_pg_message(PGresult *res)
+{
+    char  *msg;
+
+    msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+    return msg ? msg : "(no message)";
+}
+
+
 /* libpq 15 has no PQsendClosePrepared(): the SQL command does it */
 
 static ngx_int_t
@@ -2038,12 +2052,8 @@ ngx_http_backend_pg_check_handler(ngx_http_backend_pg_conn_t *pc,
 
         default:
             st = stmt[pc->check];
-            msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            msg = ngx_http_backend_pg_message(res);
             state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-            if (msg == NULL) {
-                msg = PQresultErrorMessage(res);
-            }
 
             if (state == NULL) {
                 state = "none";
