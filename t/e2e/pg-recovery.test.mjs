@@ -122,7 +122,7 @@ for (const pipe of ['', ' pipeline=4']) {
     });
 
     // two connections open and idle
-    const warm = await Promise.all([call(n, 'nap?input=0.3'), call(n, 'nap?input=0.3')]);
+    const warm = await Promise.all([call(n, 'nap?input=1'), call(n, 'nap?input=1')]);
     assert.deepEqual(warm.map((r) => r.status), [200, 200]);
     assert.equal(relay.pairs.size, 2);
 
@@ -152,7 +152,7 @@ for (const pipe of ['', ' pipeline=4']) {
       pg: cluster.pg,
       pool: 'max=2 connect_timeout=5s' + pipe,
       procs: `
-        backend_procedure add { type mutation; tier public; sql "with i as (insert into kept (k) values ($1) returning k) select k from i, pg_sleep(0.6)"; params input; result value; }`,
+        backend_procedure add { type mutation; tier public; sql "with i as (insert into kept (k) values ($1) returning k) select k from i, pg_sleep(5)"; params input; result value; }`,
     });
 
     const inflight = call(n, 'add', { method: 'POST', body: 'slow' });
