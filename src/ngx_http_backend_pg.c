@@ -1327,20 +1327,28 @@ ngx_http_backend_pg_log_error(ngx_http_backend_pg_conn_t *pc,
 
     log = pc->query ? pc->query->log : pc->pool->log;
 
-    if (what == NULL) {
-        /* a connection attempt: name the server, the message may not */
-        host = pc->pgconn ? PQhost(pc->pgconn) : NULL;
-        port = pc->pgconn ? PQport(pc->pgconn) : NULL;
+    /* name the server: libpq's message may not */
 
+    host = pc->pgconn ? PQhost(pc->pgconn) : NULL;
+    port = pc->pgconn ? PQport(pc->pgconn) : NULL;
+
+    if (host == NULL) {
+        host = "";
+    }
+
+    if (port == NULL) {
+        port = "";
+    }
+
+    if (what == NULL) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "backend_pg \"%V\": could not connect to %s:%s: %*s",
-                      &pc->pool->server->name, host ? host : "",
-                      port ? port : "", len, msg);
+                      &pc->pool->server->name, host, port, len, msg);
         return;
     }
 
-    ngx_log_error(NGX_LOG_ERR, log, 0, "backend_pg \"%V\": %s: %*s",
-                  &pc->pool->server->name, what, len, msg);
+    ngx_log_error(NGX_LOG_ERR, log, 0, "backend_pg \"%V\": %s (%s:%s): %*s",
+                  &pc->pool->server->name, what, host, port, len, msg);
 }
 
 

@@ -140,6 +140,8 @@ for (const pipe of ['', ' pipeline=4']) {
     }
     assert.deepEqual(statuses, [200, 200, 200, 200]);
     assert.match(n.errorLog(), /connection lost, running ngx_backend_0 again on another connection/);
+    // the lost connection's line names the server it was to
+    assert.match(n.errorLog(), new RegExp(`\\[error\\] .*backend_pg "main": connection lost \\(127\\.0\\.0\\.1:${relay.port}\\): `));
     assert.deepEqual(n.problems(), []);
   });
 
@@ -147,6 +149,9 @@ for (const pipe of ['', ' pipeline=4']) {
     const cluster = await new Cluster().start();
     t.after(() => cluster.stop());
     psql('create table kept (k text)', cluster.pg);
+    // the cluster runs without synchronous_commit: make the table survive
+    // the kill below
+    psql('checkpoint', cluster.pg);
 
     const n = await start(t, {
       pg: cluster.pg,
