@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect } from 'node:net';
 import { Nginx, conninfo, PG } from './lib/nginx.mjs';
 import { Cluster, psql } from './lib/pg.mjs';
+import { readFileSync } from 'node:fs';
 
 // A TCP relay in front of Postgres, as a pooler or a cloud proxy would
 // be.  When Postgres closes a connection, the relay keeps the client's side
@@ -79,6 +80,60 @@ class Relay {
 
 let instances = 0;
 
+// the pid of the one worker of an nginx
+function workerOf(n) {
+  const master = n.pid();
+  const children = readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/);
+  assert.equal(children.length, 1, 'one worker');
+  return Number(children[0]);
+}
+
+// HTTP/1.1 on one keep-alive connection, written by hand so that the test
+// knows when a request has left for the server's socket
+class RawHttp {
+  static open(n) {
+    const h = new RawHttp();
+    return new Promise((ok, fail) => {
+      h.socket = connect(n.port, '127.0.0.1', () => ok(h));
+      h.socket.on('error', fail);
+      h.buffer = Buffer.alloc(0);
+      h.socket.on('data', (d) => {
+        h.buffer = Buffer.concat([h.buffer, d]);
+        h.parse();
+      });
+    });
+  }
+
+  parse() {
+    const end = this.buffer.indexOf('\r\n\r\n');
+    if (end < 0 || !this.waiting) return;
+    const head = this.buffer.subarray(0, end).toString();
+    const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+    if (this.buffer.length < end + 4 + length) return;
+    const body = this.buffer.subarray(end + 4, end + 4 + length).toString();
+    this.buffer = this.buffer.subarray(end + 4 + length);
+    const ok = this.waiting;
+    this.waiting = null;
+    ok({ status: Number(head.split(' ')[1]), body });
+  }
+
+  post(path, body) {
+    const p = new Promise((ok) => { this.waiting = ok; });
+    this.written = new Promise((ok) => this.socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n`
+      + `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, ok));
+    return p;
+  }
+
+  flushed() {
+    return this.written;
+  }
+
+  close() {
+    this.socket.destroy();
+  }
+}
+
 async function until(what, fn, ms = 10000) {
   const end = Date.now() + ms;
   while (!(await fn())) {
@@ -142,6 +197,45 @@ for (const pipe of ['', ' pipeline=4']) {
     assert.match(n.errorLog(), /connection lost, running ngx_backend_0 again on another connection/);
     // the lost connection's line names the server it was to
     assert.match(n.errorLog(), new RegExp(`\\[error\\] .*backend_pg "main": connection lost \\(127\\.0\\.0\\.1:${relay.port}\\): `));
+    assert.deepEqual(n.problems(), []);
+  });
+
+  test('an idle connection closed during a restart is found before a mutation is sent on it' + tag, async (t) => {
+    const cluster = await new Cluster().start();
+    t.after(() => cluster.stop());
+    psql('create table kept (k text)', cluster.pg);
+
+    const n = await start(t, {
+      pg: cluster.pg,
+      pool: 'max=1' + pipe,
+      procs: `
+        backend_procedure add { type mutation; tier public; sql "insert into kept (k) values ($1) returning k"; params input; result value; }`,
+    });
+    const worker = workerOf(n);
+
+    // one keep-alive client connection, its statement prepared on the
+    // pool's one connection
+    const http = await RawHttp.open(n);
+    t.after(() => http.close());
+    assert.equal((await http.post('/trpc/add', '"a"')).status, 200);
+
+    // The worker is stopped while the request arrives first and the
+    // server's goodbye (an error message and an end of file) second: when
+    // it runs again, it reads the request before it has seen the goodbye.
+    process.kill(worker, 'SIGSTOP');
+    let answer;
+    try {
+      answer = http.post('/trpc/add', '"b"');
+      await http.flushed();
+      cluster.ctl('stop');
+      cluster.ctl('start');
+    } finally {
+      process.kill(worker, 'SIGCONT');
+    }
+    const r = await answer;
+    assert.equal(r.status, 200, r.body);
+    assert.equal(psql("select string_agg(k, ',' order by k) from kept", cluster.pg), 'a,b');
+    assert.doesNotMatch(n.errorLog(), /connection lost/);
     assert.deepEqual(n.problems(), []);
   });
 
