@@ -32,6 +32,19 @@
 
 #define NGX_SCHEMA_MAX_DEPTH  64
 
+/*
+ * PCRE2's own limits are 10,000,000 steps per match and the same depth;
+ * a pattern that backtracks catastrophically (^(a+)+$ given "aaa...!")
+ * would hold the worker for seconds per string.  These end it at a few
+ * milliseconds, and validation stops at NGX_HTTP_BACKEND_SCHEMA_MAX_ISSUES
+ * such strings.
+ */
+#define NGX_SCHEMA_MATCH_LIMIT  100000
+#define NGX_SCHEMA_DEPTH_LIMIT  10000
+
+/* Number.MAX_SAFE_INTEGER, the bound of Zod's .int() */
+#define NGX_SCHEMA_MAX_SAFE     9007199254740991.0
+
 #define ngx_schema_alnum(c)                                                   \
     (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z')                 \
      || ((c) >= 'A' && (c) <= 'Z'))
@@ -99,6 +112,7 @@ struct ngx_http_backend_schema_s {
 
     pcre2_code                   *pattern;
     ngx_str_t                     pattern_source;
+    pcre2_match_context          *match;      /* the root's, for all */
     ngx_uint_t                    format;
 
     unsigned                      unique_items:1;
@@ -141,6 +155,7 @@ struct ngx_http_backend_schema_seg_s {
 
 typedef struct {
     ngx_pool_t                   *pool;
+    pcre2_match_context          *match;
     ngx_array_t                  *issues;     /* NULL: only the verdict */
     ngx_uint_t                    max_issues;
     ngx_uint_t                    depth;
@@ -170,6 +185,9 @@ static ngx_int_t ngx_http_backend_schema_error(
 static pcre2_code *ngx_http_backend_schema_regex(ngx_pool_t *pool,
     ngx_str_t *source);
 static void ngx_http_backend_schema_regex_free(void *data);
+static void ngx_http_backend_schema_match_free(void *data);
+static ngx_int_t ngx_http_backend_schema_match(
+    ngx_http_backend_schema_ctx_t *ctx, pcre2_code *re, ngx_str_t *subject);
 static ngx_int_t ngx_http_backend_schema_count(ngx_http_backend_json_t *v,
     ngx_int_t *n);
 
@@ -179,7 +197,8 @@ static ngx_uint_t ngx_http_backend_schema_check(
 static ngx_uint_t ngx_http_backend_schema_check_value(
     ngx_http_backend_schema_ctx_t *ctx, ngx_http_backend_schema_t *s,
     ngx_http_backend_json_t **vp, ngx_http_backend_schema_seg_t *path);
-static ngx_uint_t ngx_http_backend_schema_known(ngx_http_backend_schema_t *s,
+static ngx_uint_t ngx_http_backend_schema_known(
+    ngx_http_backend_schema_ctx_t *ctx, ngx_http_backend_schema_t *s,
     ngx_str_t *key);
 static ngx_uint_t ngx_http_backend_schema_default(
     ngx_http_backend_schema_t *s, ngx_str_t *key);
@@ -235,6 +254,8 @@ ngx_http_backend_schema_compile(ngx_pool_t *pool,
 {
     ngx_str_t                            pointer;
     ngx_uint_t                           i;
+    ngx_pool_cleanup_t                  *cln;
+    pcre2_match_context                 *match;
     ngx_http_backend_schema_t           *s;
     ngx_http_backend_schema_pending_t   *p;
     ngx_http_backend_schema_compiler_t   c;
@@ -272,6 +293,29 @@ ngx_http_backend_schema_compile(ngx_pool_t *pool,
             return NULL;
         }
     }
+
+    /* the limits of every pattern of this schema, set once */
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    match = pcre2_match_context_create(NULL);
+    if (match == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_backend_schema_match_free;
+    cln->data = match;
+
+    if (pcre2_set_match_limit(match, NGX_SCHEMA_MATCH_LIMIT) != 0
+        || pcre2_set_depth_limit(match, NGX_SCHEMA_DEPTH_LIMIT) != 0)
+    {
+        return NULL;
+    }
+
+    s->match = match;
 
     return s;
 }
@@ -1020,6 +1064,84 @@ ngx_http_backend_schema_regex_free(void *data)
 }
 
 
+static void
+ngx_http_backend_schema_match_free(void *data)
+{
+    pcre2_match_context_free(data);
+}
+
+
+/*
+ * 1: matches, 0: does not, NGX_DECLINED: a limit was reached (the string
+ * is refused, not let through), NGX_ERROR: no memory
+ */
+
+static ngx_int_t
+ngx_http_backend_schema_match(ngx_http_backend_schema_ctx_t *ctx,
+    pcre2_code *re, ngx_str_t *subject)
+{
+    int                rc;
+    pcre2_match_data  *md;
+
+    md = pcre2_match_data_create_from_pattern(re, NULL);
+    if (md == NULL) {
+        ctx->nomem = 1;
+        return NGX_ERROR;
+    }
+
+    rc = pcre2_match(re, subject->data, subject->len, 0, 0, md, ctx->match);
+    pcre2_match_data_free(md);
+
+    if (rc >= 0) {
+        return 1;
+    }
+
+    if (rc == PCRE2_ERROR_NOMATCH) {
+        return 0;
+    }
+
+    if (rc == PCRE2_ERROR_NOMEMORY) {
+        ctx->nomem = 1;
+        return NGX_ERROR;
+    }
+
+    /* MATCHLIMIT, DEPTHLIMIT, HEAPLIMIT, and anything else */
+    return NGX_DECLINED;
+}
+
+
+/* {"origin":"string","code":"invalid_format","format":"regex",...} */
+
+static void
+ngx_http_backend_schema_limit(ngx_http_backend_schema_ctx_t *ctx,
+    ngx_http_backend_schema_seg_t *path, ngx_str_t *source)
+{
+    u_char     *p, *head;
+    size_t      len;
+    ngx_str_t   msg;
+
+    len = ngx_http_backend_json_str_len(source->data, source->len);
+
+    head = ngx_pnalloc(ctx->pool, 96 + len);
+    msg.data = ngx_pnalloc(ctx->pool, 96 + source->len);
+    if (head == NULL || msg.data == NULL) {
+        ctx->nomem = 1;
+        return;
+    }
+
+    p = ngx_sprintf(head, "\"origin\":\"string\",\"code\":\"invalid_format\","
+                    "\"format\":\"regex\",\"pattern\":");
+    p = ngx_http_backend_json_str_write(p, source->data, source->len);
+    *p = '\0';
+
+    msg.len = ngx_sprintf(msg.data, "Invalid string: too costly to match "
+                          "pattern /%V/", source)
+              - msg.data;
+
+    ngx_http_backend_schema_issue(ctx, path, (char *) head, &msg);
+}
+
+
 static ngx_int_t
 ngx_http_backend_schema_count(ngx_http_backend_json_t *v, ngx_int_t *n)
 {
@@ -1045,6 +1167,7 @@ ngx_http_backend_schema_validate(ngx_http_backend_schema_t *schema,
     ngx_memzero(&ctx, sizeof(ngx_http_backend_schema_ctx_t));
 
     ctx.pool = pool;
+    ctx.match = schema->match;
     ctx.issues = issues;
     ctx.max_issues = max_issues ? max_issues
                                 : NGX_HTTP_BACKEND_SCHEMA_MAX_ISSUES;
@@ -1472,20 +1595,24 @@ ngx_http_backend_schema_check_object(ngx_http_backend_schema_ctx_t *ctx,
             prop = s->pattern_properties->elts;
 
             for (j = 0; j < s->pattern_properties->nelts; j++) {
-                pcre2_match_data  *md;
-                int                rc;
+                ngx_int_t  rc;
 
-                md = pcre2_match_data_create_from_pattern(prop[j].re, NULL);
-                if (md == NULL) {
-                    ctx->nomem = 1;
+                rc = ngx_http_backend_schema_match(ctx, prop[j].re,
+                                                   &m[i].key);
+
+                if (rc == NGX_ERROR) {
                     return 0;
                 }
 
-                rc = pcre2_match(prop[j].re, m[i].key.data, m[i].key.len, 0,
-                                 0, md, NULL);
-                pcre2_match_data_free(md);
+                if (rc == NGX_DECLINED) {
+                    /* the key is neither let through nor ignored */
+                    matched = 1;
+                    ngx_http_backend_schema_limit(ctx, &seg, &prop[j].name);
+                    ngx_schema_fail(ctx);
+                    continue;
+                }
 
-                if (rc < 0) {
+                if (rc == 0) {
                     continue;
                 }
 
@@ -1596,7 +1723,7 @@ ngx_http_backend_schema_check_object(ngx_http_backend_schema_ctx_t *ctx,
         j = 0;
 
         for (i = 0; i < v->items.nelts; i++) {
-            if (ngx_http_backend_schema_known(s, &m[i].key)) {
+            if (ngx_http_backend_schema_known(ctx, s, &m[i].key)) {
                 continue;
             }
 
@@ -1700,11 +1827,10 @@ ngx_http_backend_schema_default(ngx_http_backend_schema_t *s, ngx_str_t *key)
 
 
 static ngx_uint_t
-ngx_http_backend_schema_known(ngx_http_backend_schema_t *s, ngx_str_t *key)
+ngx_http_backend_schema_known(ngx_http_backend_schema_ctx_t *ctx,
+    ngx_http_backend_schema_t *s, ngx_str_t *key)
 {
-    int                              rc;
     ngx_uint_t                       j;
-    pcre2_match_data                *md;
     ngx_http_backend_schema_prop_t  *prop;
 
     if (s->properties) {
@@ -1723,15 +1849,8 @@ ngx_http_backend_schema_known(ngx_http_backend_schema_t *s, ngx_str_t *key)
         prop = s->pattern_properties->elts;
 
         for (j = 0; j < s->pattern_properties->nelts; j++) {
-            md = pcre2_match_data_create_from_pattern(prop[j].re, NULL);
-            if (md == NULL) {
-                return 1;
-            }
-
-            rc = pcre2_match(prop[j].re, key->data, key->len, 0, 0, md, NULL);
-            pcre2_match_data_free(md);
-
-            if (rc >= 0) {
+            /* a limit reached was an issue already: not "unrecognized" */
+            if (ngx_http_backend_schema_match(ctx, prop[j].re, key) != 0) {
                 return 1;
             }
         }
@@ -1970,12 +2089,11 @@ ngx_http_backend_schema_check_string(ngx_http_backend_schema_ctx_t *ctx,
     ngx_http_backend_schema_t *s, ngx_http_backend_json_t *v,
     ngx_http_backend_schema_seg_t *path)
 {
-    int                 rc;
     u_char             *p, *head;
     size_t              len;
+    ngx_int_t           rc;
     ngx_str_t           msg;
     ngx_uint_t          ok;
-    pcre2_match_data   *md;
 
     static const char  *names[] = {
         "", "datetime", "date", "time", "email", "uuid", "url", "ipv4",
@@ -2043,17 +2161,17 @@ ngx_http_backend_schema_check_string(ngx_http_backend_schema_ctx_t *ctx,
         ngx_schema_fail(ctx);
 
     } else if (s->pattern) {
-        md = pcre2_match_data_create_from_pattern(s->pattern, NULL);
-        if (md == NULL) {
-            ctx->nomem = 1;
+        rc = ngx_http_backend_schema_match(ctx, s->pattern, &v->string);
+
+        if (rc == NGX_ERROR) {
             return 0;
         }
 
-        rc = pcre2_match(s->pattern, v->string.data, v->string.len, 0, 0, md,
-                         NULL);
-        pcre2_match_data_free(md);
+        if (rc == NGX_DECLINED) {
+            ngx_http_backend_schema_limit(ctx, path, &s->pattern_source);
+            ngx_schema_fail(ctx);
 
-        if (rc < 0) {
+        } else if (rc == 0) {
             len = ngx_http_backend_json_str_len(s->pattern_source.data,
                                                 s->pattern_source.len);
 
