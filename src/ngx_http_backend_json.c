@@ -82,6 +82,72 @@ static yajl_callbacks  ngx_http_backend_json_callbacks = {
 };
 
 
+/*
+ * yajl 2.1 decodes a lone surrogate escape into "?" and drops the next
+ * character (\ud800x), or into CESU bytes no UTF-8 consumer takes
+ * (\udc00), or pairs a high one with any escape that follows.  JavaScript
+ * keeps lone surrogates, and what stores them (TextEncoder, Postgres)
+ * writes U+FFFD in their place: so each unpaired \uD800-\uDFFF becomes
+ * \uFFFD here, one UTF-16 code unit for another, before yajl sees it.  The
+ * input is copied only when there is one.
+ */
+
+static ngx_int_t
+ngx_http_backend_json_surrogates(ngx_pool_t *pool, u_char **data, size_t len)
+{
+    u_char      *p, *last, *copy;
+    ngx_int_t    cp, low;
+
+    p = *data;
+    last = p + len;
+    copy = NULL;
+
+    for ( ;; ) {
+        p = ngx_strlchr(p, last, '\\');
+        if (p == NULL || last - p < 2) {
+            return NGX_OK;
+        }
+
+        if (p[1] != 'u' || last - p < 6) {
+            p += 2;
+            continue;
+        }
+
+        cp = ngx_hextoi(p + 2, 4);
+
+        if (cp < 0xd800 || cp > 0xdfff) {
+            /* not a surrogate, or not hex: yajl's to judge */
+            p += 6;
+            continue;
+        }
+
+        if (cp <= 0xdbff && last - p >= 12 && p[6] == '\\' && p[7] == 'u') {
+            low = ngx_hextoi(p + 8, 4);
+
+            if (low >= 0xdc00 && low <= 0xdfff) {
+                p += 12;
+                continue;
+            }
+        }
+
+        if (copy == NULL) {
+            copy = ngx_pnalloc(pool, len);
+            if (copy == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(copy, *data, len);
+            p = copy + (p - *data);
+            last = copy + len;
+            *data = copy;
+        }
+
+        ngx_memcpy(p + 2, "FFFD", 4);
+        p += 6;
+    }
+}
+
+
 ngx_int_t
 ngx_http_backend_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_uint_t max_depth, ngx_http_backend_json_t **json, ngx_str_t *err)
@@ -127,6 +193,10 @@ ngx_http_backend_json_parse_limited(ngx_pool_t *pool, u_char *data,
     }
 
     p.key_base = p.base + p.max_depth;
+
+    if (ngx_http_backend_json_surrogates(pool, &data, len) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     h = yajl_alloc(&ngx_http_backend_json_callbacks, NULL, &p);
     if (h == NULL) {
@@ -886,6 +956,158 @@ ngx_http_backend_json_serialize(ngx_pool_t *pool,
     }
 
     (void) ngx_http_backend_json_write(out->data, json);
+
+    return NGX_OK;
+}
+
+
+#define NGX_HTTP_BACKEND_JSON_PLAIN_DIGITS  1000
+
+
+ngx_int_t
+ngx_http_backend_json_number_text(ngx_pool_t *pool,
+    ngx_http_backend_json_t *v, ngx_str_t *out)
+{
+    u_char     *p, *last, *digits, *d;
+    size_t      nd, zeros;
+    ngx_int_t   exp, e, point;
+    ngx_uint_t  negative, esign, plain;
+
+    p = v->raw.data;
+    last = p + v->raw.len;
+
+    if (ngx_strlchr(p, last, '.') == NULL
+        && ngx_strlchr(p, last, 'e') == NULL
+        && ngx_strlchr(p, last, 'E') == NULL
+        && !(v->raw.len == 2 && p[0] == '-' && p[1] == '0'))
+    {
+        *out = v->raw;
+        return NGX_OK;
+    }
+
+    /* the JSON grammar is yajl's to check: -?int(.frac)?([eE][+-]?exp)? */
+
+    digits = ngx_pnalloc(pool, v->raw.len);
+    if (digits == NULL) {
+        return NGX_ERROR;
+    }
+
+    negative = 0;
+
+    if (*p == '-') {
+        negative = 1;
+        p++;
+    }
+
+    nd = 0;
+    exp = 0;
+
+    for ( /* void */ ; p < last && *p >= '0' && *p <= '9'; p++) {
+        digits[nd++] = *p;
+    }
+
+    if (p < last && *p == '.') {
+        for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
+            digits[nd++] = *p;
+            exp--;
+        }
+    }
+
+    if (p < last && (*p == 'e' || *p == 'E')) {
+        p++;
+        esign = 0;
+
+        if (p < last && (*p == '+' || *p == '-')) {
+            esign = (*p == '-');
+            p++;
+        }
+
+        if (last - p > 9) {
+            /* an exponent of ten digits or more: left as written */
+            *out = v->raw;
+            return NGX_OK;
+        }
+
+        e = ngx_atoi(p, last - p);
+        if (e == NGX_ERROR) {
+            *out = v->raw;
+            return NGX_OK;
+        }
+
+        exp += esign ? -e : e;
+    }
+
+    /* digits * 10^exp, without leading and trailing zeros */
+
+    d = digits;
+
+    while (nd && *d == '0') {
+        d++;
+        nd--;
+    }
+
+    while (nd && d[nd - 1] == '0') {
+        nd--;
+        exp++;
+    }
+
+    if (nd == 0) {
+        ngx_str_set(out, "0");
+        return NGX_OK;
+    }
+
+    point = (ngx_int_t) nd + exp;      /* digits before the decimal point */
+
+    plain = (exp >= 0 && exp <= NGX_HTTP_BACKEND_JSON_PLAIN_DIGITS)
+            || (exp < 0 && point > -NGX_HTTP_BACKEND_JSON_PLAIN_DIGITS);
+
+    out->data = ngx_pnalloc(pool, nd + NGX_HTTP_BACKEND_JSON_PLAIN_DIGITS
+                                  + NGX_INT_T_LEN + 8);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+
+    if (negative) {
+        *p++ = '-';
+    }
+
+    if (!plain) {
+        *p++ = d[0];
+
+        if (nd > 1) {
+            *p++ = '.';
+            p = ngx_cpymem(p, d + 1, nd - 1);
+        }
+
+        p = ngx_sprintf(p, "e%s%i", point - 1 < 0 ? "" : "+", point - 1);
+
+    } else if (exp >= 0) {
+        p = ngx_cpymem(p, d, nd);
+
+        for (zeros = exp; zeros; zeros--) {
+            *p++ = '0';
+        }
+
+    } else if (point > 0) {
+        p = ngx_cpymem(p, d, point);
+        *p++ = '.';
+        p = ngx_cpymem(p, d + point, nd - point);
+
+    } else {
+        *p++ = '0';
+        *p++ = '.';
+
+        for (zeros = -point; zeros; zeros--) {
+            *p++ = '0';
+        }
+
+        p = ngx_cpymem(p, d, nd);
+    }
+
+    *p = '\0';
+    out->len = p - out->data;
 
     return NGX_OK;
 }

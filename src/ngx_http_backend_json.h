@@ -106,6 +106,15 @@ u_char *ngx_http_backend_json_str_write(u_char *p, u_char *s, size_t len);
 /* the length of the UTF-8 sequence at p; < 0: ill-formed, that long */
 ngx_int_t ngx_http_backend_json_utf8_seq(u_char *p, u_char *last);
 
+/*
+ * A number's exact value in plain decimal, NUL-terminated, for a SQL
+ * parameter: 5.0, 1e0, 10e-1 and 56.000 give 5, 1, 1 and 56, 1.50 gives
+ * 1.5, and no digit is rounded away; beyond 1000 digits of exponent,
+ * d.ddde+N.  The text as written when it is canonical already.
+ */
+ngx_int_t ngx_http_backend_json_number_text(ngx_pool_t *pool,
+    ngx_http_backend_json_t *v, ngx_str_t *out);
+
 /* the number of Unicode code points in valid UTF-8 */
 size_t ngx_http_backend_json_utf8_length(u_char *s, size_t len);
 

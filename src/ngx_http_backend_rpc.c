@@ -846,7 +846,15 @@ ngx_http_backend_rpc_call(ngx_http_backend_call_t *call)
         return;
     }
 
-    if (ngx_http_backend_rpc_bind(call) != NGX_OK) {
+    switch (ngx_http_backend_rpc_bind(call)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        return;
+
+    default:
         goto failed;
     }
 
@@ -943,6 +951,7 @@ static ngx_int_t
 ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call)
 {
     char                      **values;
+    ngx_int_t                   rc;
     ngx_str_t                   s, *seg, *f;
     ngx_uint_t                  i, j;
     ngx_http_request_t         *r;
@@ -950,6 +959,18 @@ ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call)
     ngx_http_backend_param_t   *param;
 
     r = call->ctx->request;
+
+    /*
+     * without a schema, NUL is still refused (validate's check alone):
+     * a C string would end at it, silently
+     */
+
+    if (call->proc->schema == NULL && call->input) {
+        rc = ngx_http_backend_rpc_validate(call);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
 
     values = ngx_pcalloc(r->pool,
                          (call->proc->params.nelts + 1) * sizeof(char *));
@@ -983,7 +1004,14 @@ ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call)
                 break;
 
             case NGX_HTTP_BACKEND_JSON_NUMBER:
-                values[i] = (char *) v->raw.data;
+                /* 5.0 is 5 to Zod, and must be to an int parameter too */
+                if (ngx_http_backend_json_number_text(r->pool, v, &s)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+
+                values[i] = (char *) s.data;
                 break;
 
             case NGX_HTTP_BACKEND_JSON_TRUE:

@@ -200,6 +200,8 @@ static ngx_uint_t ngx_http_backend_schema_check_value(
 static ngx_uint_t ngx_http_backend_schema_known(
     ngx_http_backend_schema_ctx_t *ctx, ngx_http_backend_schema_t *s,
     ngx_str_t *key);
+static void ngx_http_backend_schema_nul(ngx_http_backend_schema_ctx_t *ctx,
+    ngx_http_backend_json_t *v, ngx_http_backend_schema_seg_t *path);
 static ngx_uint_t ngx_http_backend_schema_default(
     ngx_http_backend_schema_t *s, ngx_str_t *key);
 static ngx_uint_t ngx_http_backend_schema_check_object(
@@ -1162,22 +1164,100 @@ ngx_http_backend_schema_validate(ngx_http_backend_schema_t *schema,
     ngx_pool_t *pool, ngx_http_backend_json_t **instance, ngx_array_t *issues,
     ngx_uint_t max_issues)
 {
+    ngx_uint_t                     n, ok;
     ngx_http_backend_schema_ctx_t  ctx;
 
     ngx_memzero(&ctx, sizeof(ngx_http_backend_schema_ctx_t));
 
     ctx.pool = pool;
-    ctx.match = schema->match;
     ctx.issues = issues;
     ctx.max_issues = max_issues ? max_issues
                                 : NGX_HTTP_BACKEND_SCHEMA_MAX_ISSUES;
     ctx.defaults = 1;
 
-    if (ngx_http_backend_schema_check(&ctx, schema, instance, NULL)) {
+    ok = 1;
+
+    if (schema) {
+        ctx.match = schema->match;
+        ok = ngx_http_backend_schema_check(&ctx, schema, instance, NULL);
+    }
+
+    /*
+     * Postgres text and jsonb cannot hold U+0000, and a C string would end
+     * there: refused wherever it is, after the schema's own issues
+     */
+
+    if (*instance && (ok || ctx.issues->nelts < ctx.max_issues)) {
+        n = ctx.issues->nelts;
+        ngx_http_backend_schema_nul(&ctx, *instance, NULL);
+        ok = ok && ctx.issues->nelts == n;
+    }
+
+    if (ok) {
         return ctx.nomem ? NGX_ERROR : NGX_OK;
     }
 
     return ctx.nomem ? NGX_ERROR : NGX_DECLINED;
+}
+
+
+static void
+ngx_http_backend_schema_nul(ngx_http_backend_schema_ctx_t *ctx,
+    ngx_http_backend_json_t *v, ngx_http_backend_schema_seg_t *path)
+{
+    ngx_str_t                        msg;
+    ngx_uint_t                       i;
+    ngx_http_backend_json_t        **item;
+    ngx_http_backend_json_member_t  *m;
+    ngx_http_backend_schema_seg_t    seg;
+
+    seg.parent = path;
+
+    switch (v->type) {
+
+    case NGX_HTTP_BACKEND_JSON_STRING:
+        if (ngx_strlchr(v->string.data, v->string.data + v->string.len, '\0'))
+        {
+            ngx_str_set(&msg, "Invalid string: must not contain U+0000");
+            ngx_http_backend_schema_issue(ctx, path, "\"code\":\"custom\"",
+                                          &msg);
+        }
+
+        break;
+
+    case NGX_HTTP_BACKEND_JSON_ARRAY:
+        item = v->items.elts;
+        ngx_str_null(&seg.key);
+
+        for (i = 0; i < v->items.nelts; i++) {
+            seg.index = i;
+            ngx_http_backend_schema_nul(ctx, item[i], &seg);
+        }
+
+        break;
+
+    case NGX_HTTP_BACKEND_JSON_OBJECT:
+        m = v->items.elts;
+        seg.index = -1;
+
+        for (i = 0; i < v->items.nelts; i++) {
+            seg.key = m[i].key;
+
+            if (ngx_strlchr(m[i].key.data, m[i].key.data + m[i].key.len, '\0'))
+            {
+                ngx_str_set(&msg, "Invalid key: must not contain U+0000");
+                ngx_http_backend_schema_issue(ctx, &seg,
+                                              "\"code\":\"custom\"", &msg);
+            }
+
+            ngx_http_backend_schema_nul(ctx, m[i].value, &seg);
+        }
+
+        break;
+
+    default:
+        break;
+    }
 }
 
 
@@ -2109,6 +2189,7 @@ ngx_http_backend_schema_check_string(ngx_http_backend_schema_ctx_t *ctx,
     ok = 1;
 
     if (s->min_length >= 0 || s->max_length >= 0) {
+        /* code points, as Zod 4 counts (a lone surrogate is U+FFFD) */
         len = ngx_http_backend_json_utf8_length(v->string.data,
                                                 v->string.len);
 

@@ -43,7 +43,9 @@ ngx_http_backend_schema_t *ngx_http_backend_schema_compile(ngx_pool_t *pool,
 /*
  * *instance may be NULL (no input); defaults are applied to it in place,
  * as Zod's parse does.  NGX_OK: valid; NGX_DECLINED: issues (of
- * ngx_http_backend_schema_issue_t) say why; NGX_ERROR: no memory.
+ * ngx_http_backend_schema_issue_t) say why; NGX_ERROR: no memory.  A
+ * string or key holding U+0000 is refused anywhere in the input; with a
+ * NULL schema, that is all that is checked.
  */
 ngx_int_t ngx_http_backend_schema_validate(ngx_http_backend_schema_t *schema,
     ngx_pool_t *pool, ngx_http_backend_json_t **instance, ngx_array_t *issues,
