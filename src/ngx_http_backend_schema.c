@@ -186,6 +186,8 @@ static pcre2_code *ngx_http_backend_schema_regex(ngx_pool_t *pool,
     ngx_str_t *source);
 static void ngx_http_backend_schema_regex_free(void *data);
 static void ngx_http_backend_schema_match_free(void *data);
+static u_char *ngx_http_backend_schema_regex_write(u_char *p,
+    ngx_str_t *source);
 static ngx_int_t ngx_http_backend_schema_match(
     ngx_http_backend_schema_ctx_t *ctx, pcre2_code *re, ngx_str_t *subject);
 static ngx_int_t ngx_http_backend_schema_count(ngx_http_backend_json_t *v,
@@ -200,8 +202,17 @@ static ngx_uint_t ngx_http_backend_schema_check_value(
 static ngx_uint_t ngx_http_backend_schema_known(
     ngx_http_backend_schema_ctx_t *ctx, ngx_http_backend_schema_t *s,
     ngx_str_t *key);
+static ngx_uint_t ngx_http_backend_schema_length(
+    ngx_http_backend_schema_ctx_t *ctx, ngx_http_backend_schema_seg_t *path,
+    const char *origin, size_t len, ngx_int_t min, ngx_int_t max);
+static void ngx_http_backend_schema_infinity(ngx_http_backend_schema_ctx_t *ctx,
+    ngx_http_backend_schema_seg_t *path, ngx_http_backend_json_t *v);
 static void ngx_http_backend_schema_nul(ngx_http_backend_schema_ctx_t *ctx,
     ngx_http_backend_json_t *v, ngx_http_backend_schema_seg_t *path);
+static ngx_uint_t ngx_http_backend_schema_required(
+    ngx_http_backend_schema_t *s, ngx_str_t *key);
+static ngx_uint_t ngx_http_backend_schema_declared(
+    ngx_http_backend_schema_t *s, ngx_str_t *key);
 static ngx_uint_t ngx_http_backend_schema_default(
     ngx_http_backend_schema_t *s, ngx_str_t *key);
 static ngx_uint_t ngx_http_backend_schema_check_object(
@@ -1066,6 +1077,26 @@ ngx_http_backend_schema_regex_free(void *data)
 }
 
 
+/* String(regex): "/source/" as a JSON string; room: str_len + 2 */
+
+static u_char *
+ngx_http_backend_schema_regex_write(u_char *p, ngx_str_t *source)
+{
+    u_char  *start;
+
+    start = p;
+    p = ngx_http_backend_json_str_write(p, source->data, source->len);
+
+    /* "src" -> "/src/" */
+    ngx_memmove(start + 2, start + 1, p - start - 2);
+    start[1] = '/';
+    p[0] = '/';
+    p[1] = '"';
+
+    return p + 2;
+}
+
+
 static void
 ngx_http_backend_schema_match_free(void *data)
 {
@@ -1124,7 +1155,7 @@ ngx_http_backend_schema_limit(ngx_http_backend_schema_ctx_t *ctx,
 
     len = ngx_http_backend_json_str_len(source->data, source->len);
 
-    head = ngx_pnalloc(ctx->pool, 96 + len);
+    head = ngx_pnalloc(ctx->pool, 96 + len + 2);
     msg.data = ngx_pnalloc(ctx->pool, 96 + source->len);
     if (head == NULL || msg.data == NULL) {
         ctx->nomem = 1;
@@ -1133,7 +1164,7 @@ ngx_http_backend_schema_limit(ngx_http_backend_schema_ctx_t *ctx,
 
     p = ngx_sprintf(head, "\"origin\":\"string\",\"code\":\"invalid_format\","
                     "\"format\":\"regex\",\"pattern\":");
-    p = ngx_http_backend_json_str_write(p, source->data, source->len);
+    p = ngx_http_backend_schema_regex_write(p, source);
     *p = '\0';
 
     msg.len = ngx_sprintf(msg.data, "Invalid string: too costly to match "
@@ -1343,9 +1374,22 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
             *vp = s->default_value;
             return 1;
 
-        } else if (s->types || s->always == 0 || s->has_const
-                   || s->enum_values)
-        {
+        } else if (s->has_const) {
+            /* z.literal() and z.enum() say what they expected */
+            ngx_http_backend_schema_values(ctx, path, &s->constant, 1,
+                                           "Invalid input: expected ");
+            return 0;
+
+        } else if (s->enum_values) {
+            ngx_http_backend_schema_values(ctx, path, s->enum_values->elts,
+                                           s->enum_values->nelts,
+                                           s->enum_values->nelts == 1
+                                           ? "Invalid input: expected "
+                                           : "Invalid option: expected one "
+                                             "of ");
+            return 0;
+
+        } else if (s->types || s->always == 0) {
             p = ngx_pnalloc(ctx->pool, 128);
             if (p == NULL) {
                 ctx->nomem = 1;
@@ -1391,6 +1435,32 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
 
     type = ngx_http_backend_schema_type_of(v);
 
+    if (type == NGX_SCHEMA_NUMBER && !isfinite(v->number)
+        && (s->types & (NGX_SCHEMA_NUMBER|NGX_SCHEMA_INTEGER)))
+    {
+        /* 1e400 is Infinity to JavaScript, which Zod's z.number() refuses */
+        ngx_http_backend_schema_infinity(ctx, path, v);
+        return 0;
+    }
+
+    if (s->types
+        && !(s->types & type)
+        && !((s->types & NGX_SCHEMA_NUMBER) && type == NGX_SCHEMA_INTEGER)
+        && (s->has_const || s->enum_values))
+    {
+        /* z.enum() and z.literal() check the value, not its type */
+        ngx_http_backend_schema_values(ctx, path,
+                                       s->has_const ? &s->constant
+                                                    : s->enum_values->elts,
+                                       s->has_const ? 1
+                                                    : s->enum_values->nelts,
+                                       s->has_const
+                                       || s->enum_values->nelts == 1
+                                       ? "Invalid input: expected "
+                                       : "Invalid option: expected one of ");
+        return 0;
+    }
+
     if (s->types
         && !(s->types & type)
         && !((s->types & NGX_SCHEMA_NUMBER) && type == NGX_SCHEMA_INTEGER))
@@ -1426,10 +1496,36 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
             return 0;
         }
 
-        *ngx_sprintf(p, "\"expected\":\"%s\",\"code\":\"invalid_type\"%Z",
-                     expected) = '\0';
+        *ngx_sprintf(p, "\"expected\":\"%s\",%s\"code\":\"invalid_type\"%Z",
+                     expected,
+                     expected[0] == 'i' ? "\"format\":\"safeint\"," : "")
+            = '\0';
 
         ngx_http_backend_schema_issue(ctx, path, (char *) p, &msg);
+
+        /*
+         * Zod's length checks run on whatever has a length: z.string()
+         * .min(1) given [] says so of the array too, z.array().max(1)
+         * given "abc" of the string
+         */
+
+        if (type == NGX_SCHEMA_ARRAY
+            && (s->min_length >= 0 || s->max_length >= 0))
+        {
+            (void) ngx_http_backend_schema_length(ctx, path, "array",
+                                                  v->items.nelts,
+                                                  s->min_length,
+                                                  s->max_length);
+
+        } else if (type == NGX_SCHEMA_STRING
+                   && (s->min_items >= 0 || s->max_items >= 0))
+        {
+            (void) ngx_http_backend_schema_length(ctx, path, "string",
+                       ngx_http_backend_json_utf8_length(v->string.data,
+                                                         v->string.len),
+                       s->min_items, s->max_items);
+        }
+
         return 0;
     }
 
@@ -1451,7 +1547,10 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
         if (i == s->enum_values->nelts) {
             ngx_http_backend_schema_values(ctx, path, item,
                                            s->enum_values->nelts,
-                                           "Invalid option: expected one of ");
+                                           s->enum_values->nelts == 1
+                                           ? "Invalid input: expected "
+                                           : "Invalid option: expected one "
+                                             "of ");
             ngx_schema_fail(ctx);
         }
     }
@@ -1566,6 +1665,7 @@ ngx_http_backend_schema_check_object(ngx_http_backend_schema_ctx_t *ctx,
     ngx_uint_t                         ok, i, j, matched, unknown;
     ngx_http_backend_json_t           *val, *dv, key;
     ngx_http_backend_json_member_t    *m;
+    ngx_http_backend_schema_ctx_t      nodef;
     ngx_http_backend_schema_seg_t      seg;
     ngx_http_backend_schema_prop_t    *prop;
 
@@ -1573,54 +1673,10 @@ ngx_http_backend_schema_check_object(ngx_http_backend_schema_ctx_t *ctx,
     seg.parent = path;
     seg.index = -1;
 
-    if (s->required) {
-        name = s->required->elts;
-
-        for (i = 0; i < s->required->nelts; i++) {
-            if (ngx_http_backend_json_get(v, name[i].data, name[i].len)
-                || ngx_http_backend_schema_default(s, &name[i]))
-            {
-                continue;
-            }
-
-            seg.key = name[i];
-
-            /* Zod: the property's own schema, given undefined */
-            val = NULL;
-
-            for (j = 0; s->properties && j < s->properties->nelts; j++) {
-                prop = (ngx_http_backend_schema_prop_t *)
-                       s->properties->elts + j;
-
-                if (prop->name.len == name[i].len
-                    && ngx_strncmp(prop->name.data, name[i].data,
-                                   name[i].len) == 0)
-                {
-                    ngx_http_backend_schema_ctx_t  nodef;
-
-                    nodef = *ctx;
-                    nodef.defaults = 0;
-                    (void) ngx_http_backend_schema_check(&nodef, prop->schema,
-                                                         &val, &seg);
-                    ctx->nomem |= nodef.nomem;
-                    break;
-                }
-            }
-
-            if (j == (s->properties ? s->properties->nelts : 0)) {
-                ngx_str_set(&msg, "Invalid input: expected nonoptional, "
-                                  "received undefined");
-                ngx_http_backend_schema_issue(ctx, &seg,
-                                              "\"expected\":\"nonoptional\","
-                                              "\"code\":\"invalid_type\"",
-                                              &msg);
-            }
-
-            ngx_schema_fail(ctx);
-        }
-    }
-
-    /* declared properties first, in the schema's order, as Zod does */
+    /*
+     * declared properties first, present or missing, in the schema's
+     * order, as Zod does
+     */
 
     if (s->properties) {
         prop = s->properties->elts;
@@ -1637,17 +1693,58 @@ ngx_http_backend_schema_check_object(ngx_http_backend_schema_ctx_t *ctx,
                 }
             }
 
+            seg.key = prop[j].name;
+
             if (i == 0) {
+                if (!ngx_http_backend_schema_required(s, &prop[j].name)
+                    || ngx_http_backend_schema_default(s, &prop[j].name))
+                {
+                    continue;
+                }
+
+                /* Zod: the property's own schema, given undefined */
+
+                nodef = *ctx;
+                nodef.defaults = 0;
+                val = NULL;
+                (void) ngx_http_backend_schema_check(&nodef, prop[j].schema,
+                                                     &val, &seg);
+                ctx->nomem |= nodef.nomem;
+
+                ngx_schema_fail(ctx);
                 continue;
             }
-
-            seg.key = prop[j].name;
 
             if (!ngx_http_backend_schema_check(ctx, prop[j].schema,
                                                &m[i - 1].value, &seg))
             {
                 ngx_schema_fail(ctx);
             }
+        }
+    }
+
+    /* required, and not a property: z.object's catchall, nonoptional */
+
+    if (s->required) {
+        name = s->required->elts;
+
+        for (i = 0; i < s->required->nelts; i++) {
+            if (ngx_http_backend_schema_declared(s, &name[i])
+                || ngx_http_backend_json_get(v, name[i].data, name[i].len)
+                || ngx_http_backend_schema_default(s, &name[i]))
+            {
+                continue;
+            }
+
+            seg.key = name[i];
+
+            ngx_str_set(&msg, "Invalid input: expected nonoptional, "
+                              "received undefined");
+            ngx_http_backend_schema_issue(ctx, &seg,
+                                          "\"expected\":\"nonoptional\","
+                                          "\"code\":\"invalid_type\"",
+                                          &msg);
+            ngx_schema_fail(ctx);
         }
     }
 
@@ -1907,6 +2004,54 @@ ngx_http_backend_schema_default(ngx_http_backend_schema_t *s, ngx_str_t *key)
 
 
 static ngx_uint_t
+ngx_http_backend_schema_required(ngx_http_backend_schema_t *s, ngx_str_t *key)
+{
+    ngx_str_t   *name;
+    ngx_uint_t   i;
+
+    if (s->required == NULL) {
+        return 0;
+    }
+
+    name = s->required->elts;
+
+    for (i = 0; i < s->required->nelts; i++) {
+        if (name[i].len == key->len
+            && ngx_strncmp(name[i].data, key->data, key->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_uint_t
+ngx_http_backend_schema_declared(ngx_http_backend_schema_t *s, ngx_str_t *key)
+{
+    ngx_uint_t                       j;
+    ngx_http_backend_schema_prop_t  *prop;
+
+    if (s->properties == NULL) {
+        return 0;
+    }
+
+    prop = s->properties->elts;
+
+    for (j = 0; j < s->properties->nelts; j++) {
+        if (prop[j].name.len == key->len
+            && ngx_strncmp(prop[j].name.data, key->data, key->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_uint_t
 ngx_http_backend_schema_known(ngx_http_backend_schema_ctx_t *ctx,
     ngx_http_backend_schema_t *s, ngx_str_t *key)
 {
@@ -1945,7 +2090,6 @@ ngx_http_backend_schema_check_array(ngx_http_backend_schema_ctx_t *ctx,
     ngx_http_backend_schema_t *s, ngx_http_backend_json_t *v,
     ngx_http_backend_schema_seg_t *path)
 {
-    u_char                         *p;
     ngx_str_t                       msg;
     ngx_uint_t                      ok, i, j, n, from;
     ngx_http_backend_json_t       **item;
@@ -1984,36 +2128,11 @@ ngx_http_backend_schema_check_array(ngx_http_backend_schema_ctx_t *ctx,
         }
     }
 
-    if (s->min_items >= 0 || s->max_items >= 0) {
-        p = ngx_pnalloc(ctx->pool, 160);
-        msg.data = ngx_pnalloc(ctx->pool, 80);
-        if (p == NULL || msg.data == NULL) {
-            ctx->nomem = 1;
-            return 0;
-        }
-
-        if (s->min_items >= 0 && v->items.nelts < (ngx_uint_t) s->min_items) {
-            *ngx_sprintf(p, "\"origin\":\"array\",\"code\":\"too_small\","
-                         "\"minimum\":%i,\"inclusive\":true", s->min_items)
-                = '\0';
-            msg.len = ngx_sprintf(msg.data, "Too small: expected array to "
-                                  "have >=%i items", s->min_items)
-                      - msg.data;
-            ngx_http_backend_schema_issue(ctx, path, (char *) p, &msg);
-            ngx_schema_fail(ctx);
-
-        } else if (s->max_items >= 0
-                   && v->items.nelts > (ngx_uint_t) s->max_items)
-        {
-            *ngx_sprintf(p, "\"origin\":\"array\",\"code\":\"too_big\","
-                         "\"maximum\":%i,\"inclusive\":true", s->max_items)
-                = '\0';
-            msg.len = ngx_sprintf(msg.data, "Too big: expected array to "
-                                  "have <=%i items", s->max_items)
-                      - msg.data;
-            ngx_http_backend_schema_issue(ctx, path, (char *) p, &msg);
-            ngx_schema_fail(ctx);
-        }
+    if ((s->min_items >= 0 || s->max_items >= 0)
+        && !ngx_http_backend_schema_length(ctx, path, "array", v->items.nelts,
+                                           s->min_items, s->max_items))
+    {
+        ngx_schema_fail(ctx);
     }
 
     if (s->unique_items) {
@@ -2062,7 +2181,7 @@ ngx_http_backend_schema_check_number(ngx_http_backend_schema_ctx_t *ctx,
 {
     u_char                   *p;
     ngx_str_t                 msg;
-    ngx_uint_t                ok, i, small;
+    ngx_uint_t                ok, i, small, unsafe;
     ngx_http_backend_json_t  *bound;
 
     struct {
@@ -2074,13 +2193,42 @@ ngx_http_backend_schema_check_number(ngx_http_backend_schema_ctx_t *ctx,
     ok = 1;
 
     if (!isfinite(v->number) && !v->integer) {
-        /* 1e400: no JavaScript number is that, Zod never sees it */
-        ngx_str_set(&msg, "Invalid input: expected number, received "
-                          "Infinity");
-        ngx_http_backend_schema_issue(ctx, path,
-                                      "\"expected\":\"number\","
-                                      "\"code\":\"invalid_type\"", &msg);
+        ngx_http_backend_schema_infinity(ctx, path, v);
         return 0;
+    }
+
+    /*
+     * z.number().int() is within Number.MAX_SAFE_INTEGER, an issue of its
+     * own; its JSON Schema shows that bound as maximum (or minimum), which
+     * is then not said twice.  Compared as JavaScript does, as doubles.
+     */
+
+    unsafe = 0;
+
+    if ((s->types & NGX_SCHEMA_INTEGER)
+        && (v->number > NGX_SCHEMA_MAX_SAFE
+            || v->number < -NGX_SCHEMA_MAX_SAFE))
+    {
+        unsafe = 1;
+
+        if (v->number > 0) {
+            ngx_str_set(&msg, "Too big: expected int to be "
+                              "<=9007199254740991");
+            ngx_http_backend_schema_issue(ctx, path,
+                "\"code\":\"too_big\",\"maximum\":9007199254740991,"
+                "\"note\":\"Integers must be within the safe integer range.\","
+                "\"origin\":\"int\",\"inclusive\":true", &msg);
+
+        } else {
+            ngx_str_set(&msg, "Too small: expected int to be "
+                              ">=-9007199254740991");
+            ngx_http_backend_schema_issue(ctx, path,
+                "\"code\":\"too_small\",\"minimum\":-9007199254740991,"
+                "\"note\":\"Integers must be within the safe integer range.\","
+                "\"origin\":\"int\",\"inclusive\":true", &msg);
+        }
+
+        ngx_schema_fail(ctx);
     }
 
     bounds[0].bound = s->minimum;
@@ -2103,6 +2251,13 @@ ngx_http_backend_schema_check_number(ngx_http_backend_schema_ctx_t *ctx,
         }
 
         small = bounds[i].small;
+
+        if (unsafe && bounds[i].inclusive
+            && bound->number == (small ? -NGX_SCHEMA_MAX_SAFE
+                                       : NGX_SCHEMA_MAX_SAFE))
+        {
+            continue;
+        }
 
         if (small ? (bounds[i].inclusive
                      ? ngx_http_backend_schema_cmp(v, bound) >= 0
@@ -2193,31 +2348,9 @@ ngx_http_backend_schema_check_string(ngx_http_backend_schema_ctx_t *ctx,
         len = ngx_http_backend_json_utf8_length(v->string.data,
                                                 v->string.len);
 
-        p = ngx_pnalloc(ctx->pool, 128);
-        msg.data = ngx_pnalloc(ctx->pool, 80);
-        if (p == NULL || msg.data == NULL) {
-            ctx->nomem = 1;
-            return 0;
-        }
-
-        if (s->min_length >= 0 && len < (size_t) s->min_length) {
-            *ngx_sprintf(p, "\"origin\":\"string\",\"code\":\"too_small\","
-                         "\"minimum\":%i,\"inclusive\":true", s->min_length)
-                = '\0';
-            msg.len = ngx_sprintf(msg.data, "Too small: expected string to "
-                                  "have >=%i characters", s->min_length)
-                      - msg.data;
-            ngx_http_backend_schema_issue(ctx, path, (char *) p, &msg);
-            ngx_schema_fail(ctx);
-
-        } else if (s->max_length >= 0 && len > (size_t) s->max_length) {
-            *ngx_sprintf(p, "\"origin\":\"string\",\"code\":\"too_big\","
-                         "\"maximum\":%i,\"inclusive\":true", s->max_length)
-                = '\0';
-            msg.len = ngx_sprintf(msg.data, "Too big: expected string to "
-                                  "have <=%i characters", s->max_length)
-                      - msg.data;
-            ngx_http_backend_schema_issue(ctx, path, (char *) p, &msg);
+        if (!ngx_http_backend_schema_length(ctx, path, "string", len,
+                                            s->min_length, s->max_length))
+        {
             ngx_schema_fail(ctx);
         }
     }
@@ -2225,15 +2358,28 @@ ngx_http_backend_schema_check_string(ngx_http_backend_schema_ctx_t *ctx,
     if (s->format
         && !ngx_http_backend_schema_format_ok(s->format, &v->string))
     {
-        p = ngx_pnalloc(ctx->pool, 80);
-        if (p == NULL) {
+        len = s->pattern ? ngx_http_backend_json_str_len(
+                               s->pattern_source.data, s->pattern_source.len)
+                         : 0;
+
+        head = ngx_pnalloc(ctx->pool, 96 + len + 2);
+        if (head == NULL) {
             ctx->nomem = 1;
             return 0;
         }
 
-        *ngx_sprintf(p, "\"origin\":\"string\",\"code\":\"invalid_format\","
-                     "\"format\":\"%s\"", names[s->format])
-            = '\0';
+        p = ngx_sprintf(head, "\"origin\":\"string\",\"code\":"
+                        "\"invalid_format\",\"format\":\"%s\"",
+                        names[s->format]);
+
+        /* Zod's format issues name the pattern they exported */
+        if (s->pattern) {
+            p = ngx_cpymem(p, ",\"pattern\":", sizeof(",\"pattern\":") - 1);
+            p = ngx_http_backend_schema_regex_write(p, &s->pattern_source);
+        }
+
+        *p = '\0';
+        p = head;
 
         msg.data = (u_char *) messages[s->format];
         msg.len = ngx_strlen(messages[s->format]);
@@ -2256,7 +2402,7 @@ ngx_http_backend_schema_check_string(ngx_http_backend_schema_ctx_t *ctx,
             len = ngx_http_backend_json_str_len(s->pattern_source.data,
                                                 s->pattern_source.len);
 
-            head = ngx_pnalloc(ctx->pool, 96 + len);
+            head = ngx_pnalloc(ctx->pool, 96 + len + 2);
             msg.data = ngx_pnalloc(ctx->pool, 64 + s->pattern_source.len);
             if (head == NULL || msg.data == NULL) {
                 ctx->nomem = 1;
@@ -2269,8 +2415,7 @@ ngx_http_backend_schema_check_string(ngx_http_backend_schema_ctx_t *ctx,
                             "\"invalid_format\",\"format\":\"%s\","
                             "\"pattern\":",
                             s->format ? names[s->format] : "regex");
-            p = ngx_http_backend_json_str_write(p, s->pattern_source.data,
-                                                s->pattern_source.len);
+            p = ngx_http_backend_schema_regex_write(p, &s->pattern_source);
             *p = '\0';
             p = head;
 
@@ -2290,6 +2435,80 @@ ngx_http_backend_schema_check_string(ngx_http_backend_schema_ctx_t *ctx,
     }
 
     return ok;
+}
+
+
+/* "Too small: expected string to have >=2 characters", for arrays "items" */
+
+static ngx_uint_t
+ngx_http_backend_schema_length(ngx_http_backend_schema_ctx_t *ctx,
+    ngx_http_backend_schema_seg_t *path, const char *origin, size_t len,
+    ngx_int_t min, ngx_int_t max)
+{
+    u_char      *p;
+    ngx_str_t    msg;
+    ngx_uint_t   small;
+    const char  *unit;
+
+    if (min >= 0 && len < (size_t) min) {
+        small = 1;
+
+    } else if (max >= 0 && len > (size_t) max) {
+        small = 0;
+
+    } else {
+        return 1;
+    }
+
+    p = ngx_pnalloc(ctx->pool, 128);
+    msg.data = ngx_pnalloc(ctx->pool, 96);
+    if (p == NULL || msg.data == NULL) {
+        ctx->nomem = 1;
+        return 0;
+    }
+
+    unit = (origin[0] == 's') ? "characters" : "items";
+
+    *ngx_sprintf(p, "\"origin\":\"%s\",\"code\":\"%s\",\"%s\":%i,"
+                 "\"inclusive\":true", origin,
+                 small ? "too_small" : "too_big",
+                 small ? "minimum" : "maximum", small ? min : max)
+        = '\0';
+
+    msg.len = ngx_sprintf(msg.data, "Too %s: expected %s to have %s%i %s",
+                          small ? "small" : "big", origin,
+                          small ? ">=" : "<=", small ? min : max, unit)
+              - msg.data;
+
+    ngx_http_backend_schema_issue(ctx, path, (char *) p, &msg);
+
+    return 0;
+}
+
+
+/* what Zod says of JSON.parse("1e400") */
+
+static void
+ngx_http_backend_schema_infinity(ngx_http_backend_schema_ctx_t *ctx,
+    ngx_http_backend_schema_seg_t *path, ngx_http_backend_json_t *v)
+{
+    ngx_str_t  msg;
+
+    if (v->number < 0) {
+        ngx_str_set(&msg, "Invalid input: expected number, received "
+                          "-Infinity");
+        ngx_http_backend_schema_issue(ctx, path,
+                                      "\"expected\":\"number\","
+                                      "\"code\":\"invalid_type\","
+                                      "\"received\":\"-Infinity\"", &msg);
+        return;
+    }
+
+    ngx_str_set(&msg, "Invalid input: expected number, received Infinity");
+    ngx_http_backend_schema_issue(ctx, path,
+                                  "\"expected\":\"number\","
+                                  "\"code\":\"invalid_type\","
+                                  "\"received\":\"Infinity\"", &msg);
 }
 
 
