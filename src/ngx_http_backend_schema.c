@@ -7,6 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <math.h>
+#include <float.h>
 #include <arpa/inet.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -112,6 +113,7 @@ struct ngx_http_backend_schema_s {
 
     pcre2_code                   *pattern;
     ngx_str_t                     pattern_source;
+    ngx_str_t                     format_name;  /* any, known or not */
     pcre2_match_context          *match;      /* the root's, for all */
     ngx_uint_t                    format;
 
@@ -199,9 +201,16 @@ static ngx_uint_t ngx_http_backend_schema_check(
 static ngx_uint_t ngx_http_backend_schema_check_value(
     ngx_http_backend_schema_ctx_t *ctx, ngx_http_backend_schema_t *s,
     ngx_http_backend_json_t **vp, ngx_http_backend_schema_seg_t *path);
+static ngx_uint_t ngx_http_backend_schema_union(
+    ngx_http_backend_schema_ctx_t *ctx, ngx_array_t *branches,
+    ngx_http_backend_json_t **vp, ngx_http_backend_schema_seg_t *path);
+static ngx_uint_t ngx_http_backend_schema_aborted(ngx_array_t *issues);
 static ngx_uint_t ngx_http_backend_schema_known(
     ngx_http_backend_schema_ctx_t *ctx, ngx_http_backend_schema_t *s,
     ngx_str_t *key);
+static ngx_str_t *ngx_http_backend_schema_zod_format(
+    ngx_http_backend_schema_t *s);
+static const char *ngx_http_backend_schema_format_noun(ngx_str_t *format);
 static ngx_uint_t ngx_http_backend_schema_length(
     ngx_http_backend_schema_ctx_t *ctx, ngx_http_backend_schema_seg_t *path,
     const char *origin, size_t len, ngx_int_t min, ngx_int_t max);
@@ -810,6 +819,8 @@ ngx_http_backend_schema_keyword(ngx_http_backend_schema_compiler_t *c,
                                                  "must be a string");
         }
 
+        s->format_name = v->string;
+
         /* other formats are annotations, as the specification says */
         for (t = 0; formats[t].name; t++) {
             if (ngx_strcmp(v->string.data, formats[t].name) == 0) {
@@ -1313,6 +1324,188 @@ ngx_http_backend_schema_quiet(ngx_http_backend_schema_ctx_t *ctx,
 }
 
 
+/*
+ * No branch of anyOf matched: what Zod says.  .nullable() (exported as
+ * anyOf [X, {"type":"null"}]) gives X's issues; z.union() gives the issues
+ * of its one branch that failed only checks (too_big, ...), if there is
+ * exactly one such, else invalid_union with every branch's issues in
+ * "errors".
+ */
+
+static ngx_uint_t
+ngx_http_backend_schema_union(ngx_http_backend_schema_ctx_t *ctx,
+    ngx_array_t *branches, ngx_http_backend_json_t **vp,
+    ngx_http_backend_schema_seg_t *path)
+{
+    u_char                           *p, *head;
+    size_t                            len;
+    ngx_str_t                         msg;
+    ngx_uint_t                        i, j, n, last;
+    ngx_array_t                      *lists;
+    ngx_http_backend_schema_t       **sub;
+    ngx_http_backend_schema_ctx_t     branch;
+    ngx_http_backend_schema_issue_t  *issue;
+
+    sub = branches->elts;
+
+    if (ctx->issues == NULL) {
+        return 0;
+    }
+
+    if (branches->nelts == 2
+        && (sub[1]->types == NGX_SCHEMA_NULL || sub[0]->types == NGX_SCHEMA_NULL))
+    {
+        (void) ngx_http_backend_schema_check(ctx,
+                                        sub[sub[1]->types == NGX_SCHEMA_NULL
+                                            ? 0 : 1],
+                                        vp, path);
+        return 0;
+    }
+
+    lists = ngx_pnalloc(ctx->pool, branches->nelts * sizeof(ngx_array_t));
+    if (lists == NULL) {
+        ctx->nomem = 1;
+        return 0;
+    }
+
+    n = 0;
+    last = 0;
+
+    for (i = 0; i < branches->nelts; i++) {
+        if (ngx_array_init(&lists[i], ctx->pool, 2,
+                           sizeof(ngx_http_backend_schema_issue_t))
+            != NGX_OK)
+        {
+            ctx->nomem = 1;
+            return 0;
+        }
+
+        branch = *ctx;
+        branch.issues = &lists[i];
+        branch.max_issues = NGX_HTTP_BACKEND_SCHEMA_MAX_ISSUES;
+        branch.defaults = 0;
+
+        (void) ngx_http_backend_schema_check(&branch, sub[i], vp, NULL);
+        ctx->nomem |= branch.nomem;
+
+        if (!ngx_http_backend_schema_aborted(&lists[i])) {
+            n++;
+            last = i;
+        }
+    }
+
+    if (n == 1) {
+        (void) ngx_http_backend_schema_check(ctx, sub[last], vp, path);
+        return 0;
+    }
+
+    /* "code":"invalid_union","errors":[[{...},...],...] */
+
+    len = sizeof("\"code\":\"invalid_union\",\"errors\":[]");
+
+    for (i = 0; i < branches->nelts; i++) {
+        issue = lists[i].elts;
+        len += 3;
+
+        for (j = 0; j < lists[i].nelts; j++) {
+            len += issue[j].head.len + issue[j].path.len
+                   + ngx_http_backend_json_str_len(issue[j].message.data,
+                                                   issue[j].message.len)
+                   + sizeof("{,\"path\":,\"message\":},") - 1;
+        }
+    }
+
+    head = ngx_pnalloc(ctx->pool, len);
+    if (head == NULL) {
+        ctx->nomem = 1;
+        return 0;
+    }
+
+    p = ngx_cpymem(head, "\"code\":\"invalid_union\",\"errors\":[",
+                   sizeof("\"code\":\"invalid_union\",\"errors\":[") - 1);
+
+    for (i = 0; i < branches->nelts; i++) {
+        issue = lists[i].elts;
+
+        if (i) {
+            *p++ = ',';
+        }
+
+        *p++ = '[';
+
+        for (j = 0; j < lists[i].nelts; j++) {
+            if (j) {
+                *p++ = ',';
+            }
+
+            p = ngx_sprintf(p, "{%V,\"path\":%V,\"message\":",
+                            &issue[j].head, &issue[j].path);
+            p = ngx_http_backend_json_str_write(p, issue[j].message.data,
+                                                issue[j].message.len);
+            *p++ = '}';
+        }
+
+        *p++ = ']';
+    }
+
+    *p++ = ']';
+    *p = '\0';
+
+    ngx_str_set(&msg, "Invalid input");
+    ngx_http_backend_schema_issue(ctx, path, (char *) head, &msg);
+
+    return 0;
+}
+
+
+/*
+ * Zod goes on after a failed check (too_small, too_big, invalid_format,
+ * not_multiple_of), and stops at anything else, a wrong type first;
+ * heads are NUL-terminated
+ */
+
+static ngx_uint_t
+ngx_http_backend_schema_aborted(ngx_array_t *issues)
+{
+    ngx_uint_t                        i;
+    ngx_http_backend_schema_issue_t  *issue;
+
+    issue = issues->elts;
+
+    for (i = 0; i < issues->nelts; i++) {
+        if (ngx_strncmp(issue[i].head.data, "\"origin\":\"array\",\"code\":"
+                        "\"too_big\"",
+                        sizeof("\"origin\":\"array\",\"code\":\"too_big\"") - 1)
+            == 0)
+        {
+            /* an array past its maximum stops there (Zod's capSize) */
+            return 1;
+        }
+
+        if (ngx_strlcasestrn(issue[i].head.data,
+                             issue[i].head.data + issue[i].head.len,
+                             (u_char *) "\"code\":\"too_",
+                             sizeof("\"code\":\"too_") - 2)
+            == NULL
+            && ngx_strlcasestrn(issue[i].head.data,
+                                issue[i].head.data + issue[i].head.len,
+                                (u_char *) "\"code\":\"invalid_format\"",
+                                sizeof("\"code\":\"invalid_format\"") - 2)
+               == NULL
+            && ngx_strlcasestrn(issue[i].head.data,
+                                issue[i].head.data + issue[i].head.len,
+                                (u_char *) "\"code\":\"not_multiple_of\"",
+                                sizeof("\"code\":\"not_multiple_of\"") - 2)
+               == NULL)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /* a verdict is enough unless issues are collected, and while room is left */
 
 #define ngx_schema_fail(ctx)                                                  \
@@ -1485,9 +1678,12 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
         msg.data = p;
         msg.len = ngx_sprintf(p, "Invalid input: expected %s, received %s",
                               expected,
-                              ngx_http_backend_schema_type_name(
-                                  type == NGX_SCHEMA_INTEGER
-                                  ? NGX_SCHEMA_NUMBER : type))
+                              (type == NGX_SCHEMA_NUMBER
+                               && !isfinite(v->number))
+                              ? (v->number < 0 ? "-Infinity" : "Infinity")
+                              : ngx_http_backend_schema_type_name(
+                                    type == NGX_SCHEMA_INTEGER
+                                    ? NGX_SCHEMA_NUMBER : type))
                   - p;
 
         p = ngx_pnalloc(ctx->pool, 64);
@@ -1605,10 +1801,9 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
             }
         }
 
-        if (i == s->any_of->nelts) {
-            ngx_str_set(&msg, "Invalid input");
-            ngx_http_backend_schema_issue(ctx, path,
-                                          "\"code\":\"invalid_union\"", &msg);
+        if (i == s->any_of->nelts
+            && !ngx_http_backend_schema_union(ctx, s->any_of, vp, path))
+        {
             ngx_schema_fail(ctx);
         }
     }
@@ -2101,6 +2296,15 @@ ngx_http_backend_schema_check_array(ngx_http_backend_schema_ctx_t *ctx,
     seg.parent = path;
     ngx_str_null(&seg.key);
 
+    /* Zod says only this of an array past its maximum, items unparsed */
+
+    if (s->max_items >= 0 && v->items.nelts > (ngx_uint_t) s->max_items) {
+        (void) ngx_http_backend_schema_length(ctx, path, "array",
+                                              v->items.nelts, s->min_items,
+                                              s->max_items);
+        return 0;
+    }
+
     from = 0;
 
     if (s->prefix_items) {
@@ -2193,8 +2397,8 @@ ngx_http_backend_schema_check_number(ngx_http_backend_schema_ctx_t *ctx,
     ok = 1;
 
     if (!isfinite(v->number) && !v->integer) {
-        ngx_http_backend_schema_infinity(ctx, path, v);
-        return 0;
+        /* refused where a number is expected (check_value); else as z.any() */
+        return 1;
     }
 
     /*
@@ -2327,19 +2531,10 @@ ngx_http_backend_schema_check_string(ngx_http_backend_schema_ctx_t *ctx,
     u_char             *p, *head;
     size_t              len;
     ngx_int_t           rc;
-    ngx_str_t           msg;
+    ngx_str_t           msg, *zod;
     ngx_uint_t          ok;
 
-    static const char  *names[] = {
-        "", "datetime", "date", "time", "email", "uuid", "url", "ipv4",
-        "ipv6"
-    };
-
-    static const char  *messages[] = {
-        "", "Invalid ISO datetime", "Invalid ISO date", "Invalid ISO time",
-        "Invalid email address", "Invalid UUID", "Invalid URL",
-        "Invalid IPv4 address", "Invalid IPv6 address"
-    };
+    static ngx_str_t    regex = ngx_string("regex");
 
     ok = 1;
 
@@ -2355,86 +2550,170 @@ ngx_http_backend_schema_check_string(ngx_http_backend_schema_ctx_t *ctx,
         }
     }
 
-    if (s->format
-        && !ngx_http_backend_schema_format_ok(s->format, &v->string))
-    {
-        len = s->pattern ? ngx_http_backend_json_str_len(
-                               s->pattern_source.data, s->pattern_source.len)
-                         : 0;
+    /*
+     * As Zod decides: a pattern exported next to a format is what Zod runs
+     * for it (so it decides alone), except for ipv6, which Zod checks as a
+     * URL's host would be; a format without a pattern is checked here
+     */
 
-        head = ngx_pnalloc(ctx->pool, 96 + len + 2);
-        if (head == NULL) {
+    zod = ngx_http_backend_schema_zod_format(s);
+
+    if (s->format == NGX_SCHEMA_FORMAT_IPV6
+        || (s->format && s->pattern == NULL))
+    {
+        if (ngx_http_backend_schema_format_ok(s->format, &v->string)) {
+            return ok;
+        }
+
+        head = ngx_pnalloc(ctx->pool, 96 + zod->len);
+        msg.data = ngx_pnalloc(ctx->pool, 96 + zod->len);
+        if (head == NULL || msg.data == NULL) {
             ctx->nomem = 1;
             return 0;
         }
 
-        p = ngx_sprintf(head, "\"origin\":\"string\",\"code\":"
-                        "\"invalid_format\",\"format\":\"%s\"",
-                        names[s->format]);
+        *ngx_sprintf(head, "%s\"code\":\"invalid_format\",\"format\":\"%V\"",
+                     s->format == NGX_SCHEMA_FORMAT_IPV6
+                     ? "" : "\"origin\":\"string\",", zod)
+            = '\0';
 
-        /* Zod's format issues name the pattern they exported */
-        if (s->pattern) {
-            p = ngx_cpymem(p, ",\"pattern\":", sizeof(",\"pattern\":") - 1);
-            p = ngx_http_backend_schema_regex_write(p, &s->pattern_source);
-        }
+        msg.len = ngx_sprintf(msg.data, "Invalid %s",
+                              ngx_http_backend_schema_format_noun(zod))
+                  - msg.data;
 
-        *p = '\0';
-        p = head;
-
-        msg.data = (u_char *) messages[s->format];
-        msg.len = ngx_strlen(messages[s->format]);
-
-        ngx_http_backend_schema_issue(ctx, path, (char *) p, &msg);
+        ngx_http_backend_schema_issue(ctx, path, (char *) head, &msg);
         ngx_schema_fail(ctx);
 
-    } else if (s->pattern) {
-        rc = ngx_http_backend_schema_match(ctx, s->pattern, &v->string);
+        return ok;
+    }
 
-        if (rc == NGX_ERROR) {
-            return 0;
+    if (s->pattern == NULL) {
+        return ok;
+    }
+
+    rc = ngx_http_backend_schema_match(ctx, s->pattern, &v->string);
+
+    if (rc == NGX_ERROR) {
+        return 0;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_backend_schema_limit(ctx, path, &s->pattern_source);
+        ngx_schema_fail(ctx);
+        return ok;
+    }
+
+    if (rc == 1) {
+        return ok;
+    }
+
+    len = ngx_http_backend_json_str_len(s->pattern_source.data,
+                                        s->pattern_source.len);
+
+    head = ngx_pnalloc(ctx->pool, 96 + zod->len + len + 2);
+    msg.data = ngx_pnalloc(ctx->pool, 96 + s->pattern_source.len);
+    if (head == NULL || msg.data == NULL) {
+        ctx->nomem = 1;
+        return 0;
+    }
+
+    p = ngx_sprintf(head, "\"origin\":\"string\",\"code\":\"invalid_format\","
+                    "\"format\":\"%V\",\"pattern\":",
+                    zod->len ? zod : &regex);
+    p = ngx_http_backend_schema_regex_write(p, &s->pattern_source);
+    *p = '\0';
+
+    if (zod->len) {
+        msg.len = ngx_sprintf(msg.data, "Invalid %s",
+                              ngx_http_backend_schema_format_noun(zod))
+                  - msg.data;
+
+    } else {
+        msg.len = ngx_sprintf(msg.data, "Invalid string: must match "
+                              "pattern /%V/", &s->pattern_source)
+                  - msg.data;
+    }
+
+    ngx_http_backend_schema_issue(ctx, path, (char *) head, &msg);
+    ngx_schema_fail(ctx);
+
+    return ok;
+}
+
+
+/*
+ * The name Zod gives a format: JSON Schema's date-time and uri are Zod's
+ * datetime and url; z.iso.time() exports its pattern alone, known by its
+ * start.  Empty: a plain pattern.
+ */
+
+static ngx_str_t *
+ngx_http_backend_schema_zod_format(ngx_http_backend_schema_t *s)
+{
+    static ngx_str_t  none = ngx_null_string;
+    static ngx_str_t  datetime = ngx_string("datetime");
+    static ngx_str_t  url = ngx_string("url");
+    static ngx_str_t  time = ngx_string("time");
+    static ngx_str_t  time_start = ngx_string("^(?:[01]\\d|2[0-3]):[0-5]\\d");
+
+    if (s->format_name.len == 0) {
+        if (s->pattern_source.len >= time_start.len
+            && ngx_strncmp(s->pattern_source.data, time_start.data,
+                           time_start.len) == 0)
+        {
+            return &time;
         }
 
-        if (rc == NGX_DECLINED) {
-            ngx_http_backend_schema_limit(ctx, path, &s->pattern_source);
-            ngx_schema_fail(ctx);
+        return &none;
+    }
 
-        } else if (rc == 0) {
-            len = ngx_http_backend_json_str_len(s->pattern_source.data,
-                                                s->pattern_source.len);
+    if (s->format_name.len == 9
+        && ngx_strncmp(s->format_name.data, "date-time", 9) == 0)
+    {
+        return &datetime;
+    }
 
-            head = ngx_pnalloc(ctx->pool, 96 + len + 2);
-            msg.data = ngx_pnalloc(ctx->pool, 64 + s->pattern_source.len);
-            if (head == NULL || msg.data == NULL) {
-                ctx->nomem = 1;
-                return 0;
-            }
+    if (s->format_name.len == 3
+        && ngx_strncmp(s->format_name.data, "uri", 3) == 0)
+    {
+        return &url;
+    }
 
-            /* Zod's z.iso.datetime() exports a format and a pattern */
+    return &s->format_name;
+}
 
-            p = ngx_sprintf(head, "\"origin\":\"string\",\"code\":"
-                            "\"invalid_format\",\"format\":\"%s\","
-                            "\"pattern\":",
-                            s->format ? names[s->format] : "regex");
-            p = ngx_http_backend_schema_regex_write(p, &s->pattern_source);
-            *p = '\0';
-            p = head;
 
-            if (s->format) {
-                msg.data = (u_char *) messages[s->format];
-                msg.len = ngx_strlen(messages[s->format]);
+/* "Invalid <noun>", from Zod's English locale */
 
-            } else {
-                msg.len = ngx_sprintf(msg.data, "Invalid string: must match "
-                                      "pattern /%V/", &s->pattern_source)
-                          - msg.data;
-            }
+static const char *
+ngx_http_backend_schema_format_noun(ngx_str_t *format)
+{
+    ngx_uint_t  i;
 
-            ngx_http_backend_schema_issue(ctx, path, (char *) p, &msg);
-            ngx_schema_fail(ctx);
+    static const char  *nouns[][2] = {
+        { "email", "email address" }, { "url", "URL" }, { "uuid", "UUID" },
+        { "uuidv4", "UUIDv4" }, { "uuidv6", "UUIDv6" }, { "guid", "GUID" },
+        { "ulid", "ULID" }, { "xid", "XID" }, { "ksuid", "KSUID" },
+        { "datetime", "ISO datetime" }, { "date", "ISO date" },
+        { "time", "ISO time" }, { "duration", "ISO duration" },
+        { "ipv4", "IPv4 address" }, { "ipv6", "IPv6 address" },
+        { "mac", "MAC address" }, { "cidrv4", "IPv4 range" },
+        { "cidrv6", "IPv6 range" }, { "base64", "base64-encoded string" },
+        { "base64url", "base64url-encoded string" },
+        { "json_string", "JSON string" }, { "e164", "E.164 number" },
+        { "jwt", "JWT" }, { NULL, NULL }
+    };
+
+    for (i = 0; nouns[i][0]; i++) {
+        if (ngx_strlen(nouns[i][0]) == format->len
+            && ngx_strncmp(nouns[i][0], format->data, format->len) == 0)
+        {
+            return nouns[i][1];
         }
     }
 
-    return ok;
+    /* the name itself, as Zod says it: NUL-terminated in the schema */
+    return (const char *) format->data;
 }
 
 
@@ -2447,7 +2726,7 @@ ngx_http_backend_schema_length(ngx_http_backend_schema_ctx_t *ctx,
 {
     u_char      *p;
     ngx_str_t    msg;
-    ngx_uint_t   small;
+    ngx_uint_t   small, exact;
     const char  *unit;
 
     if (min >= 0 && len < (size_t) min) {
@@ -2469,15 +2748,20 @@ ngx_http_backend_schema_length(ngx_http_backend_schema_ctx_t *ctx,
 
     unit = (origin[0] == 's') ? "characters" : "items";
 
+    /* minLength = maxLength: what z.string().length() exports */
+    exact = (min >= 0 && min == max);
+
     *ngx_sprintf(p, "\"origin\":\"%s\",\"code\":\"%s\",\"%s\":%i,"
-                 "\"inclusive\":true", origin,
+                 "\"inclusive\":true%s", origin,
                  small ? "too_small" : "too_big",
-                 small ? "minimum" : "maximum", small ? min : max)
+                 small ? "minimum" : "maximum", small ? min : max,
+                 exact ? ",\"exact\":true" : "")
         = '\0';
 
     msg.len = ngx_sprintf(msg.data, "Too %s: expected %s to have %s%i %s",
                           small ? "small" : "big", origin,
-                          small ? ">=" : "<=", small ? min : max, unit)
+                          exact ? "exactly " : (small ? ">=" : "<="),
+                          small ? min : max, unit)
               - msg.data;
 
     ngx_http_backend_schema_issue(ctx, path, (char *) p, &msg);
@@ -2656,11 +2940,11 @@ ngx_http_backend_schema_multiple(ngx_http_backend_json_t *v,
 {
     double  q, r;
 
-    if (v->integer && m->integer && fabs(v->number) < 9007199254740992.0
-        && fabs(m->number) < 9007199254740992.0)
-    {
-        return fmod(v->number, m->number) == 0;
-    }
+    /*
+     * Zod's floatSafeRemainder: within 4 epsilons of the quotient's
+     * magnitude of a whole quotient (round() is JavaScript's Math.round,
+     * but which whole number does not matter here, only the distance)
+     */
 
     q = v->number / m->number;
 
@@ -2668,9 +2952,9 @@ ngx_http_backend_schema_multiple(ngx_http_backend_json_t *v,
         return 0;
     }
 
-    r = nearbyint(q);
+    r = floor(q + 0.5);
 
-    return fabs(q - r) <= 1e-9 * ngx_max(1.0, fabs(q));
+    return fabs(q - r) < 4 * DBL_EPSILON * ngx_max(fabs(q), 1.0);
 }
 
 
