@@ -205,9 +205,17 @@ static ngx_uint_t ngx_http_backend_schema_union(
     ngx_http_backend_schema_ctx_t *ctx, ngx_array_t *branches,
     ngx_http_backend_json_t **vp, ngx_http_backend_schema_seg_t *path);
 static ngx_uint_t ngx_http_backend_schema_aborted(ngx_array_t *issues);
+static ngx_int_t ngx_http_backend_schema_discriminated(
+    ngx_http_backend_schema_ctx_t *ctx, ngx_array_t *branches,
+    ngx_http_backend_json_t **vp, ngx_http_backend_schema_seg_t *path);
+static ngx_http_backend_schema_prop_t *ngx_http_backend_schema_prop(
+    ngx_http_backend_schema_t *s, ngx_str_t *name);
 static ngx_uint_t ngx_http_backend_schema_known(
     ngx_http_backend_schema_ctx_t *ctx, ngx_http_backend_schema_t *s,
     ngx_str_t *key);
+static ngx_uint_t ngx_http_backend_schema_tuple(
+    ngx_http_backend_schema_ctx_t *ctx, ngx_http_backend_schema_t *s,
+    ngx_http_backend_json_t *v, ngx_http_backend_schema_seg_t *path);
 static ngx_str_t *ngx_http_backend_schema_zod_format(
     ngx_http_backend_schema_t *s);
 static const char *ngx_http_backend_schema_format_noun(ngx_str_t *format);
@@ -241,6 +249,8 @@ static ngx_uint_t ngx_http_backend_schema_quiet(
     ngx_http_backend_json_t *v);
 static ngx_uint_t ngx_http_backend_schema_type_of(ngx_http_backend_json_t *v);
 static const char *ngx_http_backend_schema_type_name(ngx_uint_t types);
+static const char *ngx_http_backend_schema_received(
+    ngx_http_backend_json_t *v);
 static ngx_int_t ngx_http_backend_schema_cmp(ngx_http_backend_json_t *a,
     ngx_http_backend_json_t *b);
 static ngx_uint_t ngx_http_backend_schema_multiple(ngx_http_backend_json_t *v,
@@ -1459,6 +1469,167 @@ ngx_http_backend_schema_union(ngx_http_backend_schema_ctx_t *ctx,
 
 
 /*
+ * z.discriminatedUnion() exports oneOf of objects that each have a const
+ * property of the same name: Zod picks the branch by it.  NGX_DECLINED:
+ * not that shape; else the issues are given.
+ */
+
+static ngx_int_t
+ngx_http_backend_schema_discriminated(ngx_http_backend_schema_ctx_t *ctx,
+    ngx_array_t *branches, ngx_http_backend_json_t **vp,
+    ngx_http_backend_schema_seg_t *path)
+{
+    u_char                          *p, *head, *mp;
+    size_t                           len;
+    ngx_str_t                        msg, *key;
+    ngx_uint_t                       i, k;
+    ngx_http_backend_json_t         *tag, *c;
+    ngx_http_backend_schema_t      **sub;
+    ngx_http_backend_schema_seg_t    seg;
+    ngx_http_backend_schema_prop_t  *prop, *first;
+
+    sub = branches->elts;
+
+    if (sub[0]->properties == NULL) {
+        return NGX_DECLINED;
+    }
+
+    first = sub[0]->properties->elts;
+    key = NULL;
+
+    for (k = 0; key == NULL && k < sub[0]->properties->nelts; k++) {
+        if (!first[k].schema->has_const) {
+            continue;
+        }
+
+        for (i = 1; i < branches->nelts; i++) {
+            if (sub[i]->types != NGX_SCHEMA_OBJECT
+                || ngx_http_backend_schema_prop(sub[i], &first[k].name) == NULL
+                || !ngx_http_backend_schema_prop(sub[i], &first[k].name)
+                    ->schema->has_const)
+            {
+                break;
+            }
+        }
+
+        if (i == branches->nelts && sub[0]->types == NGX_SCHEMA_OBJECT) {
+            key = &first[k].name;
+        }
+    }
+
+    if (key == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if ((*vp)->type != NGX_HTTP_BACKEND_JSON_OBJECT) {
+        msg.data = ngx_pnalloc(ctx->pool, 80);
+        if (msg.data == NULL) {
+            ctx->nomem = 1;
+            return NGX_ERROR;
+        }
+
+        msg.len = ngx_sprintf(msg.data, "Invalid input: expected object, "
+                              "received %s",
+                              ngx_http_backend_schema_received(*vp))
+                  - msg.data;
+
+        ngx_http_backend_schema_issue(ctx, path, "\"code\":\"invalid_type\","
+                                      "\"expected\":\"object\"", &msg);
+        return NGX_OK;
+    }
+
+    tag = ngx_http_backend_json_get(*vp, key->data, key->len);
+
+    for (i = 0; tag && i < branches->nelts; i++) {
+        prop = ngx_http_backend_schema_prop(sub[i], key);
+
+        if (ngx_http_backend_json_equal(tag, prop->schema->constant)) {
+            (void) ngx_http_backend_schema_check(ctx, sub[i], vp, path);
+            return NGX_OK;
+        }
+    }
+
+    /* "options":["a","b"], "Expected 'a' | 'b'" */
+
+    len = key->len * 2;
+
+    for (i = 0; i < branches->nelts; i++) {
+        c = ngx_http_backend_schema_prop(sub[i], key)->schema->constant;
+        len += 2 * ngx_http_backend_json_len(c) + 8;
+    }
+
+    head = ngx_pnalloc(ctx->pool, len + 160);
+    msg.data = ngx_pnalloc(ctx->pool, len + 64);
+    if (head == NULL || msg.data == NULL) {
+        ctx->nomem = 1;
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(head, "\"code\":\"invalid_union\",\"errors\":[],"
+                    "\"note\":\"No matching discriminator\","
+                    "\"discriminator\":");
+    p = ngx_http_backend_json_str_write(p, key->data, key->len);
+    p = ngx_cpymem(p, ",\"options\":[", sizeof(",\"options\":[") - 1);
+    mp = ngx_cpymem(msg.data, "Invalid discriminator value. Expected ",
+                    sizeof("Invalid discriminator value. Expected ") - 1);
+
+    for (i = 0; i < branches->nelts; i++) {
+        c = ngx_http_backend_schema_prop(sub[i], key)->schema->constant;
+
+        if (i) {
+            *p++ = ',';
+            mp = ngx_cpymem(mp, " | ", 3);
+        }
+
+        p = ngx_http_backend_json_write(p, c);
+
+        if (c->type == NGX_HTTP_BACKEND_JSON_STRING) {
+            mp = ngx_sprintf(mp, "'%V'", &c->string);
+
+        } else {
+            mp = ngx_http_backend_json_write(mp, c);
+        }
+    }
+
+    *p++ = ']';
+    *p = '\0';
+    msg.len = mp - msg.data;
+
+    seg.parent = path;
+    seg.key = *key;
+    seg.index = -1;
+
+    ngx_http_backend_schema_issue(ctx, &seg, (char *) head, &msg);
+
+    return NGX_OK;
+}
+
+
+static ngx_http_backend_schema_prop_t *
+ngx_http_backend_schema_prop(ngx_http_backend_schema_t *s, ngx_str_t *name)
+{
+    ngx_uint_t                       j;
+    ngx_http_backend_schema_prop_t  *prop;
+
+    if (s->properties == NULL) {
+        return NULL;
+    }
+
+    prop = s->properties->elts;
+
+    for (j = 0; j < s->properties->nelts; j++) {
+        if (prop[j].name.len == name->len
+            && ngx_strncmp(prop[j].name.data, name->data, name->len) == 0)
+        {
+            return &prop[j];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
  * Zod goes on after a failed check (too_small, too_big, invalid_format,
  * not_multiple_of), and stops at anything else, a wrong type first;
  * heads are NUL-terminated
@@ -1629,7 +1800,8 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
     type = ngx_http_backend_schema_type_of(v);
 
     if (type == NGX_SCHEMA_NUMBER && !isfinite(v->number)
-        && (s->types & (NGX_SCHEMA_NUMBER|NGX_SCHEMA_INTEGER)))
+        && (s->types & (NGX_SCHEMA_NUMBER|NGX_SCHEMA_INTEGER))
+        && !s->has_const && s->enum_values == NULL)
     {
         /* 1e400 is Infinity to JavaScript, which Zod's z.number() refuses */
         ngx_http_backend_schema_infinity(ctx, path, v);
@@ -1667,6 +1839,13 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
         {
             /* z.number().int() given 1.5 */
             expected = "int";
+
+        } else if (s->types == NGX_SCHEMA_OBJECT && s->property_names) {
+            /* z.record() exports propertyNames */
+            expected = "record";
+
+        } else if (s->types == NGX_SCHEMA_ARRAY && s->prefix_items) {
+            expected = "tuple";
         }
 
         p = ngx_pnalloc(ctx->pool, 128);
@@ -1677,13 +1856,7 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
 
         msg.data = p;
         msg.len = ngx_sprintf(p, "Invalid input: expected %s, received %s",
-                              expected,
-                              (type == NGX_SCHEMA_NUMBER
-                               && !isfinite(v->number))
-                              ? (v->number < 0 ? "-Infinity" : "Infinity")
-                              : ngx_http_backend_schema_type_name(
-                                    type == NGX_SCHEMA_INTEGER
-                                    ? NGX_SCHEMA_NUMBER : type))
+                              expected, ngx_http_backend_schema_received(v))
                   - p;
 
         p = ngx_pnalloc(ctx->pool, 64);
@@ -1705,8 +1878,11 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
          * given "abc" of the string
          */
 
-        if (type == NGX_SCHEMA_ARRAY
-            && (s->min_length >= 0 || s->max_length >= 0))
+        if (s->prefix_items) {
+            /* z.tuple() given anything else says only that */
+
+        } else if (type == NGX_SCHEMA_ARRAY
+                   && (s->min_length >= 0 || s->max_length >= 0))
         {
             (void) ngx_http_backend_schema_length(ctx, path, "array",
                                                   v->items.nelts,
@@ -1816,7 +1992,13 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
             n += ngx_http_backend_schema_quiet(ctx, sub[i], v);
         }
 
-        if (n != 1) {
+        if (n != 1 && ctx->issues
+            && ngx_http_backend_schema_discriminated(ctx, s->one_of, vp, path)
+               != NGX_DECLINED)
+        {
+            ngx_schema_fail(ctx);
+
+        } else if (n != 1) {
             ngx_str_set(&msg, "Invalid input");
             ngx_http_backend_schema_issue(ctx, path,
                                           "\"code\":\"invalid_union\"", &msg);
@@ -2107,8 +2289,10 @@ ngx_http_backend_schema_check_object(ngx_http_backend_schema_ctx_t *ctx,
 
             p = ngx_http_backend_json_str_write(p, m[i].key.data,
                                                 m[i].key.len);
-            mp = ngx_http_backend_json_str_write(mp, m[i].key.data,
-                                                 m[i].key.len);
+            /* Zod quotes keys in the message, escaping nothing */
+            *mp++ = '"';
+            mp = ngx_cpymem(mp, m[i].key.data, m[i].key.len);
+            *mp++ = '"';
         }
 
         *p++ = ']';
@@ -2296,6 +2480,14 @@ ngx_http_backend_schema_check_array(ngx_http_backend_schema_ctx_t *ctx,
     seg.parent = path;
     ngx_str_null(&seg.key);
 
+    if (s->prefix_items && s->items && s->items->always == 0) {
+        if (!ngx_http_backend_schema_tuple(ctx, s, v, path)) {
+            ngx_schema_fail(ctx);
+        }
+
+        goto unique;
+    }
+
     /* Zod says only this of an array past its maximum, items unparsed */
 
     if (s->max_items >= 0 && v->items.nelts > (ngx_uint_t) s->max_items) {
@@ -2338,6 +2530,8 @@ ngx_http_backend_schema_check_array(ngx_http_backend_schema_ctx_t *ctx,
     {
         ngx_schema_fail(ctx);
     }
+
+unique:
 
     if (s->unique_items) {
         for (i = 0; i < v->items.nelts; i++) {
@@ -2572,8 +2766,10 @@ ngx_http_backend_schema_check_string(ngx_http_backend_schema_ctx_t *ctx,
             return 0;
         }
 
+        /* Zod's own checks of ipv6 and url give no origin */
         *ngx_sprintf(head, "%s\"code\":\"invalid_format\",\"format\":\"%V\"",
-                     s->format == NGX_SCHEMA_FORMAT_IPV6
+                     (s->format == NGX_SCHEMA_FORMAT_IPV6
+                      || s->format == NGX_SCHEMA_FORMAT_URI)
                      ? "" : "\"origin\":\"string\",", zod)
             = '\0';
 
@@ -2717,6 +2913,79 @@ ngx_http_backend_schema_format_noun(ngx_str_t *format)
 }
 
 
+/*
+ * z.tuple() (prefixItems, items false): too short is that issue alone;
+ * too long is said first, then the items are checked
+ */
+
+static ngx_uint_t
+ngx_http_backend_schema_tuple(ngx_http_backend_schema_ctx_t *ctx,
+    ngx_http_backend_schema_t *s, ngx_http_backend_json_t *v,
+    ngx_http_backend_schema_seg_t *path)
+{
+    u_char                          *p;
+    ngx_str_t                        msg;
+    ngx_uint_t                       ok, i, n, small;
+    ngx_http_backend_json_t        **item;
+    ngx_http_backend_schema_t      **prefix;
+    ngx_http_backend_schema_seg_t    seg;
+
+    ok = 1;
+    n = s->prefix_items->nelts;
+    item = v->items.elts;
+    prefix = s->prefix_items->elts;
+
+    /* optional items at the end may be missing: minItems says how many */
+
+    if ((s->min_items >= 0 && v->items.nelts < (ngx_uint_t) s->min_items)
+        || v->items.nelts > n)
+    {
+        small = (v->items.nelts <= n);
+
+        p = ngx_pnalloc(ctx->pool, 128);
+        msg.data = ngx_pnalloc(ctx->pool, 96);
+        if (p == NULL || msg.data == NULL) {
+            ctx->nomem = 1;
+            return 0;
+        }
+
+        *ngx_sprintf(p, "\"code\":\"%s\",\"%s\":%ui,\"inclusive\":true,"
+                     "\"origin\":\"array\"",
+                     small ? "too_small" : "too_big",
+                     small ? "minimum" : "maximum",
+                     small ? (ngx_uint_t) s->min_items : n)
+            = '\0';
+
+        msg.len = ngx_sprintf(msg.data, "Too %s: expected array to have "
+                              "%s%ui items", small ? "small" : "big",
+                              small ? ">=" : "<=",
+                              small ? (ngx_uint_t) s->min_items : n)
+                  - msg.data;
+
+        ngx_http_backend_schema_issue(ctx, path, (char *) p, &msg);
+
+        if (small) {
+            return 0;
+        }
+
+        ngx_schema_fail(ctx);
+    }
+
+    seg.parent = path;
+    ngx_str_null(&seg.key);
+
+    for (i = 0; i < v->items.nelts && i < n; i++) {
+        seg.index = i;
+
+        if (!ngx_http_backend_schema_check(ctx, prefix[i], &item[i], &seg)) {
+            ngx_schema_fail(ctx);
+        }
+    }
+
+    return ok;
+}
+
+
 /* "Too small: expected string to have >=2 characters", for arrays "items" */
 
 static ngx_uint_t
@@ -2824,6 +3093,24 @@ ngx_http_backend_schema_type_of(ngx_http_backend_json_t *v)
 
 
 /* Zod's names: an integer is a number */
+
+/* what Zod says it received: 1e400 is Infinity */
+
+static const char *
+ngx_http_backend_schema_received(ngx_http_backend_json_t *v)
+{
+    ngx_uint_t  type;
+
+    type = ngx_http_backend_schema_type_of(v);
+
+    if (type == NGX_SCHEMA_NUMBER && !isfinite(v->number)) {
+        return v->number < 0 ? "-Infinity" : "Infinity";
+    }
+
+    return ngx_http_backend_schema_type_name(type == NGX_SCHEMA_INTEGER
+                                             ? NGX_SCHEMA_NUMBER : type);
+}
+
 
 static const char *
 ngx_http_backend_schema_type_name(ngx_uint_t types)

@@ -62,6 +62,17 @@ const extra = {
     code: z.string().length(4).optional(),
     slug: z.string().regex(/^[a-z]+(-[a-z]+)*$/).optional(),
   }),
+  strict: z.strictObject({
+    pos: z.number().positive().lt(10).optional(),
+    neg: z.number().nonnegative().lte(5).optional(),
+    pair: z.tuple([z.string().max(2), z.number().int()]).optional(),
+    rec: z.record(z.string(), z.number()).optional(),
+    shape: z.discriminatedUnion('k', [z.object({ k: z.literal('a'), a: z.string() }),
+                                      z.object({ k: z.literal('b'), b: z.number() })]).optional(),
+    dto: z.iso.datetime({ offset: true }).optional(),
+    lit: z.literal(3).optional(),
+    nest: z.object({ d: z.string().default('x'), o: z.number().optional() }).optional(),
+  }),
 };
 
 const schemas = {};
@@ -183,6 +194,11 @@ function strings(s) {
       return [v.slice(0, k) + c + v.slice(k + 1), v.slice(0, k) + c + v.slice(k), v.slice(0, k)][i % 3];
     }) });
   }
+  if (s.format === 'uri') {
+    arbs.push({ weight: 6, arbitrary: fc.constantFrom('https://example.com', 'http://a.b/c?d#e', 'mailto:a@b.co',
+      'example.com', '//a.b', 'http://', 'https://exa mple.com', 'http://[::1]:80/', 'ftp://x', 'a:b',
+      'http://ex%41mple.com', 'https://例え.jp', 'http://a.b/ c') });
+  }
   if (s.pattern && !s.format) {
     arbs.push({ weight: 3, arbitrary: str(0, 8, fc.constantFrom('a', 'b', '-', '1', '9', 'x', 'é')) });
     arbs.push({ weight: 1, arbitrary: fc.constantFrom('12345', '1234', '123456', 'abc', 'a-b', 'a--b', '-a', 'a-') });
@@ -191,8 +207,11 @@ function strings(s) {
 }
 
 function valueOf(s, depth = 0) {
-  if (s === true || s === undefined) return weird;
+  if (s === true || s === false || s === undefined) return weird;
   const arbs = [{ weight: 1, arbitrary: weird }];
+  for (const branches of [s.anyOf, s.oneOf].filter(Boolean)) {
+    arbs.push({ weight: 8, arbitrary: fc.oneof(...branches.map((b) => valueOf(b, depth))) });
+  }
   if (s.enum) {
     const near = s.enum.flatMap((v) => (typeof v === 'string'
       ? [v, v.toUpperCase(), `${v} `, v.slice(1), `${v}\u0000`] : [v]));
@@ -214,6 +233,10 @@ function valueOf(s, depth = 0) {
 }
 
 function arrays(s, depth) {
+  if (s.prefixItems) {
+    return fc.tuple(fc.tuple(...s.prefixItems.map((p) => valueOf(p, depth + 1))), fc.nat(3), fc.array(weird, { maxLength: 2 }))
+      .map(([items, cut, more]) => [...items.slice(0, items.length - (cut === 3 ? 1 : 0)), ...(cut === 2 ? more : [])]);
+  }
   const near = [0, 1];
   for (const n of [s.minItems, s.maxItems].filter((x) => typeof x === 'number')) near.push(Math.max(0, n - 1), n, n + 1);
   return fc.constantFrom(...near).chain((n) => fc.array(valueOf(s.items, depth + 1), { minLength: n, maxLength: n }));
@@ -228,6 +251,10 @@ const deep = fc.integer({ min: 60, max: 70 }).map((n) => {
 });
 
 function objects(s, depth) {
+  if (!s.properties && typeof s.additionalProperties === 'object') {
+    return fc.array(fc.tuple(fc.oneof(extraKey, fc.constantFrom('k', 'é', '')), valueOf(s.additionalProperties, depth + 1)),
+                    { maxLength: 3 }).map((e) => new Obj(e.filter(([k], i) => e.findIndex(([x]) => x === k) === i)));
+  }
   const props = Object.entries(s.properties ?? {});
   const required = new Set(s.required ?? []);
   const entries = props.map(([k, ps]) => fc.option(valueOf(ps, depth + 1).map((v) => [k, v]),
