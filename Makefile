@@ -74,7 +74,7 @@ NPM_STAMP := node_modules/.deps.stamp
 
 LINT_SRC := $(sort $(wildcard src/*.c src/*.h))
 
-.PHONY: deps build check lint db-push run test unit fuzz schemas token clean \
+.PHONY: deps build check lint db-push run test unit fuzz fuzz-zod schemas token clean \
         bench bench-check FORCE
 
 
@@ -162,6 +162,18 @@ check: build lint
 fuzz: build
 	$(MAKE) -f t/unit/unit.mk ROOT='$(ROOT)' NGX_BUILD='$(ROOT)/$(BUILD_DIR)' \
 	    FUZZ_SECONDS='$(or $(FUZZ_SECONDS),60)' fuzz
+
+
+# the differential test against zod (t/e2e/zod-parity-fuzz.test.mjs) at
+# length: ZOD_FUZZ_RUNS inputs per schema (5000), a random seed printed
+# with the figures ("zod-fuzz: seed S, N inputs, D disagreements");
+# ZOD_FUZZ_SEED=S replays one.  make test runs it with a fixed seed, 400.
+
+fuzz-zod: deps build
+	MODULE='$(MODULE)' SANITIZE='$(SANITIZE)' MAKE='$(MAKE)' SUITES=e2e \
+	    E2E_FILES=t/e2e/zod-parity-fuzz.test.mjs \
+	    ZOD_FUZZ_RUNS='$(or $(ZOD_FUZZ_RUNS),5000)' \
+	    ZOD_FUZZ_SEED='$(or $(ZOD_FUZZ_SEED),random)' tools/test.sh
 
 
 # conf/schemas/*.mjs (Zod) exported to the JSON Schema files nginx loads;

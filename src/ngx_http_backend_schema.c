@@ -163,6 +163,7 @@ typedef struct {
     ngx_uint_t                    depth;
     unsigned                      nomem:1;
     unsigned                      defaults:1;
+    unsigned                      keep:1;     /* unknown keys, in allOf */
 } ngx_http_backend_schema_ctx_t;
 
 
@@ -199,6 +200,9 @@ static ngx_uint_t ngx_http_backend_schema_check(
     ngx_http_backend_schema_ctx_t *ctx, ngx_http_backend_schema_t *s,
     ngx_http_backend_json_t **vp, ngx_http_backend_schema_seg_t *path);
 static ngx_uint_t ngx_http_backend_schema_check_value(
+    ngx_http_backend_schema_ctx_t *ctx, ngx_http_backend_schema_t *s,
+    ngx_http_backend_json_t **vp, ngx_http_backend_schema_seg_t *path);
+static ngx_uint_t ngx_http_backend_schema_same(
     ngx_http_backend_schema_ctx_t *ctx, ngx_http_backend_schema_t *s,
     ngx_http_backend_json_t **vp, ngx_http_backend_schema_seg_t *path);
 static ngx_uint_t ngx_http_backend_schema_union(
@@ -1216,8 +1220,10 @@ ngx_http_backend_schema_validate(ngx_http_backend_schema_t *schema,
     ngx_pool_t *pool, ngx_http_backend_json_t **instance, ngx_array_t *issues,
     ngx_uint_t max_issues)
 {
-    ngx_uint_t                     n, ok;
-    ngx_http_backend_schema_ctx_t  ctx;
+    ngx_uint_t                        n, ok;
+    ngx_array_t                       nuls;
+    ngx_http_backend_schema_ctx_t     ctx, nul;
+    ngx_http_backend_schema_issue_t  *issue, *last;
 
     ngx_memzero(&ctx, sizeof(ngx_http_backend_schema_ctx_t));
 
@@ -1227,6 +1233,26 @@ ngx_http_backend_schema_validate(ngx_http_backend_schema_t *schema,
                                 : NGX_HTTP_BACKEND_SCHEMA_MAX_ISSUES;
     ctx.defaults = 1;
 
+    /*
+     * Postgres text and jsonb cannot hold U+0000, and a C string would end
+     * there: refused wherever it is in the input (looked for before
+     * validation strips unknown keys), reported after the schema's issues
+     */
+
+    nul = ctx;
+
+    if (ngx_array_init(&nuls, pool, 1, sizeof(ngx_http_backend_schema_issue_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    nul.issues = &nuls;
+
+    if (*instance) {
+        ngx_http_backend_schema_nul(&nul, *instance, NULL);
+    }
+
     ok = 1;
 
     if (schema) {
@@ -1234,15 +1260,21 @@ ngx_http_backend_schema_validate(ngx_http_backend_schema_t *schema,
         ok = ngx_http_backend_schema_check(&ctx, schema, instance, NULL);
     }
 
-    /*
-     * Postgres text and jsonb cannot hold U+0000, and a C string would end
-     * there: refused wherever it is, after the schema's own issues
-     */
+    issue = nuls.elts;
 
-    if (*instance && (ok || ctx.issues->nelts < ctx.max_issues)) {
-        n = ctx.issues->nelts;
-        ngx_http_backend_schema_nul(&ctx, *instance, NULL);
-        ok = ok && ctx.issues->nelts == n;
+    for (n = 0; n < nuls.nelts && ctx.issues->nelts < ctx.max_issues; n++) {
+        last = ngx_array_push(ctx.issues);
+        if (last == NULL) {
+            return NGX_ERROR;
+        }
+
+        *last = issue[n];
+    }
+
+    ok = ok && nuls.nelts == 0;
+
+    if (nul.nomem) {
+        return NGX_ERROR;
     }
 
     if (ok) {
@@ -1677,6 +1709,26 @@ ngx_http_backend_schema_aborted(ngx_array_t *issues)
 }
 
 
+/* another schema for the same instance: it must not strip its keys */
+
+static ngx_uint_t
+ngx_http_backend_schema_same(ngx_http_backend_schema_ctx_t *ctx,
+    ngx_http_backend_schema_t *s, ngx_http_backend_json_t **vp,
+    ngx_http_backend_schema_seg_t *path)
+{
+    ngx_uint_t  ok, keep;
+
+    keep = ctx->keep;
+    ctx->keep = 1;
+
+    ok = ngx_http_backend_schema_check(ctx, s, vp, path);
+
+    ctx->keep = keep;
+
+    return ok;
+}
+
+
 /* a verdict is enough unless issues are collected, and while room is left */
 
 #define ngx_schema_fail(ctx)                                                  \
@@ -1723,7 +1775,7 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
 {
     u_char                      *p;
     ngx_str_t                    msg;
-    ngx_uint_t                   ok, i, n, type;
+    ngx_uint_t                   ok, i, k, n, type;
     ngx_http_backend_json_t     *v, **item;
     ngx_http_backend_schema_t  **sub;
 
@@ -1790,7 +1842,11 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
     }
 
     if (s->ref) {
-        if (!ngx_http_backend_schema_check(ctx, s->ref, vp, path)) {
+        /* a reference with object keywords next to it keeps its keys */
+        if (!((s->properties || s->additional || s->pattern_properties)
+              ? ngx_http_backend_schema_same(ctx, s->ref, vp, path)
+              : ngx_http_backend_schema_check(ctx, s->ref, vp, path)))
+        {
             ngx_schema_fail(ctx);
         }
 
@@ -1962,7 +2018,7 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
         sub = s->all_of->elts;
 
         for (i = 0; i < s->all_of->nelts; i++) {
-            if (!ngx_http_backend_schema_check(ctx, sub[i], vp, path)) {
+            if (!ngx_http_backend_schema_same(ctx, sub[i], vp, path)) {
                 ngx_schema_fail(ctx);
             }
         }
@@ -1973,6 +2029,12 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
 
         for (i = 0; i < s->any_of->nelts; i++) {
             if (ngx_http_backend_schema_quiet(ctx, sub[i], v)) {
+                /* again, for its defaults and stripped keys, as Zod's */
+                if (ctx->defaults) {
+                    (void) ngx_http_backend_schema_check(ctx, sub[i], vp,
+                                                         path);
+                }
+
                 break;
             }
         }
@@ -1988,8 +2050,16 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
         sub = s->one_of->elts;
         n = 0;
 
-        for (i = 0; i < s->one_of->nelts; i++) {
-            n += ngx_http_backend_schema_quiet(ctx, sub[i], v);
+        for (i = 0, k = 0; i < s->one_of->nelts; i++) {
+            if (ngx_http_backend_schema_quiet(ctx, sub[i], v)) {
+                n++;
+                k = i;
+            }
+        }
+
+        if (n == 1 && ctx->defaults) {
+            /* again, for its defaults and stripped keys, as Zod's */
+            (void) ngx_http_backend_schema_check(ctx, sub[k], vp, path);
         }
 
         if (n != 1 && ctx->issues
@@ -2014,15 +2084,13 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
 
     if (s->if_) {
         if (ngx_http_backend_schema_quiet(ctx, s->if_, v)) {
-            if (s->then_
-                && !ngx_http_backend_schema_check(ctx, s->then_, vp, path))
-            {
-                ngx_schema_fail(ctx);
-            }
+            sub = &s->then_;
 
-        } else if (s->else_
-                   && !ngx_http_backend_schema_check(ctx, s->else_, vp, path))
-        {
+        } else {
+            sub = &s->else_;
+        }
+
+        if (*sub && !ngx_http_backend_schema_same(ctx, *sub, vp, path)) {
             ngx_schema_fail(ctx);
         }
     }
@@ -2243,8 +2311,8 @@ ngx_http_backend_schema_check_object(ngx_http_backend_schema_ctx_t *ctx,
                 if (prop[j].name.len == m[i].key.len
                     && ngx_strncmp(prop[j].name.data, m[i].key.data,
                                    m[i].key.len) == 0
-                    && !ngx_http_backend_schema_check(ctx, prop[j].schema,
-                                                      &v, path))
+                    && !ngx_http_backend_schema_same(ctx, prop[j].schema,
+                                                     &v, path))
                 {
                     ngx_schema_fail(ctx);
                 }
@@ -2350,6 +2418,29 @@ ngx_http_backend_schema_check_object(ngx_http_backend_schema_ctx_t *ctx,
         ngx_http_backend_schema_issue(ctx, path, "\"code\":\"too_big\"",
                                       &msg);
         ngx_schema_fail(ctx);
+    }
+
+    /*
+     * z.object() strips unknown keys, and its export says nothing of them
+     * (no additionalProperties): what reaches SQL is what Zod's parse
+     * returns.  Not where other keywords of this node or of an allOf
+     * around it may still need them.
+     */
+
+    if (ok && ctx->defaults && !ctx->keep && s->properties
+        && s->additional == NULL && s->pattern_properties == NULL
+        && s->all_of == NULL && s->any_of == NULL && s->one_of == NULL
+        && s->if_ == NULL)
+    {
+        m = v->items.elts;
+
+        for (i = 0, j = 0; i < v->items.nelts; i++) {
+            if (ngx_http_backend_schema_declared(s, &m[i].key)) {
+                m[j++] = m[i];
+            }
+        }
+
+        v->items.nelts = j;
     }
 
     return ok;
