@@ -300,7 +300,7 @@ ngx_http_backend_schema_union(ngx_http_backend_schema_ctx_t *ctx,
         return 0;
     }
 
-    lists = ngx_pnalloc(ctx->pool, branches->nelts * sizeof(ngx_array_t));
+    lists = ngx_palloc(ctx->pool, branches->nelts * sizeof(ngx_array_t));
     if (lists == NULL) {
         ctx->nomem = 1;
         return 0;
