@@ -111,6 +111,33 @@ test_parse(ngx_pool_t *pool, const char *in)
 }
 
 
+static void
+test_number(ngx_pool_t *pool, const char *in, const char *out)
+{
+    ngx_str_t                 err, s;
+    ngx_http_backend_json_t  *json;
+
+    if (ngx_http_backend_json_parse(pool, (u_char *) in, strlen(in), 0,
+                                    &json, &err)
+        != NGX_OK
+        || ngx_http_backend_json_number_text(pool, json, &s) != NGX_OK)
+    {
+        test_ok(0, in);
+        return;
+    }
+
+    if (s.len != strlen(out) || ngx_strncmp(s.data, out, s.len) != 0
+        || s.data[s.len] != '\0')
+    {
+        printf("# %s: got %.*s\n", in, (int) s.len, s.data);
+        test_ok(0, in);
+        return;
+    }
+
+    test_ok(1, in);
+}
+
+
 int
 main(void)
 {
@@ -192,6 +219,35 @@ main(void)
     test_ok(ngx_http_backend_json_utf8_length((u_char *) "a\xc3\xa9\xf0\x9f"
                                               "\x98\x80", 7) == 3,
             "code points");
+
+    /* lone surrogate escapes are U+FFFD, pairs are what they pair */
+
+    test_roundtrip(pool, "[\"\\ud800x\",\"\\udc00\",\"a\\udfff\\ud800b\","
+                   "\"\\ud83d\\ude00\",\"\\ud800\\u0041\",\"\\\\ud800\"]",
+                   "[\"\xef\xbf\xbdx\",\"\xef\xbf\xbd\","
+                   "\"a\xef\xbf\xbd\xef\xbf\xbd" "b\",\"\xf0\x9f\x98\x80\","
+                   "\"\xef\xbf\xbd" "A\",\"\\\\ud800\"]");
+
+    /* numbers as bound: their exact value in canonical decimal */
+
+    test_number(pool, "5", "5");
+    test_number(pool, "5.0", "5");
+    test_number(pool, "1e0", "1");
+    test_number(pool, "10e-1", "1");
+    test_number(pool, "95E+0", "95");
+    test_number(pool, "56.000", "56");
+    test_number(pool, "-0", "0");
+    test_number(pool, "-0.0e5", "0");
+    test_number(pool, "1.50", "1.5");
+    test_number(pool, "-12.340e2", "-1234");
+    test_number(pool, "1e-7", "0.0000001");
+    test_number(pool, "0.00012e2", "0.012");
+    test_number(pool, "9007199254740993", "9007199254740993");
+    test_number(pool, "9007199254740993.000e0", "9007199254740993");
+    test_number(pool, "1e21", "1000000000000000000000");
+    test_number(pool, "1.5e1002", "1.5e+1002");
+    test_number(pool, "-25e-1003", "-2.5e-1002");
+    test_number(pool, "1e9999999999", "1e9999999999");
 
     printf("1..%u\n", (unsigned) test_n);
 
