@@ -47,6 +47,12 @@
 
 #define NGX_HTTP_BACKEND_JWKS_MAX_POLLS  50
 
+/* a message on the channel: Redis's epoch moved, every zone flushes */
+#define NGX_HTTP_BACKEND_INVALIDATE_EPOCH  'e'
+
+/* how often a worker sends what is pending, if anything is */
+#define NGX_HTTP_BACKEND_AUTH_REPLAY     1000
+
 
 struct ngx_http_backend_tier_s {
     ngx_str_t                       name;
@@ -93,11 +99,18 @@ typedef struct {
     ngx_http_backend_redis_conf_t  *redis_conf;
     ngx_str_t                       redis_prefix;
     ngx_str_t                       redis_channel;
+    ngx_str_t                       redis_epoch;    /* <prefix>epoch */
     ngx_msec_t                      outage_ttl;
+    ngx_uint_t                      pending_max;
 
     /* the worker's, from init_process */
     ngx_http_backend_redis_t       *redis;
     ngx_uint_t                      subscribed;
+    ngx_queue_t                     jobs;       /* invalidations in flight */
+    ngx_uint_t                      njobs;
+    ngx_event_t                     replay;
+    unsigned                        epoch_owed:1;
+    unsigned                        bumping:1;
 
     ngx_uint_t                      enabled;
 
@@ -109,6 +122,22 @@ typedef struct {
 typedef struct {
     ngx_flag_t                      auth;
 } ngx_http_backend_auth_loc_conf_t;
+
+
+/* an invalidation (or an epoch move) being handed to Redis */
+
+typedef struct {
+    ngx_queue_t                         queue;
+    ngx_http_backend_redis_cmd_t        cmd;
+    ngx_http_backend_auth_main_conf_t  *amcf;
+    ngx_http_backend_invalidate_t      *inv;    /* NULL: nobody waits */
+    uint64_t                            seq;    /* the pending entry's */
+    ngx_uint_t                          what;   /* 'u', 's', 'e' */
+    ngx_str_t                           id;
+    unsigned                            step:1;     /* 1: the PUBLISH */
+    unsigned                            replayed:1;
+    unsigned                            covers:1;   /* an overflow */
+} ngx_http_backend_auth_job_t;
 
 
 typedef struct {
@@ -188,11 +217,26 @@ static ngx_str_t *ngx_http_backend_auth_key(ngx_pool_t *pool,
 
 static ngx_int_t ngx_http_backend_auth_unavailable(ngx_http_request_t *r,
     ngx_http_backend_auth_ctx_t *a, ngx_uint_t *code, ngx_str_t *message);
-static void ngx_http_backend_auth_invalidate_handler(
+static ngx_http_backend_auth_job_t *ngx_http_backend_auth_job(
+    ngx_http_backend_auth_main_conf_t *amcf, ngx_uint_t what, ngx_str_t *id,
+    uint64_t seq);
+static ngx_int_t ngx_http_backend_auth_job_send(
+    ngx_http_backend_auth_job_t *job);
+static void ngx_http_backend_auth_job_handler(
     ngx_http_backend_redis_cmd_t *cmd, redisReply *reply);
+static void ngx_http_backend_auth_job_done(ngx_http_backend_auth_job_t *job,
+    ngx_uint_t taken);
+static void ngx_http_backend_auth_replay(
+    ngx_http_backend_auth_main_conf_t *amcf);
+static ngx_msec_t ngx_http_backend_auth_hold(
+    ngx_http_backend_auth_main_conf_t *amcf);
+static ngx_uint_t ngx_http_backend_auth_redis_usable(
+    ngx_http_backend_auth_main_conf_t *amcf);
+static void ngx_http_backend_auth_replay_tick(ngx_event_t *ev);
 static void ngx_http_backend_auth_message(void *data, ngx_str_t *channel,
     ngx_str_t *msg);
-static void ngx_http_backend_auth_redis_state(void *data, ngx_uint_t up);
+static void ngx_http_backend_auth_redis_state(void *data, ngx_uint_t link,
+    ngx_uint_t state);
 
 static ngx_int_t ngx_http_backend_auth_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -1075,7 +1119,7 @@ ngx_http_backend_auth_context(ngx_http_request_t *r,
         fill->gen = ngx_http_backend_cache_gen(amcf->cache, fill->deps, 2);
     }
 
-    if (amcf->redis && ngx_http_backend_redis_ready(amcf->redis)) {
+    if (ngx_http_backend_auth_redis_usable(amcf)) {
         rc = ngx_http_backend_auth_redis_read(r, amcf, fill);
 
         if (rc != NGX_DECLINED) {
@@ -1160,9 +1204,9 @@ ngx_http_backend_auth_redis_read(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf,
     ngx_http_backend_auth_fill_t *fill)
 {
-    size_t        len[4];
+    size_t        len[5];
     ngx_str_t    *ctx_key, *user_gen, *session_gen;
-    const char   *argv[4];
+    const char   *argv[5];
 
     ctx_key = ngx_http_backend_auth_key(r->pool, &amcf->redis_prefix, "ctx:",
                                         &fill->key);
@@ -1183,11 +1227,13 @@ ngx_http_backend_auth_redis_read(ngx_http_request_t *r,
     len[2] = user_gen->len;
     argv[3] = (const char *) session_gen->data;
     len[3] = session_gen->len;
+    argv[4] = (const char *) amcf->redis_epoch.data;
+    len[4] = amcf->redis_epoch.len;
 
     fill->cmd.handler = ngx_http_backend_auth_redis_handler;
     fill->cmd.data = fill;
 
-    if (ngx_http_backend_redis_send(amcf->redis, &fill->cmd, 4, argv, len)
+    if (ngx_http_backend_redis_send(amcf->redis, &fill->cmd, 5, argv, len)
         != NGX_OK)
     {
         return NGX_DECLINED;
@@ -1200,9 +1246,10 @@ ngx_http_backend_auth_redis_read(ngx_http_request_t *r,
 
 
 /*
- * MGET ctx:<key> gen:<user> gen:<session>: the context is Redis's if it
- * was written under the current generations of both ("<user gen>:<session
- * gen>\0<blob>", a missing counter is 0)
+ * MGET ctx:<key> gen:<user> gen:<session> epoch: the context is Redis's if
+ * it was written under the current generations of both and the current
+ * epoch ("<epoch>.<user gen>:<session gen>\0<blob>", a missing counter is
+ * 0), and no invalidation of the user or session is pending on this node
  */
 
 static void
@@ -1226,7 +1273,7 @@ ngx_http_backend_auth_redis_handler(ngx_http_backend_redis_cmd_t *cmd,
     amcf = ngx_http_get_module_main_conf(r, ngx_http_backend_auth_module);
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 3)
+        || reply->elements != 4)
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "backend auth: redis read failed: %s, using postgres",
@@ -1234,11 +1281,23 @@ ngx_http_backend_auth_redis_handler(ngx_http_backend_redis_cmd_t *cmd,
         goto pg;
     }
 
+    /* Redis has not taken an invalidation of this node: nothing to trust */
+
+    if (ngx_http_backend_cache_pending_has(amcf->cache,
+                                           NGX_HTTP_BACKEND_INVALIDATE_USER,
+                                           &fill->deps[0])
+        || ngx_http_backend_cache_pending_has(amcf->cache,
+                                           NGX_HTTP_BACKEND_INVALIDATE_SESSION,
+                                           &fill->deps[1]))
+    {
+        goto pg;
+    }
+
     v = reply->element[0];
 
-    len = 1;
+    len = 2;
 
-    for (i = 1; i < 3; i++) {
+    for (i = 1; i < 4; i++) {
         g = reply->element[i];
         len += (g->type == REDIS_REPLY_STRING) ? g->len : 1;
     }
@@ -1250,11 +1309,13 @@ ngx_http_backend_auth_redis_handler(ngx_http_backend_redis_cmd_t *cmd,
 
     p = gen.data;
 
-    for (i = 1; i < 3; i++) {
-        g = reply->element[i];
+    /* "<epoch>.<user gen>:<session gen>" */
 
-        if (i > 1) {
-            *p++ = ':';
+    for (i = 0; i < 3; i++) {
+        g = reply->element[(i == 0) ? 3 : i];
+
+        if (i) {
+            *p++ = (i == 1) ? '.' : ':';
         }
 
         if (g->type == REDIS_REPLY_STRING) {
@@ -1689,7 +1750,7 @@ ngx_http_backend_auth_ttl(ngx_http_backend_auth_main_conf_t *amcf,
     ngx_msec_t ttl)
 {
     if (amcf->redis
-        && (!ngx_http_backend_redis_ready(amcf->redis) || !amcf->subscribed))
+        && (!ngx_http_backend_auth_redis_usable(amcf) || !amcf->subscribed))
     {
         return ngx_min(ttl, amcf->outage_ttl);
     }
@@ -1859,11 +1920,9 @@ ngx_int_t
 ngx_http_backend_auth_invalidate(ngx_cycle_t *cycle,
     ngx_http_backend_invalidate_t *inv)
 {
-    u_char                             *buf, *p;
-    size_t                              len[3];
+    uint64_t                            seq;
     ngx_int_t                           rc;
-    const char                         *argv[3];
-    ngx_http_backend_redis_cmd_t       *cmd;
+    ngx_http_backend_auth_job_t        *job;
     ngx_http_backend_auth_main_conf_t  *amcf;
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle,
@@ -1881,67 +1940,54 @@ ngx_http_backend_auth_invalidate(ngx_cycle_t *cycle,
         return NGX_DONE;
     }
 
-    if (!ngx_http_backend_redis_ready(amcf->redis)) {
+    /*
+     * Pending until Redis has taken it, in the zone, so that no worker of
+     * this node trusts what Redis holds for it meanwhile and any of them
+     * can send it when Redis is back
+     */
+
+    rc = ngx_http_backend_cache_pending_add(amcf->cache, inv->what, &inv->id,
+                                            amcf->pending_max,
+                                            ngx_http_backend_auth_redis_usable(
+                                                amcf)
+                                            ? ngx_http_backend_auth_hold(amcf)
+                                            : 0,
+                                            &seq);
+
+    if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_WARN, inv->log, 0,
-                      "backend auth: redis is down, the invalidation of "
-                      "\"%V\" reaches this node only", &inv->id);
+                      "backend auth: %ui invalidations are pending already, "
+                      "the one of \"%V\" is dropped: the redis epoch moves "
+                      "once redis takes commands", amcf->pending_max,
+                      &inv->id);
         return NGX_DONE;
     }
 
-    /* the command outlives a request that goes away: freed by its handler */
-
-    cmd = ngx_alloc(sizeof(ngx_http_backend_redis_cmd_t), inv->log);
-    if (cmd == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(cmd, sizeof(ngx_http_backend_redis_cmd_t));
-
-    buf = ngx_alloc(amcf->redis_prefix.len + 2 * inv->id.len + 8, inv->log);
-    if (buf == NULL) {
-        ngx_free(cmd);
-        return NGX_ERROR;
-    }
-
-    /* INCR <prefix>gen:<user or session> */
-
-    p = ngx_cpymem(buf, amcf->redis_prefix.data, amcf->redis_prefix.len);
-    p = ngx_cpymem(p, "gen:", 4);
-    p = ngx_cpymem(p, inv->id.data, inv->id.len);
-
-    argv[0] = "INCR";
-    len[0] = 4;
-    argv[1] = (const char *) buf;
-    len[1] = p - buf;
-
-    (void) ngx_http_backend_redis_send_noreply(amcf->redis, 2, argv, len);
-
-    /* PUBLISH <channel> u:<user> or s:<session>, for the other nodes */
-
-    argv[2] = (const char *) p;
-    *p++ = (u_char) inv->what;
-    *p++ = ':';
-    p = ngx_cpymem(p, inv->id.data, inv->id.len);
-    len[2] = p - (u_char *) argv[2];
-
-    argv[0] = "PUBLISH";
-    len[0] = 7;
-    argv[1] = (const char *) amcf->redis_channel.data;
-    len[1] = amcf->redis_channel.len;
-
-    cmd->data = inv;
-    cmd->handler = ngx_http_backend_auth_invalidate_handler;
-
-    rc = ngx_http_backend_redis_send(amcf->redis, cmd, 3, argv, len);
-
-    ngx_free(buf);
-
-    if (rc != NGX_OK) {
-        ngx_free(cmd);
+    if (!ngx_http_backend_auth_redis_usable(amcf)) {
+        ngx_log_error(NGX_LOG_WARN, inv->log, 0,
+                      "backend auth: redis is unreachable, the invalidation "
+                      "of \"%V\" is pending until it is back", &inv->id);
         return NGX_DONE;
     }
 
-    inv->cmd = cmd;
+    job = ngx_http_backend_auth_job(amcf, inv->what, &inv->id, seq);
+    if (job == NULL) {
+        ngx_http_backend_cache_pending_done(amcf->cache, inv->what, &inv->id,
+                                            seq, 0);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_backend_auth_job_send(job) != NGX_OK) {
+        ngx_http_backend_auth_job_done(job, 0);
+        return NGX_DONE;
+    }
+
+    /* a request that goes away cancels; the job goes on without it */
+
+    if (inv->handler) {
+        job->inv = inv;
+        inv->cmd = job;
+    }
 
     return NGX_OK;
 }
@@ -1950,37 +1996,329 @@ ngx_http_backend_auth_invalidate(ngx_cycle_t *cycle,
 void
 ngx_http_backend_auth_invalidate_cancel(ngx_http_backend_invalidate_t *inv)
 {
-    if (inv->cmd) {
-        ngx_http_backend_redis_cancel(inv->cmd);
-        ngx_free(inv->cmd);
+    ngx_http_backend_auth_job_t  *job;
+
+    job = inv->cmd;
+
+    if (job) {
+        job->inv = NULL;
         inv->cmd = NULL;
     }
 }
 
 
-static void
-ngx_http_backend_auth_invalidate_handler(ngx_http_backend_redis_cmd_t *cmd,
-    redisReply *reply)
+/* what = 'e': moves Redis's epoch */
+
+static ngx_http_backend_auth_job_t *
+ngx_http_backend_auth_job(ngx_http_backend_auth_main_conf_t *amcf,
+    ngx_uint_t what, ngx_str_t *id, uint64_t seq)
 {
-    ngx_http_backend_invalidate_t  *inv;
+    ngx_http_backend_auth_job_t  *job;
 
-    inv = cmd->data;
+    /* not the request's: it outlives a request that goes away */
 
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_WARN, inv->log, 0,
-                      "backend auth: redis did not take the invalidation "
-                      "of \"%V\": %s", &inv->id,
-                      reply ? reply->str : cmd->error);
+    job = ngx_alloc(sizeof(ngx_http_backend_auth_job_t) + id->len,
+                    ngx_cycle->log);
+    if (job == NULL) {
+        return NULL;
     }
 
-    inv->cmd = NULL;
-    ngx_free(cmd);
+    ngx_memzero(job, sizeof(ngx_http_backend_auth_job_t));
 
-    inv->handler(inv);
+    job->amcf = amcf;
+    job->what = what;
+    job->seq = seq;
+    job->id.data = (u_char *) (job + 1);
+    job->id.len = id->len;
+    ngx_memcpy(job->id.data, id->data, id->len);
+
+    job->cmd.handler = ngx_http_backend_auth_job_handler;
+    job->cmd.data = job;
+
+    ngx_queue_insert_tail(&amcf->jobs, &job->queue);
+    amcf->njobs++;
+
+    return job;
 }
 
 
-/* "u:<user>" or "s:<session>", from any node, this one included */
+/*
+ * Step 0, the change: INCR <prefix>gen:<user or session> or INCR
+ * <prefix>epoch; step 1, once its reply is checked: PUBLISH <channel>
+ * u:<user>, s:<session> or e: (every zone flushes)
+ */
+
+static ngx_int_t
+ngx_http_backend_auth_job_send(ngx_http_backend_auth_job_t *job)
+{
+    u_char                             *buf, *p;
+    size_t                              len[3];
+    ngx_int_t                           rc;
+    const char                         *argv[3];
+    ngx_http_backend_auth_main_conf_t  *amcf;
+
+    amcf = job->amcf;
+
+    buf = ngx_alloc(amcf->redis_prefix.len + job->id.len + 8, ngx_cycle->log);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = buf;
+
+    if (job->step == 0) {
+        p = ngx_cpymem(p, amcf->redis_prefix.data, amcf->redis_prefix.len);
+
+        if (job->what == NGX_HTTP_BACKEND_INVALIDATE_EPOCH) {
+            p = ngx_cpymem(p, "epoch", 5);
+
+        } else {
+            p = ngx_cpymem(p, "gen:", 4);
+            p = ngx_cpymem(p, job->id.data, job->id.len);
+        }
+
+        argv[0] = "INCR";
+        len[0] = 4;
+        argv[1] = (const char *) buf;
+        len[1] = p - buf;
+
+        rc = ngx_http_backend_redis_send(amcf->redis, &job->cmd, 2, argv, len);
+
+    } else {
+        *p++ = (u_char) job->what;
+        *p++ = ':';
+        p = ngx_cpymem(p, job->id.data, job->id.len);
+
+        argv[0] = "PUBLISH";
+        len[0] = 7;
+        argv[1] = (const char *) amcf->redis_channel.data;
+        len[1] = amcf->redis_channel.len;
+        argv[2] = (const char *) buf;
+        len[2] = p - buf;
+
+        rc = ngx_http_backend_redis_send(amcf->redis, &job->cmd, 3, argv, len);
+    }
+
+    ngx_free(buf);
+
+    return rc;
+}
+
+
+static void
+ngx_http_backend_auth_job_handler(ngx_http_backend_redis_cmd_t *cmd,
+    redisReply *reply)
+{
+    ngx_http_backend_auth_job_t  *job;
+
+    job = cmd->data;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "backend auth: redis did not take the %s of \"%c:%V\": "
+                      "%s, it stays pending", job->step ? "PUBLISH" : "change",
+                      (int) job->what, &job->id,
+                      reply == NULL ? cmd->error
+                      : reply->type == REDIS_REPLY_ERROR ? reply->str
+                      : "unexpected reply");
+
+        ngx_http_backend_auth_job_done(job, 0);
+        return;
+    }
+
+    if (job->step == 0) {
+        if (job->what == NGX_HTTP_BACKEND_INVALIDATE_EPOCH) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "backend auth: redis epoch moved to %L: %s",
+                          (int64_t) reply->integer,
+                          job->covers ? "invalidations were dropped, "
+                                        "every context cached is stale"
+                                      : "after an outage, contexts cached "
+                                        "in redis before it are not trusted");
+
+            if (!job->covers) {
+                ngx_http_backend_auth_job_done(job, 1);
+                return;
+            }
+        }
+
+        /* the change is in: only now may other nodes refill from Redis */
+
+        job->step = 1;
+
+        if (ngx_http_backend_auth_job_send(job) != NGX_OK) {
+            ngx_http_backend_auth_job_done(job, 0);
+        }
+
+        return;
+    }
+
+    ngx_http_backend_auth_job_done(job, 1);
+}
+
+
+static void
+ngx_http_backend_auth_job_done(ngx_http_backend_auth_job_t *job,
+    ngx_uint_t taken)
+{
+    ngx_uint_t                          next;
+    ngx_http_backend_invalidate_t      *inv;
+    ngx_http_backend_auth_main_conf_t  *amcf;
+
+    amcf = job->amcf;
+    next = 0;
+
+    if (job->what == NGX_HTTP_BACKEND_INVALIDATE_EPOCH) {
+        amcf->bumping = 0;
+
+        if (taken) {
+            /* Redis is trusted again: what is pending goes now */
+            amcf->epoch_owed = 0;
+            next = 1;
+
+            if (job->covers) {
+                ngx_http_backend_cache_pending_covered(amcf->cache, job->seq);
+            }
+        }
+
+    } else {
+        ngx_http_backend_cache_pending_done(amcf->cache, job->what, &job->id,
+                                            job->seq, taken);
+
+        if (taken && job->replayed) {
+            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                          "backend auth: redis took the pending invalidation "
+                          "of \"%c:%V\"", (int) job->what, &job->id);
+        }
+    }
+
+    ngx_queue_remove(&job->queue);
+    amcf->njobs--;
+
+    inv = job->inv;
+
+    ngx_free(job);
+
+    if (next) {
+        ngx_http_backend_auth_replay(amcf);
+    }
+
+    if (inv) {
+        /* last: the handler may end its request */
+        inv->cmd = NULL;
+        inv->handler(inv);
+    }
+}
+
+
+/*
+ * Hands Redis what this node owes it: an epoch move first (after an
+ * outage of this worker, or after the pending list overflowed), then the
+ * pending invalidations, oldest first, a bounded number at a time
+ */
+
+static void
+ngx_http_backend_auth_replay(ngx_http_backend_auth_main_conf_t *amcf)
+{
+    uint64_t                      seq, overflow;
+    ngx_str_t                     id;
+    ngx_uint_t                    i, n, what;
+    ngx_http_backend_auth_job_t  *job;
+    u_char                        buf[NGX_HTTP_BACKEND_CACHE_ID_MAX];
+
+    if (amcf->redis == NULL || !ngx_http_backend_redis_ready(amcf->redis)
+        || amcf->bumping)
+    {
+        return;
+    }
+
+    seq = ngx_http_backend_cache_pending_seq(amcf->cache, &overflow, &n);
+
+    if (amcf->epoch_owed || overflow) {
+        ngx_str_null(&id);
+
+        job = ngx_http_backend_auth_job(amcf,
+                                        NGX_HTTP_BACKEND_INVALIDATE_EPOCH,
+                                        &id, seq);
+        if (job == NULL) {
+            return;
+        }
+
+        /* an overflow: the other nodes' zones must flush too */
+        job->covers = (overflow != 0);
+
+        if (ngx_http_backend_auth_job_send(job) != NGX_OK) {
+            ngx_http_backend_auth_job_done(job, 0);
+            return;
+        }
+
+        amcf->bumping = 1;
+        return;
+    }
+
+    id.data = buf;
+
+    for (i = 0; i < n && i < 64 && amcf->njobs < 256; i++) {
+
+        if (ngx_http_backend_cache_pending_claim(amcf->cache,
+                                                 ngx_http_backend_auth_hold(
+                                                     amcf),
+                                                 &what, &id, &seq)
+            != NGX_OK)
+        {
+            break;
+        }
+
+        job = ngx_http_backend_auth_job(amcf, what, &id, seq);
+        if (job == NULL) {
+            ngx_http_backend_cache_pending_done(amcf->cache, what, &id, seq,
+                                                0);
+            break;
+        }
+
+        job->replayed = 1;
+
+        if (ngx_http_backend_auth_job_send(job) != NGX_OK) {
+            ngx_http_backend_auth_job_done(job, 0);
+            break;
+        }
+    }
+}
+
+
+/* a claim outlives the change and the PUBLISH, each up to a timeout */
+
+static ngx_msec_t
+ngx_http_backend_auth_hold(ngx_http_backend_auth_main_conf_t *amcf)
+{
+    return 2 * amcf->redis_conf->timeout + 1000;
+}
+
+
+/* what Redis holds is trusted once the command link is up and owes nothing */
+
+static ngx_uint_t
+ngx_http_backend_auth_redis_usable(ngx_http_backend_auth_main_conf_t *amcf)
+{
+    return amcf->redis && ngx_http_backend_redis_ready(amcf->redis)
+           && !amcf->epoch_owed;
+}
+
+
+static void
+ngx_http_backend_auth_replay_tick(ngx_event_t *ev)
+{
+    ngx_http_backend_auth_main_conf_t *amcf = ev->data;
+
+    ngx_http_backend_auth_replay(amcf);
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_add_timer(ev, NGX_HTTP_BACKEND_AUTH_REPLAY);
+    }
+}
+
+
+/* "u:<user>", "s:<session>" or "e:", from any node, this one included */
 
 static void
 ngx_http_backend_auth_message(void *data, ngx_str_t *channel, ngx_str_t *msg)
@@ -1989,7 +2327,16 @@ ngx_http_backend_auth_message(void *data, ngx_str_t *channel, ngx_str_t *msg)
 
     ngx_str_t  id;
 
-    if (msg->len < 3 || msg->data[1] != ':' || amcf->cache == NULL) {
+    if (msg->len < 2 || msg->data[1] != ':' || amcf->cache == NULL) {
+        return;
+    }
+
+    if (msg->data[0] == NGX_HTTP_BACKEND_INVALIDATE_EPOCH) {
+        ngx_http_backend_cache_flush(amcf->cache);
+        return;
+    }
+
+    if (msg->len < 3) {
         return;
     }
 
@@ -2005,21 +2352,38 @@ ngx_http_backend_auth_message(void *data, ngx_str_t *channel, ngx_str_t *msg)
 
 
 /*
- * Invalidations published while this worker is not subscribed are lost to
- * it: when the channel goes, what the zone holds is dropped (and what is
- * cached until it is back lives outage_ttl only); when it comes back, what
- * was cached meanwhile is dropped too
+ * The subscription: invalidations published while this worker is not
+ * subscribed are lost to it: when the channel goes, what the zone holds is
+ * dropped (and what is cached until it is back lives outage_ttl only);
+ * when it comes back, what was cached meanwhile is dropped too.
+ *
+ * The command link: back after a failure, the epoch moves before anything
+ * in Redis is trusted again (other nodes may owe Redis invalidations they
+ * made meanwhile, see docs/architecture.md); then what is pending is sent.
  */
 
 static void
-ngx_http_backend_auth_redis_state(void *data, ngx_uint_t up)
+ngx_http_backend_auth_redis_state(void *data, ngx_uint_t link,
+    ngx_uint_t state)
 {
     ngx_http_backend_auth_main_conf_t *amcf = data;
 
-    amcf->subscribed = up;
+    if (link == NGX_HTTP_BACKEND_REDIS_SUB) {
+        amcf->subscribed = (state != NGX_HTTP_BACKEND_REDIS_LOST);
 
-    if (amcf->cache) {
-        ngx_http_backend_cache_flush(amcf->cache);
+        if (amcf->cache) {
+            ngx_http_backend_cache_flush(amcf->cache);
+        }
+
+        return;
+    }
+
+    if (state == NGX_HTTP_BACKEND_REDIS_RECOVERED) {
+        amcf->epoch_owed = 1;
+    }
+
+    if (state != NGX_HTTP_BACKEND_REDIS_LOST) {
+        ngx_http_backend_auth_replay(amcf);
     }
 }
 
@@ -2160,6 +2524,13 @@ ngx_http_backend_auth_init_main_conf(ngx_conf_t *cf, void *conf)
     amcf->nkeys = ngx_http_backend_jwks_count(amcf->jwks);
     amcf->enabled = (amcf->nkeys > 0 || amcf->jwks_url.len);
 
+    if (amcf->redis_conf && amcf->cache == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "backend_session_redis needs a backend_session_zone, "
+                      "where invalidations Redis has not taken are kept");
+        return NGX_CONF_ERROR;
+    }
+
     if (amcf->jwks_url.len && amcf->cache == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "backend_auth_jwks_url needs a backend_session_zone, "
@@ -2293,11 +2664,22 @@ ngx_http_backend_auth_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_queue_init(&amcf->jobs);
+
     amcf->redis = ngx_http_backend_redis_create(cycle, amcf->redis_conf,
                                                 cycle->log);
     if (amcf->redis == NULL) {
         return NGX_ERROR;
     }
+
+    /* never holds up a graceful shutdown */
+
+    amcf->replay.handler = ngx_http_backend_auth_replay_tick;
+    amcf->replay.data = amcf;
+    amcf->replay.log = cycle->log;
+    amcf->replay.cancelable = 1;
+
+    ngx_add_timer(&amcf->replay, NGX_HTTP_BACKEND_AUTH_REPLAY);
 
     if (ngx_http_backend_redis_subscribe(amcf->redis, &amcf->redis_channel,
                                          ngx_http_backend_auth_message,
@@ -2315,6 +2697,8 @@ ngx_http_backend_auth_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_backend_auth_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_queue_t                        *q;
+    ngx_http_backend_auth_job_t        *job;
     ngx_http_backend_auth_main_conf_t  *amcf;
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle,
@@ -2325,8 +2709,19 @@ ngx_http_backend_auth_exit_process(ngx_cycle_t *cycle)
     }
 
     if (amcf->redis) {
+        /* calls no handler: the jobs are freed here, they stay pending */
         ngx_http_backend_redis_destroy(amcf->redis);
         amcf->redis = NULL;
+
+        while (!ngx_queue_empty(&amcf->jobs)) {
+            q = ngx_queue_head(&amcf->jobs);
+            ngx_queue_remove(q);
+
+            job = ngx_queue_data(q, ngx_http_backend_auth_job_t, queue);
+            ngx_free(job);
+        }
+
+        amcf->njobs = 0;
     }
 
     if (amcf->url_pool) {
@@ -2739,6 +3134,7 @@ ngx_http_backend_auth_md_free(void *data)
 /*
  * backend_session_redis address [timeout=100ms] [connect_timeout=1s]
  *     [password=file] [db=n] [prefix=ngx_backend:] [outage_ttl=5s]
+ *     [heartbeat=1s] [pending=1000]
  */
 
 static char *
@@ -2748,6 +3144,7 @@ ngx_http_backend_session_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_backend_auth_main_conf_t *amcf = conf;
 
     u_char                         *p;
+    ngx_int_t                       n;
     ngx_str_t                      *value, s, content;
     ngx_url_t                       u;
     ngx_uint_t                      i;
@@ -2791,7 +3188,9 @@ ngx_http_backend_session_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 
     rc->timeout = 100;
     rc->connect_timeout = 1000;
+    rc->heartbeat = 1000;
     amcf->outage_ttl = 5000;
+    amcf->pending_max = 1000;
     ngx_str_set(&amcf->redis_prefix, "ngx_backend:");
 
     for (i = 2; i < cf->args->nelts; i++) {
@@ -2817,6 +3216,22 @@ ngx_http_backend_session_redis(ngx_conf_t *cf, ngx_command_t *cmd,
             {
                 goto invalid;
             }
+
+        } else if (ngx_strncmp(value[i].data, "heartbeat=", 10) == 0) {
+            rc->heartbeat = ngx_parse_time(&s, 0);
+            if (rc->heartbeat == (ngx_msec_t) NGX_ERROR
+                || rc->heartbeat == 0)
+            {
+                goto invalid;
+            }
+
+        } else if (ngx_strncmp(value[i].data, "pending=", 8) == 0) {
+            n = ngx_atoi(s.data, s.len);
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            amcf->pending_max = n;
 
         } else if (ngx_strncmp(value[i].data, "outage_ttl=", 11) == 0) {
             amcf->outage_ttl = ngx_parse_time(&s, 0);
@@ -2863,6 +3278,16 @@ ngx_http_backend_session_redis(ngx_conf_t *cf, ngx_command_t *cmd,
                    amcf->redis_prefix.len);
     ngx_memcpy(p, "invalidate", sizeof("invalidate"));
     amcf->redis_channel.len--;
+
+    amcf->redis_epoch.len = amcf->redis_prefix.len + sizeof("epoch") - 1;
+    amcf->redis_epoch.data = ngx_pnalloc(cf->pool, amcf->redis_epoch.len);
+    if (amcf->redis_epoch.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(amcf->redis_epoch.data, amcf->redis_prefix.data,
+                   amcf->redis_prefix.len);
+    ngx_memcpy(p, "epoch", sizeof("epoch") - 1);
 
     amcf->redis_conf = rc;
 

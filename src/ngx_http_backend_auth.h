@@ -85,9 +85,15 @@ ngx_int_t ngx_http_backend_auth_check(ngx_http_request_t *r,
  * Drops a user's or a session's cached contexts on this node, in Redis,
  * and (through Redis) on every other node: both are generation counters
  * (bumped in the zone, INCR gen:<id> in Redis), so that a fill that began
- * before the invalidation is never stored after it.  NGX_OK: inv->handler is
- * called once Redis has taken it; NGX_DONE: done now (no Redis, or it
- * is down); NGX_ERROR: no memory.  Cancel with ..._invalidate_cancel().
+ * before the invalidation is never stored after it.  Until Redis has taken
+ * it (the INCR, then the PUBLISH, each reply checked) it is pending in the
+ * session zone, sent again by any worker, and this node trusts nothing
+ * Redis holds for that user or session.  NGX_OK: inv->handler is called
+ * once Redis has taken it or failed to (it stays pending then); NGX_DONE:
+ * nothing to wait for (no Redis, or it is down: pending); NGX_ERROR: no
+ * memory.  inv->id is copied.  Cancel with ..._invalidate_cancel(): the
+ * invalidation goes on, the handler is not called.  A NULL handler: no
+ * callback, inv need not outlive the call.
  */
 ngx_int_t ngx_http_backend_auth_invalidate(ngx_cycle_t *cycle,
     ngx_http_backend_invalidate_t *inv);

@@ -10,7 +10,10 @@
 #include "ngx_http_backend_cache.h"
 
 
-#define NGX_HTTP_BACKEND_CACHE_SLOTS  4
+#define NGX_HTTP_BACKEND_CACHE_SLOTS    4
+
+/* a pending invalidation: key <what><id>, never evicted, not in the LRU */
+#define NGX_HTTP_BACKEND_CACHE_PENDING  'P'
 
 
 typedef struct {
@@ -33,6 +36,16 @@ typedef struct {
     uint64_t                      gen;
     ngx_uint_t                    epoch;
     ngx_msec_t                    claims[NGX_HTTP_BACKEND_CACHE_SLOTS];
+
+    /*
+     * Invalidations Redis has not taken yet: a node's (every worker's),
+     * oldest first; a node's expire is its claim (a worker sending it),
+     * its gen the sequence number of its last invalidation
+     */
+    ngx_queue_t                   pending;
+    ngx_uint_t                    npending;
+    uint64_t                      seq;
+    uint64_t                      overflow;   /* seq of the last dropped */
 } ngx_http_backend_cache_sh_t;
 
 
@@ -134,6 +147,7 @@ ngx_http_backend_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_http_backend_cache_rbtree_insert_value);
 
     ngx_queue_init(&cache->sh->queue);
+    ngx_queue_init(&cache->sh->pending);
 
     len = sizeof(" in backend session zone \"\"") + shm_zone->shm.name.len;
 
@@ -357,6 +371,282 @@ ngx_http_backend_cache_claim(ngx_http_backend_cache_t *cache, ngx_uint_t slot,
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
     return rc;
+}
+
+
+/*
+ * An invalidation Redis has not taken: recorded (or, if it is pending
+ * already, given a new sequence number, so that a send that began before
+ * it does not remove it), claimed for hold ms if hold.  NGX_DECLINED: the
+ * list is full (or the zone, or the id is too long): only the overflow is
+ * recorded.
+ */
+
+ngx_int_t
+ngx_http_backend_cache_pending_add(ngx_http_backend_cache_t *cache,
+    ngx_uint_t what, ngx_str_t *id, ngx_uint_t max, ngx_msec_t hold,
+    uint64_t *seq)
+{
+    u_char                          buf[NGX_HTTP_BACKEND_CACHE_ID_MAX + 1];
+    uint32_t                        hash;
+    ngx_int_t                       rc;
+    ngx_str_t                       key;
+    ngx_http_backend_cache_node_t  *cn;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cache->sh->seq++;
+    rc = NGX_DECLINED;
+
+    if (id->len > NGX_HTTP_BACKEND_CACHE_ID_MAX) {
+        goto overflow;
+    }
+
+    buf[0] = (u_char) what;
+    ngx_memcpy(buf + 1, id->data, id->len);
+
+    key.data = buf;
+    key.len = id->len + 1;
+
+    hash = ngx_http_backend_cache_hash(NGX_HTTP_BACKEND_CACHE_PENDING, &key);
+
+    cn = ngx_http_backend_cache_lookup(cache, NGX_HTTP_BACKEND_CACHE_PENDING,
+                                       &key, hash);
+    if (cn) {
+        goto claim;
+    }
+
+    if (cache->sh->npending >= max) {
+        goto overflow;
+    }
+
+    /* evicts cached entries if it must, never another pending one */
+
+    cn = ngx_http_backend_cache_alloc(cache, NGX_HTTP_BACKEND_CACHE_PENDING,
+                                      &key, hash, 0);
+    if (cn == NULL) {
+        goto overflow;
+    }
+
+    ngx_queue_remove(&cn->queue);
+    ngx_queue_insert_tail(&cache->sh->pending, &cn->queue);
+
+    cache->sh->npending++;
+
+claim:
+
+    /* hold: the caller sends it now */
+
+    cn->gen = cache->sh->seq;
+    cn->expire = hold ? ngx_current_msec + hold : 0;
+    cn->expire += (hold && cn->expire == 0);
+    *seq = cn->gen;
+
+    rc = NGX_OK;
+    goto done;
+
+overflow:
+
+    cache->sh->overflow = cache->sh->seq;
+
+done:
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return rc;
+}
+
+
+/* 1: the overflow, or an invalidation of the user or session is pending */
+
+ngx_uint_t
+ngx_http_backend_cache_pending_has(ngx_http_backend_cache_t *cache,
+    ngx_uint_t what, ngx_str_t *id)
+{
+    u_char                          buf[NGX_HTTP_BACKEND_CACHE_ID_MAX + 1];
+    ngx_str_t                       key;
+    ngx_uint_t                      has;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    has = 1;
+
+    if (cache->sh->overflow || id->len > NGX_HTTP_BACKEND_CACHE_ID_MAX) {
+        goto done;
+    }
+
+    has = 0;
+
+    if (cache->sh->npending == 0) {
+        goto done;
+    }
+
+    buf[0] = (u_char) what;
+    ngx_memcpy(buf + 1, id->data, id->len);
+
+    key.data = buf;
+    key.len = id->len + 1;
+
+    has = ngx_http_backend_cache_lookup(cache, NGX_HTTP_BACKEND_CACHE_PENDING,
+                                        &key,
+                                        ngx_http_backend_cache_hash(
+                                            NGX_HTTP_BACKEND_CACHE_PENDING,
+                                            &key))
+          != NULL;
+
+done:
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return has;
+}
+
+
+/*
+ * The oldest pending invalidation no worker is sending: claimed for hold
+ * ms (a worker that dies leaves it to the others after that).  id->data
+ * has room for NGX_HTTP_BACKEND_CACHE_ID_MAX bytes.
+ */
+
+ngx_int_t
+ngx_http_backend_cache_pending_claim(ngx_http_backend_cache_t *cache,
+    ngx_msec_t hold, ngx_uint_t *what, ngx_str_t *id, uint64_t *seq)
+{
+    ngx_int_t                       rc;
+    ngx_queue_t                    *q;
+    ngx_http_backend_cache_node_t  *cn;
+
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    for (q = ngx_queue_head(&cache->sh->pending);
+         q != ngx_queue_sentinel(&cache->sh->pending);
+         q = ngx_queue_next(q))
+    {
+        cn = ngx_queue_data(q, ngx_http_backend_cache_node_t, queue);
+
+        if (cn->expire
+            && (ngx_msec_int_t) (cn->expire - ngx_current_msec) > 0)
+        {
+            continue;
+        }
+
+        cn->expire = ngx_current_msec + hold;
+        cn->expire += (cn->expire == 0);
+
+        *what = cn->data[0];
+        id->len = cn->key_len - 1;
+        ngx_memcpy(id->data, cn->data + 1, id->len);
+        *seq = cn->gen;
+
+        rc = NGX_OK;
+        break;
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * A send of a claimed invalidation ended: taken by Redis, it is removed
+ * unless invalidated again since the claim; otherwise it waits for the
+ * next round
+ */
+
+void
+ngx_http_backend_cache_pending_done(ngx_http_backend_cache_t *cache,
+    ngx_uint_t what, ngx_str_t *id, uint64_t seq, ngx_uint_t taken)
+{
+    u_char                          buf[NGX_HTTP_BACKEND_CACHE_ID_MAX + 1];
+    ngx_str_t                       key;
+    ngx_http_backend_cache_node_t  *cn;
+
+    if (id->len > NGX_HTTP_BACKEND_CACHE_ID_MAX) {
+        return;
+    }
+
+    buf[0] = (u_char) what;
+    ngx_memcpy(buf + 1, id->data, id->len);
+
+    key.data = buf;
+    key.len = id->len + 1;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cn = ngx_http_backend_cache_lookup(cache, NGX_HTTP_BACKEND_CACHE_PENDING,
+                                       &key,
+                                       ngx_http_backend_cache_hash(
+                                           NGX_HTTP_BACKEND_CACHE_PENDING,
+                                           &key));
+    if (cn) {
+        if (taken && cn->gen == seq) {
+            ngx_http_backend_cache_free(cache, cn);
+            cache->sh->npending--;
+
+        } else {
+            cn->expire = 0;
+        }
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+/* the sequence number now, and the last overflow's (0: none) */
+
+uint64_t
+ngx_http_backend_cache_pending_seq(ngx_http_backend_cache_t *cache,
+    uint64_t *overflow, ngx_uint_t *n)
+{
+    uint64_t  seq;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    seq = cache->sh->seq;
+    *overflow = cache->sh->overflow;
+    *n = cache->sh->npending;
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return seq;
+}
+
+
+/*
+ * Redis's epoch moved and every zone was told to flush after seq was
+ * taken: what was pending or dropped up to seq is covered
+ */
+
+void
+ngx_http_backend_cache_pending_covered(ngx_http_backend_cache_t *cache,
+    uint64_t seq)
+{
+    ngx_queue_t                    *q, *next;
+    ngx_http_backend_cache_node_t  *cn;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    if (cache->sh->overflow <= seq) {
+        cache->sh->overflow = 0;
+    }
+
+    for (q = ngx_queue_head(&cache->sh->pending);
+         q != ngx_queue_sentinel(&cache->sh->pending);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        cn = ngx_queue_data(q, ngx_http_backend_cache_node_t, queue);
+
+        if (cn->gen <= seq) {
+            ngx_http_backend_cache_free(cache, cn);
+            cache->sh->npending--;
+        }
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
 }
 
 

@@ -64,6 +64,29 @@ void ngx_http_backend_cache_bump(ngx_http_backend_cache_t *cache,
     ngx_str_t *dep);
 void ngx_http_backend_cache_flush(ngx_http_backend_cache_t *cache);
 
+/*
+ * Invalidations this node could not hand to Redis yet (pending_add), kept
+ * in the zone for every worker until one sends them (pending_claim, then
+ * pending_done).  A full list (max) records an overflow instead, which
+ * only moving Redis's epoch covers (pending_covered).
+ */
+#define NGX_HTTP_BACKEND_CACHE_ID_MAX   512
+
+ngx_int_t ngx_http_backend_cache_pending_add(ngx_http_backend_cache_t *cache,
+    ngx_uint_t what, ngx_str_t *id, ngx_uint_t max, ngx_msec_t hold,
+    uint64_t *seq);
+ngx_uint_t ngx_http_backend_cache_pending_has(ngx_http_backend_cache_t *cache,
+    ngx_uint_t what, ngx_str_t *id);
+ngx_int_t ngx_http_backend_cache_pending_claim(
+    ngx_http_backend_cache_t *cache, ngx_msec_t hold, ngx_uint_t *what,
+    ngx_str_t *id, uint64_t *seq);
+void ngx_http_backend_cache_pending_done(ngx_http_backend_cache_t *cache,
+    ngx_uint_t what, ngx_str_t *id, uint64_t seq, ngx_uint_t taken);
+uint64_t ngx_http_backend_cache_pending_seq(ngx_http_backend_cache_t *cache,
+    uint64_t *overflow, ngx_uint_t *n);
+void ngx_http_backend_cache_pending_covered(ngx_http_backend_cache_t *cache,
+    uint64_t seq);
+
 /* NGX_OK at most once per interval per node, for rate limits */
 ngx_int_t ngx_http_backend_cache_claim(ngx_http_backend_cache_t *cache,
     ngx_uint_t slot, ngx_msec_t interval);

@@ -52,6 +52,7 @@ typedef struct {
 
     ngx_event_t                         reconnect;
     ngx_event_t                         connect_timer;
+    ngx_event_t                         heartbeat;    /* subscriber's */
     ngx_msec_t                          backoff;
 
     ngx_uint_t                          state;
@@ -61,9 +62,10 @@ typedef struct {
     u_char                              why[NGX_HTTP_BACKEND_REDIS_WHY_LEN];
 
     unsigned                            subscriber:1;
-    unsigned                            up:1;         /* state(1) told */
+    unsigned                            up:1;         /* state(UP) told */
     unsigned                            failing:1;    /* a failure logged */
     unsigned                            connected:1;  /* ever */
+    unsigned                            pinged:1;     /* not answered yet */
 } ngx_http_backend_redis_link_t;
 
 
@@ -112,6 +114,7 @@ static void ngx_http_backend_redis_reply(redisAsyncContext *ac, void *reply,
 static void ngx_http_backend_redis_timeout(ngx_event_t *ev);
 static void ngx_http_backend_redis_connect_timeout(ngx_event_t *ev);
 static void ngx_http_backend_redis_reconnect(ngx_event_t *ev);
+static void ngx_http_backend_redis_heartbeat(ngx_event_t *ev);
 
 static void ngx_http_backend_redis_read_handler(ngx_event_t *ev);
 static void ngx_http_backend_redis_write_handler(ngx_event_t *ev);
@@ -187,6 +190,11 @@ ngx_http_backend_redis_link_init(ngx_http_backend_redis_t *redis,
     link->connect_timer.data = link;
     link->connect_timer.log = redis->log;
     link->connect_timer.cancelable = 1;
+
+    link->heartbeat.handler = ngx_http_backend_redis_heartbeat;
+    link->heartbeat.data = link;
+    link->heartbeat.log = redis->log;
+    link->heartbeat.cancelable = 1;
 }
 
 
@@ -210,6 +218,10 @@ ngx_http_backend_redis_destroy(ngx_http_backend_redis_t *redis)
 
         if (link->connect_timer.timer_set) {
             ngx_del_timer(&link->connect_timer);
+        }
+
+        if (link->heartbeat.timer_set) {
+            ngx_del_timer(&link->heartbeat);
         }
 
         link->state = NGX_HTTP_BACKEND_REDIS_DOWN;
@@ -464,9 +476,14 @@ ngx_http_backend_redis_down(ngx_http_backend_redis_link_t *link,
 
     was = link->state;
     link->state = NGX_HTTP_BACKEND_REDIS_DOWN;
+    link->pinged = 0;
 
     if (link->connect_timer.timer_set) {
         ngx_del_timer(&link->connect_timer);
+    }
+
+    if (link->heartbeat.timer_set) {
+        ngx_del_timer(&link->heartbeat);
     }
 
     len = ngx_min(ngx_strlen(why), NGX_HTTP_BACKEND_REDIS_WHY_LEN - 1);
@@ -503,7 +520,10 @@ ngx_http_backend_redis_down(ngx_http_backend_redis_link_t *link,
         link->up = 0;
 
         if (!redis->destroyed && redis->state) {
-            redis->state(redis->data, 0);
+            redis->state(redis->data, link->subscriber
+                                      ? NGX_HTTP_BACKEND_REDIS_SUB
+                                      : NGX_HTTP_BACKEND_REDIS_CMD,
+                         NGX_HTTP_BACKEND_REDIS_LOST);
         }
     }
 
@@ -527,7 +547,7 @@ ngx_http_backend_redis_down(ngx_http_backend_redis_link_t *link,
 static void
 ngx_http_backend_redis_up(ngx_http_backend_redis_link_t *link)
 {
-    ngx_uint_t                 level;
+    ngx_uint_t                 level, state;
     ngx_http_backend_redis_t  *redis;
 
     redis = link->redis;
@@ -543,6 +563,8 @@ ngx_http_backend_redis_up(ngx_http_backend_redis_link_t *link)
     /* a recovery is told as loudly as the failure was */
 
     level = link->failing ? NGX_LOG_WARN : NGX_LOG_INFO;
+    state = link->failing ? NGX_HTTP_BACKEND_REDIS_RECOVERED
+                          : NGX_HTTP_BACKEND_REDIS_UP;
 
     if (link->subscriber) {
         ngx_log_error(level, redis->log, 0,
@@ -557,13 +579,18 @@ ngx_http_backend_redis_up(ngx_http_backend_redis_link_t *link)
     link->failing = 0;
     link->why[0] = '\0';
     link->connected = 1;
+    link->up = 1;
 
     if (link->subscriber) {
-        link->up = 1;
+        link->pinged = 0;
+        ngx_add_timer(&link->heartbeat, redis->conf->heartbeat);
+    }
 
-        if (redis->state) {
-            redis->state(redis->data, 1);
-        }
+    if (redis->state) {
+        redis->state(redis->data, link->subscriber
+                                  ? NGX_HTTP_BACKEND_REDIS_SUB
+                                  : NGX_HTTP_BACKEND_REDIS_CMD,
+                     state);
     }
 }
 
@@ -747,9 +774,14 @@ ngx_http_backend_redis_sub_handler(redisAsyncContext *ac, void *r,
     }
 
     if (e[0]->len == sizeof("subscribe") - 1
-        && ngx_strncmp(e[0]->str, "subscribe", e[0]->len) == 0
-        && link->state != NGX_HTTP_BACKEND_REDIS_READY)
+        && ngx_strncmp(e[0]->str, "subscribe", e[0]->len) == 0)
     {
+        if (link->state == NGX_HTTP_BACKEND_REDIS_READY) {
+            /* a heartbeat's answer */
+            link->pinged = 0;
+            return;
+        }
+
         ngx_http_backend_redis_up(link);
     }
 }
@@ -826,10 +858,21 @@ ngx_http_backend_redis_timeout(ngx_event_t *ev)
     cmd->token = NULL;
     cmd->error = "timeout";
 
+    link->timeouts++;
+
+    /*
+     * The handler first: closing calls the other pending handlers, and one
+     * of them may end the request that owns cmd (a streaming batch whose
+     * client is gone), after which cmd is freed memory
+     */
+
+    cmd->handler(cmd, NULL);
+
     /* a server that keeps not answering is as good as gone */
 
-    if (++link->timeouts >= NGX_HTTP_BACKEND_REDIS_MAX_TIMEOUTS
-        && link->ac && link->state == NGX_HTTP_BACKEND_REDIS_READY)
+    if (link->timeouts >= NGX_HTTP_BACKEND_REDIS_MAX_TIMEOUTS
+        && link->ac && link->state == NGX_HTTP_BACKEND_REDIS_READY
+        && !link->redis->destroyed)
     {
         /*
          * redisAsyncDisconnect() would wait for the replies owed: free the
@@ -838,8 +881,6 @@ ngx_http_backend_redis_timeout(ngx_event_t *ev)
 
         ngx_http_backend_redis_close(link, "commands time out");
     }
-
-    cmd->handler(cmd, NULL);
 }
 
 
@@ -884,6 +925,53 @@ static void
 ngx_http_backend_redis_reconnect(ngx_event_t *ev)
 {
     ngx_http_backend_redis_connect(ev->data);
+}
+
+
+/*
+ * hiredis 0.14 routes a subscribed context's replies by channel, so a PING
+ * would reach no callback: SUBSCRIBE to the same channel again is the ping
+ * (no effect on the server), its confirmation comes to sub_handler
+ */
+
+static void
+ngx_http_backend_redis_heartbeat(ngx_event_t *ev)
+{
+    size_t                          len[2];
+    const char                     *argv[2];
+    ngx_http_backend_redis_t       *redis;
+    ngx_http_backend_redis_link_t  *link;
+
+    link = ev->data;
+    redis = link->redis;
+
+    if (link->ac == NULL || link->state != NGX_HTTP_BACKEND_REDIS_READY
+        || redis->destroyed)
+    {
+        return;
+    }
+
+    if (link->pinged) {
+        ngx_http_backend_redis_close(link, "heartbeat not answered");
+        return;
+    }
+
+    argv[0] = "SUBSCRIBE";
+    len[0] = sizeof("SUBSCRIBE") - 1;
+    argv[1] = (const char *) redis->channel.data;
+    len[1] = redis->channel.len;
+
+    if (redisAsyncCommandArgv(link->ac, ngx_http_backend_redis_sub_handler,
+                              link, 2, argv, len)
+        != REDIS_OK)
+    {
+        ngx_http_backend_redis_close(link, "heartbeat not sent");
+        return;
+    }
+
+    link->pinged = 1;
+
+    ngx_add_timer(&link->heartbeat, redis->conf->heartbeat);
 }
 
 

@@ -31,8 +31,21 @@ typedef void (*ngx_http_backend_redis_handler_pt)(
 /* a message on the subscribed channel */
 typedef void (*ngx_http_backend_redis_message_pt)(void *data,
     ngx_str_t *channel, ngx_str_t *msg);
-/* the subscription is (re)established (up) or lost */
-typedef void (*ngx_http_backend_redis_state_pt)(void *data, ngx_uint_t up);
+/*
+ * A link (NGX_HTTP_BACKEND_REDIS_CMD: commands, ..._SUB: the subscription)
+ * is lost (NGX_HTTP_BACKEND_REDIS_LOST), up (..._UP), or up again after a
+ * failure (..._RECOVERED: it could not reach Redis for a while, whatever
+ * was published or sent meanwhile may be missed)
+ */
+typedef void (*ngx_http_backend_redis_state_pt)(void *data, ngx_uint_t link,
+    ngx_uint_t state);
+
+#define NGX_HTTP_BACKEND_REDIS_CMD        0
+#define NGX_HTTP_BACKEND_REDIS_SUB        1
+
+#define NGX_HTTP_BACKEND_REDIS_LOST       0
+#define NGX_HTTP_BACKEND_REDIS_UP         1
+#define NGX_HTTP_BACKEND_REDIS_RECOVERED  2
 
 
 typedef struct {
@@ -43,6 +56,7 @@ typedef struct {
     ngx_int_t                           db;         /* SELECT when > 0 */
     ngx_msec_t                          connect_timeout;
     ngx_msec_t                          timeout;    /* per command, > 0 */
+    ngx_msec_t                          heartbeat;  /* subscription, > 0 */
 } ngx_http_backend_redis_conf_t;
 
 
@@ -81,7 +95,14 @@ void ngx_http_backend_redis_cancel(ngx_http_backend_redis_cmd_t *cmd);
 ngx_int_t ngx_http_backend_redis_send_noreply(ngx_http_backend_redis_t *redis,
     int argc, const char **argv, const size_t *argvlen);
 
-/* once, after create: a second connection in SUBSCRIBE mode on channel */
+/*
+ * Once, after create: a second connection in SUBSCRIBE mode on channel.
+ * state is called for both links.  The subscription is pinged every
+ * heartbeat (SUBSCRIBE to the same channel again, whose confirmation comes
+ * back on it): a ping still unanswered at the next one drops it, so a
+ * Redis that hangs without closing the socket is noticed within two
+ * heartbeats.
+ */
 ngx_int_t ngx_http_backend_redis_subscribe(ngx_http_backend_redis_t *redis,
     ngx_str_t *channel, ngx_http_backend_redis_message_pt message,
     ngx_http_backend_redis_state_pt state, void *data);

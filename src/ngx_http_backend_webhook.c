@@ -98,8 +98,6 @@ static int ngx_http_backend_webhook_col(PGresult *res, const char *name,
     int position);
 static void ngx_http_backend_webhook_retry(ngx_event_t *ev);
 static void ngx_http_backend_webhook_retried(ngx_http_backend_pg_query_t *q);
-static void ngx_http_backend_webhook_retry_invalidated(
-    ngx_http_backend_invalidate_t *inv);
 
 static void *ngx_http_backend_webhook_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_backend_webhook_init_main_conf(ngx_conf_t *cf,
@@ -910,7 +908,7 @@ ngx_http_backend_webhook_retried(ngx_http_backend_pg_query_t *q)
     char                                  *status;
     PGresult                              *res;
     ngx_uint_t                             applied, failed, dead;
-    ngx_http_backend_invalidate_t         *inv;
+    ngx_http_backend_invalidate_t          inv;
     ngx_http_backend_webhook_main_conf_t  *wmcf;
 
     wmcf = q->data;
@@ -956,28 +954,17 @@ ngx_http_backend_webhook_retried(ngx_http_backend_pg_query_t *q)
             continue;
         }
 
-        /* outlives this handler: freed by its own handler */
+        /* no handler: nobody waits, the invalidation copies the id */
 
-        inv = ngx_alloc(sizeof(ngx_http_backend_invalidate_t)
-                        + PQgetlength(res, i, ucol), q->log);
-        if (inv == NULL) {
-            continue;
-        }
+        ngx_memzero(&inv, sizeof(ngx_http_backend_invalidate_t));
 
-        ngx_memzero(inv, sizeof(ngx_http_backend_invalidate_t));
+        inv.what = NGX_HTTP_BACKEND_INVALIDATE_USER;
+        inv.id.data = (u_char *) PQgetvalue(res, i, ucol);
+        inv.id.len = PQgetlength(res, i, ucol);
+        inv.log = q->log;
 
-        inv->what = NGX_HTTP_BACKEND_INVALIDATE_USER;
-        inv->id.data = (u_char *) (inv + 1);
-        inv->id.len = PQgetlength(res, i, ucol);
-        ngx_memcpy(inv->id.data, PQgetvalue(res, i, ucol), inv->id.len);
-        inv->handler = ngx_http_backend_webhook_retry_invalidated;
-        inv->log = q->log;
-
-        if (ngx_http_backend_auth_invalidate((ngx_cycle_t *) ngx_cycle, inv)
-            != NGX_OK)
-        {
-            ngx_free(inv);
-        }
+        (void) ngx_http_backend_auth_invalidate((ngx_cycle_t *) ngx_cycle,
+                                                &inv);
     }
 
     if (n) {
@@ -995,13 +982,6 @@ next:
     if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
         ngx_add_timer(&wmcf->timer, wmcf->interval);
     }
-}
-
-
-static void
-ngx_http_backend_webhook_retry_invalidated(ngx_http_backend_invalidate_t *inv)
-{
-    ngx_free(inv);
 }
 
 
