@@ -1,7 +1,7 @@
 // Starts nginx with the project's module for an end-to-end test: its own
 // prefix in a temporary directory, a free loopback port, master process on.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -39,7 +39,10 @@ export function freePort() {
 
 export class Nginx {
   // valgrind: run one process (master_process off) under valgrind's
-  // memcheck, its report in logs/valgrind.log (see valgrindReport())
+  // memcheck, its report in logs/valgrind.log (see valgrindReport());
+  // valgrind: 'workers': the master and its workers, each under memcheck
+  // (worker-only code runs, e.g. worker 0's timers), reports in
+  // logs/valgrind.<pid>.log
   constructor({ http = '', location = 'location /trpc/ { backend_rpc; }', workers = 1,
                 valgrind = false } = {}) {
     this.http = http;
@@ -76,9 +79,12 @@ ${this.http}
         '--quiet', '--leak-check=full', '--show-leak-kinds=definite',
         '--errors-for-leak-kinds=definite', '--num-callers=30',
         '--keep-debuginfo=yes',
-        `--log-file=${join(this.prefix, 'logs/valgrind.log')}`,
+        ...(this.valgrind === 'workers'
+          ? ['--trace-children=yes', `--log-file=${join(this.prefix, 'logs/valgrind.%p.log')}`]
+          : [`--log-file=${join(this.prefix, 'logs/valgrind.log')}`]),
         NGINX, '-p', this.prefix, '-e', join(this.prefix, 'logs/error.log'),
-        '-c', join(this.prefix, 'nginx.conf'), '-g', 'daemon off; master_process off;',
+        '-c', join(this.prefix, 'nginx.conf'),
+        '-g', this.valgrind === 'workers' ? 'daemon off;' : 'daemon off; master_process off;',
       ], { stdio: 'ignore' });
       this.exited = new Promise((ok) => this.child.on('exit', ok));
     } else {
@@ -134,7 +140,8 @@ ${this.http}
 
   valgrindReport() {
     try {
-      return readFileSync(join(this.prefix, 'logs/valgrind.log'), 'utf8');
+      return readdirSync(join(this.prefix, 'logs')).filter((f) => /^valgrind\..*log$/.test(f)).sort()
+        .map((f) => readFileSync(join(this.prefix, 'logs', f), 'utf8')).join('\n');
     } catch {
       return '';
     }
