@@ -1,0 +1,100 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#ifndef _NGX_HTTP_BACKEND_AUTH_CONF_H_INCLUDED_
+#define _NGX_HTTP_BACKEND_AUTH_CONF_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <openssl/evp.h>
+
+#include "ngx_http_backend.h"
+#include "ngx_http_backend_cache.h"
+#include "ngx_http_backend_jwt.h"
+#include "ngx_http_backend_redis.h"
+
+
+/*
+ * The auth module's main configuration, shared by its two units:
+ * ngx_http_backend_auth.c (directives, the access phase, tiers) and
+ * ngx_http_backend_invalidate.c (invalidations on their way to Redis,
+ * Redis's channel and the states of its links).  Not for other modules.
+ */
+
+
+typedef struct {
+    ngx_http_backend_jwks_t        *jwks;       /* keys from files */
+    ngx_uint_t                      nkeys;
+
+    ngx_str_t                       jwks_url;   /* a location */
+    ngx_msec_t                      jwks_refresh;
+    ngx_msec_t                      jwks_min_refresh;
+
+    /* the worker's copy of the fetched JWKS, and its generation */
+    ngx_pool_t                     *url_pool;
+    ngx_http_backend_jwks_t        *url_jwks;
+    uint64_t                        url_gen;
+    time_t                          url_fetched;
+
+    ngx_str_t                       issuer;
+    ngx_array_t                    *azp;
+    time_t                          leeway;
+    size_t                          max_size;
+
+    ngx_array_t                     tiers;      /* of tier_t */
+
+    ngx_str_t                       user_database;
+    ngx_str_t                       user_sql;
+    ngx_http_backend_pg_server_t   *user_server;
+    ngx_http_backend_pg_stmt_t     *user_stmt;
+    ngx_uint_t                      user_nparams;
+
+    ngx_uint_t                      no_user;
+    ngx_msec_t                      no_user_ttl;
+
+    ngx_http_backend_cache_t       *cache;
+    ngx_msec_t                      ttl;
+    EVP_MD                         *sha256;     /* the caches' keys */
+
+    ngx_http_backend_redis_conf_t  *redis_conf;
+    ngx_str_t                       redis_prefix;
+    ngx_str_t                       redis_channel;
+    ngx_str_t                       redis_epoch;    /* <prefix>epoch */
+    ngx_msec_t                      outage_ttl;
+    ngx_uint_t                      pending_max;
+
+    /* the worker's, from init_process */
+    ngx_http_backend_redis_t       *redis;
+    ngx_uint_t                      subscribed;
+    ngx_queue_t                     jobs;       /* invalidations in flight */
+    ngx_uint_t                      njobs;
+    ngx_event_t                     replay;
+    unsigned                        epoch_owed:1;
+    unsigned                        bumping:1;
+
+    ngx_uint_t                      enabled;
+
+    u_char                         *user_file;
+    ngx_uint_t                      user_line;
+} ngx_http_backend_auth_main_conf_t;
+
+
+/*
+ * ngx_http_backend_invalidate.c: the worker's Redis client, from
+ * init_process, and its end, from exit_process (no handler called)
+ */
+ngx_int_t ngx_http_backend_auth_redis_init(ngx_cycle_t *cycle,
+    ngx_http_backend_auth_main_conf_t *amcf);
+void ngx_http_backend_auth_redis_exit(
+    ngx_http_backend_auth_main_conf_t *amcf);
+/* what Redis holds may be read: connected, and no epoch move owed */
+ngx_uint_t ngx_http_backend_auth_redis_usable(
+    ngx_http_backend_auth_main_conf_t *amcf);
+
+
+#endif /* _NGX_HTTP_BACKEND_AUTH_CONF_H_INCLUDED_ */
