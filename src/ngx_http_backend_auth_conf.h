@@ -20,11 +20,21 @@
 
 
 /*
- * The auth module's main configuration, shared by its two units:
- * ngx_http_backend_auth.c (directives, the access phase, tiers) and
- * ngx_http_backend_invalidate.c (invalidations on their way to Redis,
- * Redis's channel and the states of its links).  Not for other modules.
+ * The auth module's main configuration, shared by its three units:
+ * ngx_http_backend_auth.c (directives, the access phase, tiers),
+ * ngx_http_backend_auth_jwks.c (the keys of backend_auth_jwks_url, fetched
+ * by a subrequest) and ngx_http_backend_invalidate.c (invalidations on
+ * their way to Redis, Redis's channel and the states of its links).  Not
+ * for other modules.
  */
+
+
+/* ngx_http_backend_auth_ctx_t's jwks: the request's JWKS fetch state */
+
+#define NGX_HTTP_BACKEND_JWKS_NONE      0
+#define NGX_HTTP_BACKEND_JWKS_FETCHING  1
+#define NGX_HTTP_BACKEND_JWKS_FETCHED   2
+#define NGX_HTTP_BACKEND_JWKS_POLLING   3
 
 
 typedef struct {
@@ -95,6 +105,21 @@ void ngx_http_backend_auth_redis_exit(
 /* what Redis holds may be read: connected, and no epoch move owed */
 ngx_uint_t ngx_http_backend_auth_redis_usable(
     ngx_http_backend_auth_main_conf_t *amcf);
+
+
+/*
+ * ngx_http_backend_auth_jwks.c: the backend_auth_jwks_url directive, and
+ * the worker's copy of the fetched keys brought up to date; NGX_AGAIN: the
+ * request waits for a fetch, and is woken by ngx_http_backend_auth_wake()
+ */
+char *ngx_http_backend_auth_jwks_url(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_backend_auth_jwks_update(ngx_http_request_t *r,
+    ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a,
+    ngx_uint_t unknown_kid);
+
+/* ngx_http_backend_auth.c: runs the phases of a request that waited */
+void ngx_http_backend_auth_wake(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_BACKEND_AUTH_CONF_H_INCLUDED_ */
