@@ -183,7 +183,10 @@ ngx_uint_t ngx_http_backend_error_status(ngx_http_backend_error_e code);
 ngx_int_t ngx_http_backend_send_error(ngx_http_request_t *r,
     ngx_http_backend_error_e code, ngx_str_t *message);
 ngx_http_backend_ctx_t *ngx_http_backend_get_ctx(ngx_http_request_t *r);
-/* a file named relative to the prefix, whole and null-terminated */
+/*
+ * ngx_http_backend_util.c: a file named relative to the prefix, whole and
+ * null-terminated; a request header by name (case-insensitive)
+ */
 ngx_int_t ngx_http_backend_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *content);
 ngx_table_elt_t *ngx_http_backend_header(ngx_http_request_t *r, u_char *name,
