@@ -21,14 +21,11 @@ die() { echo "bench-check: $*" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/bench-check.XXXXXX)
 chmod 755 "$tmp"
-pg_started=0
-redis_started=0
+BENCH_TMP=$tmp
+. "$TOOLS/bench-lib.sh"
 
 cleanup() {
-    [ -f "$tmp/nginx/logs/nginx.pid" ] \
-        && "$NGINX_BIN" -p "$tmp/nginx" -c "$tmp/nginx.conf" -s stop 2>/dev/null || true
-    [ "$redis_started" = 0 ] || "$TOOLS/redis.sh" stop "$tmp/redis" >/dev/null || true
-    [ "$pg_started" = 0 ] || "$BENCH/run-pg.sh" stop "$tmp/pg" >/dev/null || true
+    bench_stop_all
     if [ -n "${KEEP:-}" ]; then
         echo "bench-check: kept $tmp"
     else
@@ -41,33 +38,13 @@ pg_port=$("$TOOLS/free-port.sh")
 redis_port=$("$TOOLS/free-port.sh")
 port=$("$TOOLS/free-port.sh")
 
-"$BENCH/run-pg.sh" start "$tmp/pg" "$pg_port" >/dev/null
-pg_started=1
-
-# the workload's schema is our 0001; the later migrations go on top
-for m in "$ROOT"/migrations/[0-9]*.up.sql; do
-    case "$(basename "$m")" in 0001_*) continue ;; esac
-    PGOPTIONS='-c client_min_messages=warning' \
-        psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres \
-             -d bench -1 -f "$m" >/dev/null
-done
-"$TOOLS/redis.sh" start "$tmp/redis" "$redis_port" >/dev/null
-redis_started=1
+bench_start_pg "$pg_port"
+bench_start_redis "$redis_port"
 
 # the workload's key pair and tokens (made once, kept in $BENCH/workload)
 "$BENCH/workload/tokens.sh" >/dev/null
 
-mkdir -p "$tmp/nginx/logs"
-MODULE=$MODULE BENCH_DIR=$BENCH \
-    "$TOOLS/bench-conf.sh" "$tmp/nginx" "$port" "$pg_port" "$redis_port" \
-    >"$tmp/nginx.conf"
-
-"$NGINX_BIN" -p "$tmp/nginx" -c "$tmp/nginx.conf" -e "$tmp/nginx/logs/error.log"
-
-for _ in $(seq 1 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/trpc/health" && break
-    sleep 0.05
-done
+bench_start_ngx "$port"
 
 rc=0
 "$BENCH/check.sh" "http://127.0.0.1:$port" || rc=$?

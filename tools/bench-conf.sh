@@ -4,7 +4,9 @@
 #
 # usage: tools/bench-conf.sh PREFIX PORT PG_PORT REDIS_PORT
 # env: MODULE, BENCH_DIR (../shared/bench), WORKERS (2), POOL (2: backend_pg
-#      max= per worker), PIPELINE (16: backend_pg pipeline=)
+#      max= per worker), PIPELINE (16: backend_pg pipeline=),
+#      WEBHOOK_SECRET (the Svix secret's file for /webhooks/clerk; default
+#      PREFIX/webhook-secret, made with a random secret when missing)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,9 +15,15 @@ MODULE=${MODULE:-$ROOT/.build/nginx/ngx_http_backend_module.so}
 
 [ $# -eq 4 ] || { echo "usage: $0 PREFIX PORT PG_PORT REDIS_PORT" >&2; exit 2; }
 
+secret=${WEBHOOK_SECRET:-$1/webhook-secret}
+if [ ! -f "$secret" ]; then
+    mkdir -p "$(dirname "$secret")"
+    (umask 077 && echo "whsec_$(head -c 24 /dev/urandom | base64)" >"$secret")
+fi
+
 sed -e "s|@PREFIX@|$1|g" -e "s|@MODULE@|$MODULE|g" \
     -e "s|@PORT@|$2|g" -e "s|@PG_PORT@|$3|g" -e "s|@REDIS_PORT@|$4|g" \
     -e "s|@CONF_DIR@|$ROOT/conf|g" -e "s|@KEYS@|$BENCH/workload/keys|g" \
     -e "s|@WORKERS@|${WORKERS:-2}|g" -e "s|@POOL@|${POOL:-2}|g" \
-    -e "s|@PIPELINE@|${PIPELINE:-16}|g" \
+    -e "s|@PIPELINE@|${PIPELINE:-16}|g" -e "s|@WEBHOOK_SECRET@|$secret|g" \
     "$ROOT/bench/nginx.conf.in"

@@ -58,44 +58,25 @@ ngx_port=$("$TOOLS/free-port.sh")
 peer_port=$("$TOOLS/free-port.sh")
 ceil_port=$("$TOOLS/free-port.sh")
 
-pg_started=0 redis_started=0 ngx_running=0 ceil_running=0 peer_pid=
+ceil_running=0 peer_pid=
+
+BENCH_TMP=$tmp
+. "$TOOLS/bench-lib.sh"
 
 cleanup() {
     [ "$ceil_running" = 0 ] \
         || "$NGINX_BIN" -p "$tmp/ceiling" -c "$tmp/ceiling.conf" -s stop \
                2>/dev/null || true
-    [ "$ngx_running" = 0 ] \
-        || "$NGINX_BIN" -p "$tmp/nginx" -c "$tmp/nginx.conf" -s stop 2>/dev/null \
-        || true
     if [ -n "$peer_pid" ]; then
         kill "$peer_pid" 2>/dev/null || true
         wait "$peer_pid" 2>/dev/null || true
     fi
-    [ "$redis_started" = 0 ] || "$TOOLS/redis.sh" stop "$tmp/redis" >/dev/null || true
-    [ "$pg_started" = 0 ] || "$BENCH/run-pg.sh" stop "$tmp/pg" >/dev/null || true
+    bench_stop_all
 }
 trap cleanup EXIT
 
-psql_bench() {
-    PGOPTIONS='-c client_min_messages=warning' \
-        psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres \
-             -d bench "$@"
-}
-
-# the RSS of a process and all its descendants, in kB
-tree_rss() {
-    local pids=("$1") all=() p kids
-    while [ ${#pids[@]} -gt 0 ]; do
-        p=${pids[0]}
-        pids=("${pids[@]:1}")
-        all+=("$p")
-        kids=$(pgrep -P "$p" 2>/dev/null || true)
-        [ -n "$kids" ] && pids+=($kids)
-    done
-    for p in "${all[@]}"; do
-        awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true
-    done | awk '{s += $1} END {print s + 0}'
-}
+psql_bench() { bench_psql "$@"; }
+tree_rss() { bench_tree_rss "$@"; }
 
 # peak of tree_rss while the command runs: peak_rss FILE PID command...
 peak_rss() {
@@ -116,30 +97,17 @@ peak_rss() {
 echo "bench: output in $OUT"
 
 # one PostgreSQL for both, the workload's data and our later migrations
-"$BENCH/run-pg.sh" start "$tmp/pg" "$pg_port" >/dev/null
-pg_started=1
-for m in "$ROOT"/migrations/[0-9]*.up.sql; do
-    case "$(basename "$m")" in 0001_*) continue ;; esac
-    psql_bench -1 -f "$m" >/dev/null
-done
-"$TOOLS/redis.sh" start "$tmp/redis" "$redis_port" >/dev/null
-redis_started=1
+bench_start_pg "$pg_port"
+bench_start_redis "$redis_port"
 "$BENCH/workload/tokens.sh" >/dev/null
 
 start_ngx() {
-    mkdir -p "$tmp/nginx/logs"
-    MODULE=$MODULE BENCH_DIR=$BENCH WORKERS=$WORKERS POOL=$NGX_POOL \
-    PIPELINE=$PIPELINE "$TOOLS/bench-conf.sh" "$tmp/nginx" "$ngx_port" \
-        "$pg_port" "$redis_port" >"$tmp/nginx.conf"
-    "$NGINX_BIN" -p "$tmp/nginx" -c "$tmp/nginx.conf" \
-                 -e "$tmp/nginx/logs/error.log"
-    ngx_running=1
-    wait_up "http://127.0.0.1:$ngx_port"
+    WORKERS=$WORKERS POOL=$NGX_POOL PIPELINE=$PIPELINE \
+        bench_start_ngx "$ngx_port"
 }
 
 stop_ngx() {
-    "$NGINX_BIN" -p "$tmp/nginx" -c "$tmp/nginx.conf" -s quit
-    ngx_running=0
+    bench_stop_ngx
     sleep 1
 }
 
@@ -160,16 +128,8 @@ stop_peer() {
     sleep 1
 }
 
-wait_up() {
-    local i
-    for i in $(seq 1 150); do
-        curl -sf -o /dev/null "$1/trpc/health" && return 0
-        sleep 0.2
-    done
-    die "$1 did not come up"
-}
-
-ngx_pid() { cat "$tmp/nginx/logs/nginx.pid"; }
+wait_up() { bench_wait_up "$@"; }
+ngx_pid() { bench_ngx_pid; }
 
 # 1. conformance, both
 start_ngx
