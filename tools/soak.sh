@@ -37,8 +37,9 @@
 #   - Postgres connections of the app (database bench, after the load and
 #     the webhooks' drain, polled SOAK_SETTLE s) = WORKERS x POOL
 #
-# env: SOAK_SECONDS (600)  SOAK_CONNS (64)  SOAK_WARMUP (SOAK_SECONDS / 10,
-#      at least 10)  SOAK_DOWN (5)  SOAK_GRACE (7)  SOAK_SETTLE (15)
+# env: SOAK_SECONDS (600, at least 60)  SOAK_CONNS (64)
+#      SOAK_WARMUP (SOAK_SECONDS / 10, at least 10)  SOAK_DOWN (5)
+#      SOAK_GRACE (7)  SOAK_SETTLE (15)
 #      SOAK_WEBHOOK_RATE (4 new messages per second)  WORKERS (2)  POOL (2)
 #      PIPELINE (16)  KEEP=1 (keep the run's directory)  BENCH_DIR  MODULE
 #      NGINX_BIN
@@ -212,7 +213,7 @@ verdict() { if [ "$1" = 1 ]; then echo PASS; else echo FAIL; fi; }
 exits=$(grep -cE 'exited on signal|worker process [0-9]+ exited' "$errlog" || true)
 row "worker exits in the error log" "$exits" 0 "$(verdict $((exits == 0)))"
 row "worker PIDs, after warm-up -> end" "$pids_warm -> $pids_end" "unchanged" \
-    "$(verdict $([ "$pids_warm" = "$pids_end" ] && echo 1 || echo 0))"
+    "$(verdict "$([ "$pids_warm" = "$pids_end" ] && echo 1 || echo 0)")"
 bad=$(grep -cE '\[(alert|crit|emerg)\]|AddressSanitizer' "$errlog" || true)
 row "[alert]/[crit]/[emerg] lines" "$bad" 0 "$(verdict $((bad == 0)))"
 errs=$(grep -c '\[error\]' "$errlog" || true)
@@ -277,8 +278,8 @@ classify "$tmp/webhook-answers.txt" >"$tmp/class-webhooks.txt"
 
 for wdef in "${windows[@]}"; do
     read -r name s e <<<"$wdef"
-    read -r _ l5 lo llast lst < <(grep "^$name " "$tmp/class-load.txt")
-    read -r _ w5 wo _ wst < <(grep "^$name " "$tmp/class-webhooks.txt")
+    read -r _ l5 _ llast lst < <(grep "^$name " "$tmp/class-load.txt")
+    read -r _ w5 _ _ wst < <(grep "^$name " "$tmp/class-webhooks.txt")
     row "5xx in $name (t+$(at "$s" "$t0")-$(at "$e" "$t0") s, +${GRACE} s)" \
         "load $l5, webhooks $w5; last 5xx ${llast} s after the window's end; non-2xx by status: load $lst, webhooks $wst" \
         "counted" "-"
@@ -347,7 +348,7 @@ row "workers' RSS, after warm-up -> end of load" \
     "$rw kB -> $re kB ($pct%); after settling $rs kB" "within 10%" "$(verdict "$ok")"
 row "Postgres connections of the app after the load" "$pg_conns" \
     "$expect_conns ($WORKERS workers x max=$POOL)" \
-    "$(verdict $([ "$pg_conns" = "$expect_conns" ] && echo 1 || echo 0))"
+    "$(verdict "$([ "$pg_conns" = "$expect_conns" ] && echo 1 || echo 0)")"
 
 # --- the table
 
