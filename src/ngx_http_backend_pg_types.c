@@ -99,26 +99,37 @@ ngx_http_backend_pg_value(u_char *p, Oid type, u_char *v, size_t len,
     Oid                        element;
     ngx_http_backend_pg_out_t  out;
 
-    out.p = p;
+    out.p = NULL;
     out.n = 0;
 
     element = ngx_http_backend_pg_element(type);
 
-    if (element == 0
-        || ngx_http_backend_pg_array(&out, element, v, v + len, scratch, 0)
-           == NULL)
-    {
-        /* not an array, or an array literal we do not read: as text */
+    if (element == 0) {
+        out.p = p;
+        ngx_http_backend_pg_scalar(&out, type, v, len);
+        return out.n;
+    }
 
+    /*
+     * An array literal is read once without writing: one we do not read
+     * is written as text instead, and what the array writer would have
+     * written up to where it stopped can be longer than that text.
+     */
+
+    if (ngx_http_backend_pg_array(&out, element, v, v + len, scratch, 0)
+        != NULL)
+    {
+        if (p) {
+            out.p = p;
+            out.n = 0;
+            (void) ngx_http_backend_pg_array(&out, element, v, v + len,
+                                             scratch, 0);
+        }
+
+    } else {
         out.p = p;
         out.n = 0;
-
-        if (element) {
-            ngx_http_backend_pg_out_str(&out, v, len);
-
-        } else {
-            ngx_http_backend_pg_scalar(&out, type, v, len);
-        }
+        ngx_http_backend_pg_out_str(&out, v, len);
     }
 
     return out.n;

@@ -89,6 +89,9 @@ static test_value_t  test_values[] = {
 
     /* what is not read as an array stays a string */
     { 1007, "{1,2", "\"{1,2\"" },
+    /* ... and no byte is written past its measure (t/fuzz/fuzz_result.c) */
+    { 1185, "{x", "\"{x\"" },
+    { 1009, "{a,b,c", "\"{a,b,c\"" },
 
     { 0, NULL, NULL }
 };
@@ -124,7 +127,7 @@ test_ok(ngx_uint_t ok, const char *what, ngx_str_t *got, const char *want)
 static void
 test_value(ngx_pool_t *pool, test_value_t *t)
 {
-    size_t     len, n;
+    size_t     len, n, i;
     u_char    *scratch;
     ngx_str_t  out;
     char       what[256];
@@ -135,16 +138,21 @@ test_value(ngx_pool_t *pool, test_value_t *t)
     n = ngx_http_backend_pg_value(NULL, t->type, (u_char *) t->in, len,
                                   scratch);
 
-    out.data = ngx_pnalloc(pool, n + 1);
+    /* a canary after exactly the measured length */
+
+    out.data = ngx_pnalloc(pool, n + 16);
+    ngx_memset(out.data, 0xa5, n + 16);
     out.len = ngx_http_backend_pg_value(out.data, t->type, (u_char *) t->in,
                                         len, scratch);
+
+    for (i = n; i < n + 16 && out.data[i] == 0xa5; i++) { /* void */ }
 
     (void) snprintf(what, sizeof(what), "oid %u: %s", (unsigned) t->type,
                     t->in);
 
     test_ok(out.len == n && out.len == strlen(t->out)
-            && ngx_strncmp(out.data, t->out, out.len) == 0,
-            what, &out, t->out);
+            && ngx_strncmp(out.data, t->out, out.len) == 0 && i == n + 16,
+            what, &out, i == n + 16 ? t->out : "nothing past the measure");
 }
 
 
