@@ -7,11 +7,9 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "ngx_http_backend.h"
+#include "ngx_http_backend_svix.h"
 
 
 /*
@@ -349,119 +347,28 @@ ngx_http_backend_webhook_body(ngx_http_request_t *r)
 }
 
 
-/*
- * svix-id, svix-timestamp, svix-signature (or webhook-*); signed content
- * "id.timestamp.body", HMAC-SHA256 with each secret, compared in constant
- * time with each "v1,<base64>" of the signature header
- */
+/* svix-id, svix-timestamp, svix-signature (or webhook-*) */
 
 static ngx_int_t
 ngx_http_backend_webhook_verify(ngx_http_request_t *r,
     ngx_http_backend_webhook_loc_conf_t *wlcf, u_char *body, size_t len,
     ngx_str_t *id, const char **error)
 {
-    u_char        *p, *last, *start, mac[EVP_MAX_MD_SIZE];
-    u_char         decoded[64];
-    time_t         ts, now;
-    ngx_str_t     *hid, *hts, *hsig, *secret, sig, enc;
-    ngx_uint_t     i;
-    unsigned int   mac_len;
-    HMAC_CTX      *hmac;
+    ngx_int_t   rc;
+    ngx_str_t  *hid, *hts, *hsig;
 
     hid = ngx_http_backend_webhook_header(r, "id");
     hts = ngx_http_backend_webhook_header(r, "timestamp");
     hsig = ngx_http_backend_webhook_header(r, "signature");
 
-    if (hid == NULL || hts == NULL || hsig == NULL) {
-        *error = "missing required headers";
-        return NGX_DECLINED;
+    rc = ngx_http_backend_svix_verify(&wlcf->secrets, wlcf->tolerance,
+                                      ngx_time(), hid, hts, hsig, body, len,
+                                      error);
+    if (rc == NGX_OK) {
+        *id = *hid;
     }
 
-    ts = ngx_atotm(hts->data, hts->len);
-    now = ngx_time();
-
-    if (ts == NGX_ERROR) {
-        *error = "invalid timestamp";
-        return NGX_DECLINED;
-    }
-
-    if (ts < now - wlcf->tolerance) {
-        *error = "message timestamp too old";
-        return NGX_DECLINED;
-    }
-
-    if (ts > now + wlcf->tolerance) {
-        *error = "message timestamp too new";
-        return NGX_DECLINED;
-    }
-
-    *id = *hid;
-    *error = "invalid signature";
-
-    secret = wlcf->secrets.elts;
-
-    for (i = 0; i < wlcf->secrets.nelts; i++) {
-
-        hmac = HMAC_CTX_new();
-        if (hmac == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (HMAC_Init_ex(hmac, secret[i].data, (int) secret[i].len,
-                         EVP_sha256(), NULL) != 1
-            || HMAC_Update(hmac, hid->data, hid->len) != 1
-            || HMAC_Update(hmac, (u_char *) ".", 1) != 1
-            || HMAC_Update(hmac, hts->data, hts->len) != 1
-            || HMAC_Update(hmac, (u_char *) ".", 1) != 1
-            || HMAC_Update(hmac, body, len) != 1
-            || HMAC_Final(hmac, mac, &mac_len) != 1)
-        {
-            HMAC_CTX_free(hmac);
-            return NGX_ERROR;
-        }
-
-        HMAC_CTX_free(hmac);
-
-        p = hsig->data;
-        last = hsig->data + hsig->len;
-
-        while (p < last) {
-            while (p < last && *p == ' ') {
-                p++;
-            }
-
-            start = p;
-
-            while (p < last && *p != ' ') {
-                p++;
-            }
-
-            if (p - start < 4 || ngx_strncmp(start, "v1,", 3) != 0) {
-                continue;
-            }
-
-            enc.data = start + 3;
-            enc.len = p - start - 3;
-
-            if (ngx_base64_decoded_length(enc.len) > sizeof(decoded)) {
-                continue;
-            }
-
-            sig.data = decoded;
-
-            if (ngx_decode_base64(&sig, &enc) != NGX_OK
-                || sig.len != mac_len)
-            {
-                continue;
-            }
-
-            if (CRYPTO_memcmp(sig.data, mac, mac_len) == 0) {
-                return NGX_OK;
-            }
-        }
-    }
-
-    return NGX_DECLINED;
+    return rc;
 }
 
 
