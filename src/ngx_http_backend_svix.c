@@ -15,8 +15,11 @@
 
 /*
  * The timestamp within the tolerance of now; signed content
- * "id.timestamp.body", HMAC-SHA256 with each secret, compared in constant
- * time with each "v1,<base64>" of the space-separated signature list
+ * "id.timestamp.body", HMAC-SHA256 with each secret, its base64 compared
+ * in constant time with each "v1,<base64>" of the space-separated
+ * signature list.  The text is compared, as Svix's libraries do, not what
+ * it decodes to: ngx_decode_base64() stops at the padding and would take
+ * "v1,<signature>=anything" for the signature.
  */
 
 ngx_int_t
@@ -25,9 +28,9 @@ ngx_http_backend_svix_verify(ngx_array_t *secrets, time_t tolerance,
     u_char *body, size_t len, const char **error)
 {
     u_char        *p, *last, *start, mac[EVP_MAX_MD_SIZE];
-    u_char         decoded[64];
+    u_char         b64[ngx_base64_encoded_length(EVP_MAX_MD_SIZE)];
     time_t         ts;
-    ngx_str_t     *secret, sig, enc;
+    ngx_str_t     *secret, raw, enc;
     ngx_uint_t     i;
     unsigned int   mac_len;
     HMAC_CTX      *hmac;
@@ -80,6 +83,11 @@ ngx_http_backend_svix_verify(ngx_array_t *secrets, time_t tolerance,
 
         HMAC_CTX_free(hmac);
 
+        raw.data = mac;
+        raw.len = mac_len;
+        enc.data = b64;
+        ngx_encode_base64(&enc, &raw);
+
         p = signature->data;
         last = signature->data + signature->len;
 
@@ -94,26 +102,13 @@ ngx_http_backend_svix_verify(ngx_array_t *secrets, time_t tolerance,
                 p++;
             }
 
-            if (p - start < 4 || ngx_strncmp(start, "v1,", 3) != 0) {
-                continue;
-            }
-
-            enc.data = start + 3;
-            enc.len = p - start - 3;
-
-            if (ngx_base64_decoded_length(enc.len) > sizeof(decoded)) {
-                continue;
-            }
-
-            sig.data = decoded;
-
-            if (ngx_decode_base64(&sig, &enc) != NGX_OK
-                || sig.len != mac_len)
+            if ((size_t) (p - start) != 3 + enc.len
+                || ngx_strncmp(start, "v1,", 3) != 0)
             {
                 continue;
             }
 
-            if (CRYPTO_memcmp(sig.data, mac, mac_len) == 0) {
+            if (CRYPTO_memcmp(start + 3, enc.data, enc.len) == 0) {
                 return NGX_OK;
             }
         }
