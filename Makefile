@@ -156,12 +156,13 @@ lint: $(BUILD_DIR)/Makefile
 check: build lint
 
 
-# libFuzzer over the JSON parser and the schema compiler and validator
-# (t/unit/unit.mk); FUZZ_SECONDS=60 by default
+# libFuzzer (t/unit/unit.mk): every target of t/fuzz for FUZZ_SECONDS
+# (60) each, or only FUZZ_TARGETS="jwt svix"; make test runs each for 5 s
 
 fuzz: build
 	$(MAKE) -f t/unit/unit.mk ROOT='$(ROOT)' NGX_BUILD='$(ROOT)/$(BUILD_DIR)' \
-	    FUZZ_SECONDS='$(or $(FUZZ_SECONDS),60)' fuzz
+	    FUZZ_SECONDS='$(or $(FUZZ_SECONDS),60)' \
+	    $(if $(FUZZ_TARGETS),FUZZ_TARGETS='$(FUZZ_TARGETS)') fuzz
 
 
 # the differential test against zod (t/e2e/zod-parity-fuzz.test.mjs) at

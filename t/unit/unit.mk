@@ -17,7 +17,7 @@ UNIT_SRCS := src/ngx_http_backend_json.c src/ngx_http_backend_pg_types.c \
              src/ngx_http_backend_jwt.c \
              src/ngx_http_backend_schema.c \
              src/ngx_http_backend_schema_check.c \
-             src/ngx_http_backend_schema_zod.c
+             src/ngx_http_backend_schema_zod.c src/ngx_http_backend_svix.c
 NGX_SRCS := src/core/ngx_palloc.c src/core/ngx_string.c \
             src/core/ngx_array.c src/core/ngx_list.c src/os/unix/ngx_alloc.c
 STUBS := t/unit/ngx_unit_stubs.c
@@ -64,26 +64,49 @@ clean:
 	rm -rf $(OUT)
 
 
-# fuzz: libFuzzer (clang, ASan, UBSan) over the JSON parser, the schema
-# compiler and the validator, for FUZZ_SECONDS; seeds in t/fuzz/corpus,
-# what it finds in .build/fuzz/corpus, crashes in .build/fuzz/
+# fuzz: libFuzzer (clang, ASan, UBSan), every t/fuzz/fuzz_<name>.c for
+# FUZZ_SECONDS each (60); seeds in t/fuzz/corpus/<name>, what it finds in
+# .build/fuzz/corpus/<name>, crashes as .build/fuzz/crash-<name>-*.  All
+# targets run; the make fails if any crashed.  FUZZ_TARGETS="jwt svix"
+# runs only these.
 
 FUZZ_SECONDS ?= 60
 FUZZ_OUT := $(ROOT)/.build/fuzz
+FUZZ_ALL := $(patsubst t/fuzz/fuzz_%.c,%,$(wildcard t/fuzz/fuzz_*.c))
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_BINS := $(addprefix $(FUZZ_OUT)/fuzz_,$(FUZZ_TARGETS))
 
-.PHONY: fuzz
+.PHONY: fuzz fuzz-build
 
-fuzz: $(FUZZ_OUT)/fuzz_schema
-	@mkdir -p $(FUZZ_OUT)/corpus
-	cd $(FUZZ_OUT) && ./fuzz_schema -max_total_time=$(FUZZ_SECONDS) \
-	    -max_len=4096 -timeout=10 -print_final_stats=1 \
-	    corpus $(ROOT)/t/fuzz/corpus
+fuzz: $(FUZZ_BINS)
+	@failed=""; \
+	for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_OUT)/corpus/$$t; \
+	    echo "# fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	    ( cd $(FUZZ_OUT) && \
+	      ./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_OUT)/crash-$$t- \
+	        corpus/$$t $(ROOT)/t/fuzz/corpus/$$t ) \
+	      > $(FUZZ_OUT)/fuzz_$$t.log 2>&1 \
+	    || { failed="$$failed $$t"; tail -n 60 $(FUZZ_OUT)/fuzz_$$t.log; }; \
+	    grep -E '^stat::(number_of_executed_units|peak_rss_mb)|^#[0-9]+.*DONE' \
+	        $(FUZZ_OUT)/fuzz_$$t.log | sed "s/^/# fuzz_$$t: /"; \
+	done; \
+	if [ -n "$$failed" ]; then \
+	    echo "# fuzz: FAILED:$$failed (logs: $(FUZZ_OUT)/fuzz_*.log)"; \
+	    exit 1; \
+	fi; \
+	echo "# fuzz: no crashes"
 
-$(FUZZ_OUT)/fuzz_schema: t/fuzz/fuzz_schema.c $(UNIT_SRCS) $(STUBS) \
-                         $(wildcard src/*.h) \
-                         $(NGX_FULL)/src/core/ngx_palloc.c \
-                         $(NGX_BUILD)/ngx_auto_config.h
+fuzz-build: $(FUZZ_BINS)
+
+$(FUZZ_OUT)/fuzz_%: t/fuzz/fuzz_%.c $(UNIT_SRCS) $(STUBS) \
+                    $(wildcard src/*.h) \
+                    $(NGX_FULL)/src/core/ngx_palloc.c \
+                    $(NGX_BUILD)/ngx_auto_config.h
 	@mkdir -p $(FUZZ_OUT)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -DFUZZ_FIXTURES='"$(ROOT)/t/unit/fixtures/"' \
 	    -fno-sanitize-recover=undefined $(INCS) -o $@ $< $(UNIT_SRCS) \
 	    $(STUBS) $(addprefix $(NGX_FULL)/,$(NGX_SRCS)) $(LIBS)
