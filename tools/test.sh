@@ -6,6 +6,9 @@
 # applies migrations/ to it, then runs, each as one suite:
 #   schemas  conf/schemas/*.json are what Zod exports (make schemas)
 #   unit   make unit (t/unit/unit.mk), if that file exists
+#   fuzz-smoke  make fuzz FUZZ_SECONDS=5: every libFuzzer target of t/fuzz
+#          for 5 s (FUZZ_SMOKE_SECONDS); skipped, with a message, without
+#          clang's libFuzzer runtime
 #   nginx  prove -I t/lib -r t/   (Test::Nginx: t/*.t, t/harness/...)
 #   e2e    node --test t/e2e/*.test.mjs, if any
 #   bench-check  ../shared/bench/check.sh against the reference app
@@ -32,7 +35,8 @@
 #
 # env: MODULE, SANITIZE, MAKE (from the Makefile), PROVE_JOBS (default 1),
 #      KEEP_TEST_DIR=1 (keep the temporary directory, servers stopped),
-#      SUITES="nginx e2e" (run only these suites; default all),
+#      SUITES="nginx e2e" (run only these suites; default all; names:
+#      schemas unit fuzz-smoke nginx e2e bench-check bench-smoke),
 #      PROVE_FILES="t/010-procedures.t ..." (default: t/, recursively),
 #      E2E_FILES="t/e2e/auth.test.mjs ..." (default: t/e2e/*.test.mjs)
 set -uo pipefail
@@ -166,6 +170,22 @@ if [ -f t/unit/unit.mk ]; then
     # under ASan when the build has it, else under valgrind
     suite unit "$MAKE" --no-print-directory unit SANITIZE="$SANITIZE" \
         VALGRIND="$([ -z "$SANITIZE" ] && echo 1)"
+fi
+
+# every libFuzzer target of t/fuzz for a few seconds (make fuzz runs
+# them longer): a crash, or a check of a target that fails, fails it
+if [ -n "$(find t/fuzz -name 'fuzz_*.c' -print -quit 2>/dev/null)" ]; then
+    if command -v clang >/dev/null 2>&1 \
+       && [ -f "$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)" ]
+    then
+        suite fuzz-smoke "$MAKE" --no-print-directory fuzz \
+            SANITIZE="$SANITIZE" FUZZ_SECONDS="${FUZZ_SMOKE_SECONDS:-5}"
+    elif want fuzz-smoke; then
+        echo
+        echo "=== fuzz-smoke: skipped: no clang or no libFuzzer runtime" \
+             "(libclang-rt-14-dev; make deps installs it)"
+        summary+=("skip  fuzz-smoke (no clang libFuzzer runtime)")
+    fi
 fi
 
 if [ -n "$(find t -name '*.t' -print -quit 2>/dev/null)" ]; then
