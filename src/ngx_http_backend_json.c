@@ -576,8 +576,12 @@ ngx_http_backend_json_on_end(void *ctx)
     p->depth--;
 
     v = p->stack[p->depth];
-    value = (ngx_http_backend_json_t **) p->values.elts + p->base[p->depth];
     n = p->values.nelts - p->base[p->depth];
+
+    /* before any value, as in {} alone, values.elts (keys.elts) is NULL */
+    value = n ? (ngx_http_backend_json_t **) p->values.elts
+                + p->base[p->depth]
+              : NULL;
 
     /* room for one at least: ngx_array_push() cannot grow an empty array */
     nalloc = n ? n : 1;
@@ -594,7 +598,7 @@ ngx_http_backend_json_on_end(void *ctx)
 
     if (v->type == NGX_HTTP_BACKEND_JSON_OBJECT) {
         m = (ngx_http_backend_json_member_t *) elts;
-        key = (ngx_str_t *) p->keys.elts + p->key_base[p->depth];
+        key = n ? (ngx_str_t *) p->keys.elts + p->key_base[p->depth] : NULL;
 
         for (i = 0; i < n; i++) {
             m[i].key = key[i];
