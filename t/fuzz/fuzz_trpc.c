@@ -6,30 +6,27 @@
 
 /*
  * libFuzzer target: the pure part of a tRPC request as backend_rpc reads
- * it (src/ngx_http_backend_rpc.c, ngx_http_backend_rpc_start() and
- * ngx_http_backend_rpc_input()): the procedure path after the last '/'
- * of the URI, percent-decoded as nginx decodes it; ?batch=1 and the
- * path split on ','; the input, from ?input= ('+' a space, then
- * ngx_unescape_uri()) or from the body, parsed as JSON; each call's input
- * "0", "1", ... of a batch.
- *
- * rpc.c does this on an ngx_http_request_t, so fuzz_trpc_parse() below
- * repeats its steps with the same functions (nginx's ngx_http_arg() and
- * ngx_unescape_uri(), the project's JSON parser) until rpc.c has a pure
- * function of its own for them; then it calls that instead.
+ * it.  rpc.c is compiled into this target (its parsing functions are
+ * static and take an ngx_http_request_t), and called on a request built
+ * in memory: ngx_http_backend_rpc_arg() (?batch=, ?input= as
+ * URLSearchParams reads them), ngx_http_backend_rpc_utf8(), and
+ * ngx_http_backend_rpc_input() (the input from the query or the body,
+ * parsed within its limits).  What ngx_http_backend_rpc_start() does
+ * inline is repeated in fuzz_trpc_parse(): the path after the last '/'
+ * of the URI (percent-decoded as nginx decodes it), refused unless UTF-8,
+ * split on ',' for a batch, each call's input "0", "1", ... of a batch.
+ * Whatever of rpc.c needs the rest of the module (its configuration,
+ * Postgres, responses) is never reached, and is linked unresolved.
  *
  * Input: a flags byte (bit 0: a POST, the input in the body), the URI,
  * the query string, one line each, then the body.  Checked: the calls
- * cover the path, each without a ','; decoding never grows a string; an
- * input serializes to JSON that parses back equal to it.
+ * cover the path, each without a ','; rpc_utf8() leaves well-formed UTF-8
+ * and never less; an input serializes to JSON that parses and serializes
+ * to the same bytes.
  */
 
 
-#include <ngx_config.h>
-#include <ngx_core.h>
-#include <ngx_http.h>
-
-#include "ngx_http_backend_json.h"
+#include "ngx_http_backend_rpc.c"
 
 
 #define FUZZ_MAX_BATCH  64
@@ -61,12 +58,13 @@ static ngx_int_t
 fuzz_trpc_parse(ngx_http_request_t *r, u_char *body, size_t len,
     fuzz_trpc_t *t)
 {
-    u_char       *p, *last, *start, *dst, *src;
-    u_char        buf[NGX_INT_T_LEN];
-    ngx_int_t     rc;
-    ngx_str_t     path, batch, arg;
-    ngx_uint_t    i, n;
-    fuzz_call_t  *call;
+    u_char                   *p, *last, *start;
+    u_char                    buf[NGX_INT_T_LEN];
+    ngx_int_t                 rc;
+    ngx_str_t                 path, batch;
+    ngx_uint_t                i, n;
+    fuzz_call_t              *call;
+    ngx_http_backend_ctx_t   *ctx;
 
     /* the procedure path: what follows the last slash of the URI */
 
@@ -80,8 +78,22 @@ fuzz_trpc_parse(ngx_http_request_t *r, u_char *body, size_t len,
     path.data = p;
     path.len = last - p;
 
-    t->batch = ngx_http_arg(r, (u_char *) "batch", 5, &batch) == NGX_OK
-               && batch.len == 1 && batch.data[0] == '1';
+    for (p = path.data; p < last; /* void */) {
+        rc = ngx_http_backend_json_utf8_seq(p, last);
+
+        if (rc < 0) {
+            return NGX_DECLINED;
+        }
+
+        p += rc;
+    }
+
+    rc = ngx_http_backend_rpc_arg(r, "batch", &batch);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    t->batch = (rc == NGX_OK && batch.len == 1 && batch.data[0] == '1');
 
     n = 1;
 
@@ -97,45 +109,18 @@ fuzz_trpc_parse(ngx_http_request_t *r, u_char *body, size_t len,
         }
     }
 
-    /* a query's input is in the URL, a mutation's in the body */
-
-    if (r->method != NGX_HTTP_POST
-        && ngx_http_arg(r, (u_char *) "input", 5, &arg) == NGX_OK)
-    {
-        body = ngx_pnalloc(r->pool, arg.len);
-        if (body == NULL) {
-            return NGX_ERROR;
-        }
-
-        for (p = arg.data; p < arg.data + arg.len; p++) {
-            body[p - arg.data] = (*p == '+') ? ' ' : *p;
-        }
-
-        src = body;
-        dst = body;
-        ngx_unescape_uri(&dst, &src, arg.len, 0);
-        len = dst - body;
-
-        if (len > arg.len) {
-            fprintf(stderr, "input decoded longer than its text\n");
-            abort();
-        }
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_ctx_t));
+    if (ctx == NULL) {
+        return NGX_ERROR;
     }
 
-    t->input = NULL;
+    ctx->request = r;
 
-    if (body && len) {
-        rc = ngx_http_backend_json_parse(r->pool, body, len,
-                                         NGX_HTTP_BACKEND_JSON_MAX_DEPTH,
-                                         &t->input, &t->input_error);
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        if (rc == NGX_DECLINED) {
-            t->input = NULL;
-        }
+    if (ngx_http_backend_rpc_input(r, ctx, body, len) != NGX_OK) {
+        return NGX_ERROR;
     }
+
+    t->input = ctx->input;
 
     if (ngx_array_init(&t->calls, r->pool, n, sizeof(fuzz_call_t))
         != NGX_OK)
@@ -173,6 +158,40 @@ fuzz_trpc_parse(ngx_http_request_t *r, u_char *body, size_t len,
 }
 
 
+/* ngx_http_backend_rpc_utf8(): well-formed UTF-8 out, nothing dropped */
+
+static void
+fuzz_utf8(ngx_pool_t *pool, ngx_str_t *in)
+{
+    u_char     *p, *last;
+    ngx_int_t   k;
+    ngx_str_t   s;
+
+    s = *in;
+
+    if (ngx_http_backend_rpc_utf8(pool, &s) != NGX_OK) {
+        abort();
+    }
+
+    if (s.len < in->len) {
+        fprintf(stderr, "rpc_utf8: %zu bytes from %zu\n", s.len, in->len);
+        abort();
+    }
+
+    last = s.data + s.len;
+
+    for (p = s.data; p < last; p += k) {
+        k = ngx_http_backend_json_utf8_seq(p, last);
+
+        if (k <= 0) {
+            fprintf(stderr, "rpc_utf8: ill-formed at %zu\n",
+                    (size_t) (p - s.data));
+            abort();
+        }
+    }
+}
+
+
 static ngx_str_t
 fuzz_line(u_char **p, u_char *last, ngx_uint_t line)
 {
@@ -202,6 +221,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_trpc_t           t;
     fuzz_call_t          *call;
     ngx_http_request_t    r;
+    ngx_connection_t      c;
     ngx_http_backend_json_t  *again;
 
     if (size == 0) {
@@ -222,6 +242,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_memcpy(copy, data, size);
 
     ngx_memzero(&r, sizeof(ngx_http_request_t));
+    ngx_memzero(&c, sizeof(ngx_connection_t));
+    c.log = &fuzz_log;
+    r.connection = &c;
     r.method = (copy[0] & 1) ? NGX_HTTP_POST : NGX_HTTP_GET;
     r.pool = ngx_create_pool(4096, &fuzz_log);
     if (r.pool == NULL) {
@@ -251,6 +274,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "URI decoded longer than its text\n");
         abort();
     }
+
+    fuzz_utf8(r.pool, &body);
+    fuzz_utf8(r.pool, &r.args);
 
     if (fuzz_trpc_parse(&r, body.len ? body.data : NULL, body.len, &t)
         == NGX_OK)
