@@ -40,6 +40,11 @@ typedef struct {
     size_t                            used;     /* the tree and scratch */
     size_t                            max_size; /* 0: no limit */
 
+    yajl_handle                       handle;
+    size_t                            end;      /* past the root value */
+
+    unsigned                          ended:1;  /* end is set */
+    unsigned                          finishing:1;
     unsigned                          too_deep:1;
     unsigned                          too_big:1;
     unsigned                          nomem:1;
@@ -50,6 +55,8 @@ static ngx_int_t ngx_http_backend_json_use(ngx_http_backend_json_parser_t *p,
     size_t size);
 static ngx_int_t ngx_http_backend_json_add(ngx_http_backend_json_parser_t *p,
     ngx_http_backend_json_t *value);
+static void ngx_http_backend_json_root_end(
+    ngx_http_backend_json_parser_t *p);
 static ngx_int_t ngx_http_backend_json_push(ngx_http_backend_json_parser_t *p,
     ngx_http_backend_json_scratch_t *s, void *elt, size_t size);
 static int ngx_http_backend_json_on_null(void *ctx);
@@ -203,14 +210,47 @@ ngx_http_backend_json_parse_limited(ngx_pool_t *pool, u_char *data,
         return NGX_ERROR;
     }
 
+    p.handle = h;
+
     st = yajl_parse(h, data, len);
     if (st == yajl_status_ok) {
+        p.finishing = 1;
         st = yajl_complete_parse(h);
     }
 
     if (st == yajl_status_ok && p.root != NULL) {
-        *json = p.root;
-        rc = NGX_OK;
+
+        /*
+         * yajl 2.1 takes a value followed by an unterminated string ([4]"
+         * or 4") as complete: it waits for the string's end and then
+         * forgets it.  Only white space may follow the root value.
+         */
+
+        for (n = p.ended ? p.end : len; n < len; n++) {
+            if (data[n] != ' ' && data[n] != '\t' && data[n] != '\n'
+                && data[n] != '\r')
+            {
+                break;
+            }
+        }
+
+        if (n == len) {
+            *json = p.root;
+            rc = NGX_OK;
+            goto done;
+        }
+
+        rc = NGX_DECLINED;
+
+        err->data = ngx_pnalloc(pool, 64);
+        if (err->data == NULL) {
+            rc = NGX_ERROR;
+            goto done;
+        }
+
+        err->len = ngx_sprintf(err->data, "Invalid JSON: trailing garbage "
+                               "at %uz", n)
+                   - err->data;
         goto done;
     }
 
@@ -315,6 +355,22 @@ ngx_http_backend_json_use(ngx_http_backend_json_parser_t *p, size_t size)
 }
 
 
+/*
+ * Where the root value ends: yajl has consumed its last token when the
+ * callback runs.  A value that ends only at yajl_complete_parse() (a
+ * number at the very end) has nothing after it.
+ */
+
+static void
+ngx_http_backend_json_root_end(ngx_http_backend_json_parser_t *p)
+{
+    if (!p->finishing) {
+        p->end = yajl_get_bytes_consumed(p->handle);
+        p->ended = 1;
+    }
+}
+
+
 static ngx_int_t
 ngx_http_backend_json_add(ngx_http_backend_json_parser_t *p,
     ngx_http_backend_json_t *value)
@@ -323,6 +379,13 @@ ngx_http_backend_json_add(ngx_http_backend_json_parser_t *p,
 
     if (p->depth == 0) {
         p->root = value;
+
+        if (value->type != NGX_HTTP_BACKEND_JSON_OBJECT
+            && value->type != NGX_HTTP_BACKEND_JSON_ARRAY)
+        {
+            ngx_http_backend_json_root_end(p);
+        }
+
         return NGX_OK;
     }
 
@@ -574,6 +637,10 @@ ngx_http_backend_json_on_end(void *ctx)
     ngx_http_backend_json_member_t  *m;
 
     p->depth--;
+
+    if (p->depth == 0) {
+        ngx_http_backend_json_root_end(p);
+    }
 
     v = p->stack[p->depth];
     n = p->values.nelts - p->base[p->depth];
@@ -1139,7 +1206,7 @@ ngx_uint_t
 ngx_http_backend_json_equal(ngx_http_backend_json_t *a,
     ngx_http_backend_json_t *b)
 {
-    ngx_uint_t                       i;
+    ngx_uint_t                       i, n;
     ngx_http_backend_json_t        **ai, **bi, *v;
     ngx_http_backend_json_member_t  *m;
 
@@ -1180,20 +1247,44 @@ ngx_http_backend_json_equal(ngx_http_backend_json_t *a,
         return 1;
 
     case NGX_HTTP_BACKEND_JSON_OBJECT:
-        if (a->items.nelts != b->items.nelts) {
-            return 0;
-        }
+
+        /*
+         * As JavaScript sees the objects: of duplicate keys only the last
+         * counts (ngx_http_backend_json_get()), so {"a":1,"a":2} equals
+         * itself and {"a":2}
+         */
 
         m = a->items.elts;
+        n = 0;
 
         for (i = 0; i < a->items.nelts; i++) {
+            if (ngx_http_backend_json_get(a, m[i].key.data, m[i].key.len)
+                != m[i].value)
+            {
+                continue;
+            }
+
+            n++;
+
             v = ngx_http_backend_json_get(b, m[i].key.data, m[i].key.len);
             if (v == NULL || !ngx_http_backend_json_equal(m[i].value, v)) {
                 return 0;
             }
         }
 
-        return 1;
+        m = b->items.elts;
+
+        for (i = 0; i < b->items.nelts; i++) {
+            if (ngx_http_backend_json_get(b, m[i].key.data, m[i].key.len)
+                == m[i].value)
+            {
+                if (n-- == 0) {
+                    return 0;
+                }
+            }
+        }
+
+        return n == 0;
 
     default:
         return 1;

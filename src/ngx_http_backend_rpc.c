@@ -502,6 +502,11 @@ ngx_http_backend_rpc_utf8(ngx_pool_t *pool, ngx_str_t *s)
     ngx_int_t    k;
     ngx_uint_t   bad;
 
+    if (s->len == 0) {
+        /* s->data may be NULL (no body, a parameter without '=') */
+        return NGX_OK;
+    }
+
     len = 0;
     bad = 0;
     last = s->data + s->len;

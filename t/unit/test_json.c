@@ -173,6 +173,12 @@ main(void)
     test_invalid(pool, "{\"a\":", 5, 0, "premature EOF", "{\"a\":");
     test_invalid(pool, "", 0, 0, "premature EOF", "empty");
     test_invalid(pool, "{\"a\":1}x", 8, 0, "trailing garbage", "trailing");
+    /* yajl takes a value and an unterminated string after it as complete */
+    test_invalid(pool, "[4]\"", 4, 0, "trailing garbage", "[4] and a quote");
+    test_invalid(pool, "{}\"", 3, 0, "trailing garbage", "{} and a quote");
+    test_invalid(pool, "4 \"ab", 5, 0, "trailing garbage", "4 and a string");
+    test_invalid(pool, "\"a\" \"", 5, 0, "trailing garbage",
+                 "a string and a quote");
     test_invalid(pool, "{a:1}", 5, 0, "invalid", "unquoted key");
     test_invalid(pool, "\"\xff\"", 3, 0, "invalid", "invalid UTF-8");
     test_invalid(pool, "[1,]", 4, 0, "unallowed token", "trailing comma");
@@ -215,6 +221,21 @@ main(void)
 
     b = test_parse(pool, "{\"c\":null}");
     test_ok(!ngx_http_backend_json_equal(a, b), "not equal");
+
+    /* duplicate keys: the last counts, as in JavaScript */
+
+    a = test_parse(pool, "{\"a\":1,\"a\":2}");
+    test_ok(ngx_http_backend_json_equal(a, a), "duplicates: equal to itself");
+    b = test_parse(pool, "{\"a\":2}");
+    test_ok(ngx_http_backend_json_equal(a, b)
+            && ngx_http_backend_json_equal(b, a),
+            "duplicates: equal to the object of the last value");
+    b = test_parse(pool, "{\"a\":1}");
+    test_ok(!ngx_http_backend_json_equal(a, b), "duplicates: not the first");
+    b = test_parse(pool, "{\"a\":2,\"b\":1}");
+    test_ok(!ngx_http_backend_json_equal(a, b)
+            && !ngx_http_backend_json_equal(b, a),
+            "duplicates: a key more");
 
     test_ok(ngx_http_backend_json_utf8_length((u_char *) "a\xc3\xa9\xf0\x9f"
                                               "\x98\x80", 7) == 3,

@@ -115,6 +115,3 @@ $(FUZZ_OUT)/fuzz_%: t/fuzz/fuzz_%.c $(UNIT_SRCS) $(STUBS) \
 # rpc.c needs the rest of the module is never called, and left unresolved
 $(FUZZ_OUT)/fuzz_trpc: src/ngx_http_backend_rpc.c
 $(FUZZ_OUT)/fuzz_trpc: FUZZ_LDFLAGS := -no-pie -Wl,--unresolved-symbols=ignore-all
-# rpc_utf8() adds 0 to a NULL pointer for a missing value (UBSan's
-# pointer-overflow; t/fuzz/crashes/rpc-utf8-*): off until rpc.c is fixed
-$(FUZZ_OUT)/fuzz_trpc: FUZZ_CFLAGS := -fno-sanitize=pointer-overflow
