@@ -34,6 +34,9 @@ static ngx_int_t ngx_http_backend_rpc_arg(ngx_http_request_t *r,
 static u_char *ngx_http_backend_rpc_unescape(u_char *dst, u_char *src,
     size_t len);
 static ngx_int_t ngx_http_backend_rpc_utf8(ngx_pool_t *pool, ngx_str_t *s);
+static ngx_int_t ngx_http_backend_rpc_calls(ngx_http_request_t *r,
+    ngx_http_backend_ctx_t *ctx, ngx_uint_t max_batch, ngx_str_t *path,
+    ngx_str_t *msg);
 static ngx_int_t ngx_http_backend_rpc_bad_path(ngx_http_request_t *r,
     ngx_str_t *path);
 static ngx_uint_t ngx_http_backend_rpc_mixed(ngx_http_backend_ctx_t *ctx,
@@ -188,9 +191,8 @@ ngx_int_t
 ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
     u_char *body, size_t len)
 {
-    u_char                        *p, *last, *start;
     ngx_int_t                      rc;
-    ngx_str_t                      path, msg, batch;
+    ngx_str_t                      path, msg;
     ngx_uint_t                     i, n, parse;
     ngx_table_elt_t               *h;
     ngx_http_cleanup_t            *cln;
@@ -203,37 +205,21 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
 
     ctx->request = r;
 
-    /* the procedure path: what follows the last slash of the URI */
+    /* the calls: their paths */
 
-    last = r->uri.data + r->uri.len;
-    p = last;
+    rc = ngx_http_backend_rpc_calls(r, ctx, blcf->max_batch, &path, &msg);
 
-    while (p > r->uri.data && p[-1] != '/') {
-        p--;
-    }
-
-    path.data = p;
-    path.len = last - p;
-
-    /* tRPC's decodeURIComponent() refuses what is not UTF-8 */
-
-    for (p = path.data; p < last; /* void */) {
-        rc = ngx_http_backend_json_utf8_seq(p, last);
-
-        if (rc < 0) {
-            return ngx_http_backend_rpc_bad_path(r, &path);
-        }
-
-        p += rc;
-    }
-
-    rc = ngx_http_backend_rpc_arg(r, "batch", &batch);
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc == NGX_OK && batch.len == 1 && batch.data[0] == '1') {
-        ctx->batch = 1;
+    if (rc == NGX_DECLINED) {
+        if (msg.len == 0) {
+            return ngx_http_backend_rpc_bad_path(r, &path);
+        }
+
+        return ngx_http_backend_send_error(r, NGX_HTTP_BACKEND_BAD_REQUEST,
+                                           &msg);
     }
 
     if (ngx_http_backend_rpc_accepts_jsonl(r)) {
@@ -258,51 +244,10 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
         }
     }
 
-    /* the calls */
-
-    n = 1;
-
-    if (ctx->batch) {
-        for (p = path.data; p < last; p++) {
-            if (*p == ',') {
-                n++;
-            }
-        }
-
-        if (n > blcf->max_batch) {
-            ngx_str_set(&msg, "Batch call exceeds maximum size");
-            return ngx_http_backend_send_error(r, NGX_HTTP_BACKEND_BAD_REQUEST,
-                                               &msg);
-        }
-    }
-
-    ctx->calls = ngx_pcalloc(r->pool, n * sizeof(ngx_http_backend_call_t));
-    if (ctx->calls == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->ncalls = n;
-    ctx->pending = n;
-
-    start = path.data;
+    n = ctx->ncalls;
 
     for (i = 0; i < n; i++) {
         call = &ctx->calls[i];
-
-        call->ctx = ctx;
-        call->index = i;
-
-        if (ctx->batch) {
-            for (p = start; p < last && *p != ','; p++) { /* void */ }
-
-            call->path.data = start;
-            call->path.len = p - start;
-            start = p + 1;
-
-        } else {
-            call->path = path;
-        }
-
         call->proc = ngx_http_backend_rpc_find(r, bmcf, &call->path);
     }
 
@@ -637,6 +582,103 @@ ngx_http_backend_rpc_mixed(ngx_http_backend_ctx_t *ctx, ngx_str_t *msg)
 
 
 /* ngx_hash_t keys are lowercase; tRPC paths are not */
+
+/*
+ * The procedure path (what follows the last slash of the URI), the batch
+ * flag, and the calls with their paths, split on ',' for a batch.
+ * NGX_DECLINED: a 400 with msg, or, msg empty, a path that is not UTF-8
+ * (in path).  Pure: the fuzz target fuzz_trpc calls it.
+ */
+
+static ngx_int_t
+ngx_http_backend_rpc_calls(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
+    ngx_uint_t max_batch, ngx_str_t *path, ngx_str_t *msg)
+{
+    u_char                   *p, *last, *start;
+    ngx_int_t                 rc;
+    ngx_str_t                 batch;
+    ngx_uint_t                i, n;
+    ngx_http_backend_call_t  *call;
+
+    msg->len = 0;
+
+    last = r->uri.data + r->uri.len;
+    p = last;
+
+    while (p > r->uri.data && p[-1] != '/') {
+        p--;
+    }
+
+    path->data = p;
+    path->len = last - p;
+
+    /* tRPC's decodeURIComponent() refuses what is not UTF-8 */
+
+    for (p = path->data; p < last; /* void */) {
+        rc = ngx_http_backend_json_utf8_seq(p, last);
+
+        if (rc < 0) {
+            return NGX_DECLINED;
+        }
+
+        p += rc;
+    }
+
+    rc = ngx_http_backend_rpc_arg(r, "batch", &batch);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK && batch.len == 1 && batch.data[0] == '1') {
+        ctx->batch = 1;
+    }
+
+    n = 1;
+
+    if (ctx->batch) {
+        for (p = path->data; p < last; p++) {
+            if (*p == ',') {
+                n++;
+            }
+        }
+
+        if (n > max_batch) {
+            ngx_str_set(msg, "Batch call exceeds maximum size");
+            return NGX_DECLINED;
+        }
+    }
+
+    ctx->calls = ngx_pcalloc(r->pool, n * sizeof(ngx_http_backend_call_t));
+    if (ctx->calls == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->ncalls = n;
+    ctx->pending = n;
+
+    start = path->data;
+
+    for (i = 0; i < n; i++) {
+        call = &ctx->calls[i];
+
+        call->ctx = ctx;
+        call->index = i;
+
+        if (ctx->batch) {
+            for (p = start; p < last && *p != ','; p++) { /* void */ }
+
+            call->path.data = start;
+            call->path.len = p - start;
+            start = p + 1;
+
+        } else {
+            call->path = *path;
+        }
+    }
+
+    return NGX_OK;
+}
+
 
 static ngx_http_backend_proc_t *
 ngx_http_backend_rpc_find(ngx_http_request_t *r,

@@ -11,10 +11,10 @@
  * in memory: ngx_http_backend_rpc_arg() (?batch=, ?input= as
  * URLSearchParams reads them), ngx_http_backend_rpc_utf8(), and
  * ngx_http_backend_rpc_input() (the input from the query or the body,
- * parsed within its limits).  What ngx_http_backend_rpc_start() does
- * inline is repeated in fuzz_trpc_parse(): the path after the last '/'
- * of the URI (percent-decoded as nginx decodes it), refused unless UTF-8,
- * split on ',' for a batch, each call's input "0", "1", ... of a batch.
+ * parsed within its limits), and ngx_http_backend_rpc_calls() (the path
+ * after the last '/' of the URI, refused unless UTF-8, the batch flag,
+ * the calls split on ','); each call's input "0", "1", ... of a batch is
+ * looked up as rpc.c does.
  * Whatever of rpc.c needs the rest of the module (its configuration,
  * Postgres, responses) is never reached, and is linked unresolved.
  *
@@ -58,56 +58,12 @@ static ngx_int_t
 fuzz_trpc_parse(ngx_http_request_t *r, u_char *body, size_t len,
     fuzz_trpc_t *t)
 {
-    u_char                   *p, *last, *start;
     u_char                    buf[NGX_INT_T_LEN];
     ngx_int_t                 rc;
-    ngx_str_t                 path, batch;
-    ngx_uint_t                i, n;
+    ngx_str_t                 path, msg;
+    ngx_uint_t                i;
     fuzz_call_t              *call;
     ngx_http_backend_ctx_t   *ctx;
-
-    /* the procedure path: what follows the last slash of the URI */
-
-    last = r->uri.data + r->uri.len;
-    p = last;
-
-    while (p > r->uri.data && p[-1] != '/') {
-        p--;
-    }
-
-    path.data = p;
-    path.len = last - p;
-
-    for (p = path.data; p < last; /* void */) {
-        rc = ngx_http_backend_json_utf8_seq(p, last);
-
-        if (rc < 0) {
-            return NGX_DECLINED;
-        }
-
-        p += rc;
-    }
-
-    rc = ngx_http_backend_rpc_arg(r, "batch", &batch);
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    t->batch = (rc == NGX_OK && batch.len == 1 && batch.data[0] == '1');
-
-    n = 1;
-
-    if (t->batch) {
-        for (p = path.data; p < last; p++) {
-            if (*p == ',') {
-                n++;
-            }
-        }
-
-        if (n > FUZZ_MAX_BATCH) {
-            return NGX_DECLINED;
-        }
-    }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_ctx_t));
     if (ctx == NULL) {
@@ -116,40 +72,44 @@ fuzz_trpc_parse(ngx_http_request_t *r, u_char *body, size_t len,
 
     ctx->request = r;
 
+    /* the path, the batch flag and the calls, as rpc_start() has them */
+
+    rc = ngx_http_backend_rpc_calls(r, ctx, FUZZ_MAX_BATCH, &path, &msg);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    t->batch = ctx->batch;
+
     if (ngx_http_backend_rpc_input(r, ctx, body, len) != NGX_OK) {
         return NGX_ERROR;
     }
 
     t->input = ctx->input;
 
-    if (ngx_array_init(&t->calls, r->pool, n, sizeof(fuzz_call_t))
+    if (ngx_array_init(&t->calls, r->pool, ctx->ncalls, sizeof(fuzz_call_t))
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    start = path.data;
-
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < ctx->ncalls; i++) {
         call = ngx_array_push(&t->calls);
         if (call == NULL) {
             return NGX_ERROR;
         }
 
+        call->path = ctx->calls[i].path;
+
+        /* each call's input of a batch: "0", "1", ... as rpc.c reads it */
+
         if (t->batch) {
-            for (p = start; p < last && *p != ','; p++) { /* void */ }
-
-            call->path.data = start;
-            call->path.len = p - start;
-            start = p + 1;
-
             call->input = t->input
                           ? ngx_http_backend_json_get(t->input, buf,
                                               ngx_sprintf(buf, "%ui", i) - buf)
                           : NULL;
 
         } else {
-            call->path = path;
             call->input = t->input;
         }
     }
