@@ -42,6 +42,7 @@ typedef struct {
     ngx_array_t                    *origins;    /* of ngx_str_t */
     ngx_flag_t                      credentials;
     time_t                          max_age;
+    ngx_str_t                       max_age_text;
     ngx_flag_t                      csrf;
 
     unsigned                        any:1;      /* "*" */
@@ -218,9 +219,7 @@ static ngx_int_t
 ngx_http_backend_cors_preflight(ngx_http_request_t *r,
     ngx_http_backend_cors_loc_conf_t *cclcf, ngx_table_elt_t *origin)
 {
-    u_char     *p;
-    ngx_int_t   rc;
-    ngx_str_t   age;
+    ngx_int_t  rc;
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -233,21 +232,14 @@ ngx_http_backend_cors_preflight(ngx_http_request_t *r,
 
     if (ngx_http_backend_cors_allowed(cclcf, &origin->value)) {
 
-        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-        if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        age.data = p;
-        age.len = ngx_sprintf(p, "%T", cclcf->max_age) - p;
-
         if (ngx_http_backend_cors_add(r, "Access-Control-Allow-Methods",
                                       &ngx_http_backend_cors_methods)
             != NGX_OK
             || ngx_http_backend_cors_add(r, "Access-Control-Allow-Headers",
                                          &ngx_http_backend_cors_headers)
                != NGX_OK
-            || ngx_http_backend_cors_add(r, "Access-Control-Max-Age", &age)
+            || ngx_http_backend_cors_add(r, "Access-Control-Max-Age",
+                                         &cclcf->max_age_text)
                != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -575,6 +567,7 @@ ngx_http_backend_cors_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->any = 0;
+     *     conf->max_age_text = { 0, NULL };
      */
 
     conf->origins = NGX_CONF_UNSET_PTR;
@@ -605,6 +598,19 @@ ngx_http_backend_cors_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_value(conf->credentials, prev->credentials, 0);
     ngx_conf_merge_sec_value(conf->max_age, prev->max_age, 600);
     ngx_conf_merge_value(conf->csrf, prev->csrf, 1);
+
+    /* the preflight's Access-Control-Max-Age, written once here */
+
+    if (conf->origins || conf->any) {
+        conf->max_age_text.data = ngx_pnalloc(cf->pool, NGX_TIME_T_LEN);
+        if (conf->max_age_text.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        conf->max_age_text.len = ngx_sprintf(conf->max_age_text.data, "%T",
+                                             conf->max_age)
+                                 - conf->max_age_text.data;
+    }
 
     if (conf->any && conf->credentials) {
         /* browsers refuse "*" with credentials: say so at start */
