@@ -35,6 +35,9 @@ typedef struct {
     ngx_str_t                       user;       /* the row as JSON */
 
     const char                     *reason;     /* for the log */
+    /* where the context came from, for $backend_context_source and the
+     * metrics: "zone", "redis", "database", or empty (none needed) */
+    const char                     *source;
     void                           *fill;       /* async state */
 
     ngx_uint_t                      jwks;       /* JWKS fetch state */

@@ -98,6 +98,8 @@ struct ngx_http_backend_pg_query_s {
     ngx_http_backend_pg_status_e    status;
     PGresult                       *result;     /* the handler owns it */
     u_char                          sqlstate[6];
+    uint64_t                        queue_wait; /* us until it was sent */
+    uint64_t                        duration;   /* us from sent to result */
 
     /* private to the engine */
     ngx_queue_t                     queue;
