@@ -14,6 +14,7 @@
 
 #include "ngx_http_backend_auth.h"
 #include "ngx_http_backend_json.h"
+#include "ngx_http_backend_metrics.h"
 #include "ngx_http_backend_pg.h"
 #include "ngx_http_backend_schema.h"
 
@@ -55,8 +56,11 @@ typedef enum {
     NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR,
     NGX_HTTP_BACKEND_NOT_IMPLEMENTED,
     NGX_HTTP_BACKEND_SERVICE_UNAVAILABLE,
-    NGX_HTTP_BACKEND_GATEWAY_TIMEOUT
+    NGX_HTTP_BACKEND_GATEWAY_TIMEOUT,
+    NGX_HTTP_BACKEND_OK                 /* a call's outcome: no error */
 } ngx_http_backend_error_e;
+
+#define NGX_HTTP_BACKEND_NCODES  (NGX_HTTP_BACKEND_OK + 1)
 
 
 typedef struct {
@@ -87,6 +91,10 @@ typedef struct {
     ngx_http_backend_pg_server_t   *server;
     ngx_http_backend_pg_stmt_t     *stmt;
 
+    /* metrics: calls by outcome, durations */
+    ngx_http_backend_series_t      *calls[NGX_HTTP_BACKEND_NCODES];
+    ngx_http_backend_series_t      *duration;
+
     unsigned                        public:1;
     unsigned                        uses_input:1;
     unsigned                        data_user:1;
@@ -115,6 +123,14 @@ typedef struct {
 
     /* nginx's own, the same for every request: kept to chain to */
     ngx_http_log_handler_pt         log_handler;
+
+    /* metrics of calls to undeclared procedures, by type and outcome;
+     * requests refused before any call; batch sizes; bytes */
+    ngx_http_backend_series_t      *unknown[2][NGX_HTTP_BACKEND_NCODES];
+    ngx_http_backend_series_t      *rejected[NGX_HTTP_BACKEND_NCODES];
+    ngx_http_backend_series_t      *batch_size;
+    ngx_http_backend_series_t      *received;
+    ngx_http_backend_series_t      *sent;
 } ngx_http_backend_main_conf_t;
 
 
@@ -139,6 +155,7 @@ typedef struct {
 
     ngx_str_t                       out;        /* the call's envelope */
     ngx_uint_t                      status;
+    ngx_http_backend_error_e        code;       /* or NGX_HTTP_BACKEND_OK */
 
     ngx_http_backend_invalidate_t   invalidate;
     ngx_str_t                       result;     /* held while invalidating */
@@ -152,6 +169,22 @@ typedef struct {
 struct ngx_http_backend_ctx_s {
     ngx_http_request_t             *request;
     ngx_str_t                       request_id;
+
+    /* W3C trace context: the client's traceparent, or one started here */
+    u_char                          trace_id[32];
+    u_char                          parent_id[16];  /* the caller's span */
+    u_char                          span_id[16];    /* ours */
+    u_char                          trace_flags[2];
+
+    /* webhooks: the svix-id, named in every error-log line */
+    ngx_str_t                       event_id;
+
+    /* for the access log and the metrics: microseconds */
+    uint64_t                        start;
+    uint64_t                        db_time;
+    uint64_t                        queue_wait;
+    size_t                          received;
+    ngx_http_backend_error_e        code;       /* a request-level error */
 
     ngx_http_backend_auth_ctx_t     auth;
 
@@ -173,6 +206,8 @@ struct ngx_http_backend_ctx_s {
     unsigned                        async:1;    /* rpc_start() returned */
     unsigned                        head_sent:1;
     unsigned                        finalized:1;
+    unsigned                        rejected:1; /* before any call */
+    unsigned                        counted:1;  /* in the metrics */
 };
 
 
@@ -180,6 +215,13 @@ ngx_int_t ngx_http_backend_error(ngx_pool_t *pool, ngx_str_t *out,
     ngx_http_backend_error_e code, ngx_str_t *message, ngx_str_t *path,
     ngx_str_t *extra);
 ngx_uint_t ngx_http_backend_error_status(ngx_http_backend_error_e code);
+ngx_str_t *ngx_http_backend_error_name(ngx_http_backend_error_e code);
+/* the procedure families of the metrics, declared in init_main_conf */
+ngx_int_t ngx_http_backend_rpc_metrics(ngx_conf_t *cf,
+    ngx_http_backend_main_conf_t *bmcf);
+/* the request's calls counted, once, when it ends */
+void ngx_http_backend_rpc_count(ngx_http_request_t *r,
+    ngx_http_backend_ctx_t *ctx);
 ngx_int_t ngx_http_backend_send_error(ngx_http_request_t *r,
     ngx_http_backend_error_e code, ngx_str_t *message);
 ngx_http_backend_ctx_t *ngx_http_backend_get_ctx(ngx_http_request_t *r);

@@ -353,7 +353,8 @@ ngx_http_backend_metrics_bounds(ngx_conf_t *cf, ngx_http_backend_family_t *f,
     }
 
     for (i = 0; i < n; i++) {
-        v = ngx_atofp(bounds[i].data, bounds[i].len, points);
+        v = points ? ngx_atofp(bounds[i].data, bounds[i].len, points)
+                   : ngx_atoi(bounds[i].data, bounds[i].len);
 
         if (v <= 0 || (i && (uint64_t) v <= f->limits[i - 1])) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

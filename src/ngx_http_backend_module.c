@@ -21,6 +21,10 @@ static ngx_int_t ngx_http_backend_init_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_backend_request_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_backend_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_backend_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_backend_log_phase(ngx_http_request_t *r);
+static void ngx_http_backend_trace(ngx_http_request_t *r,
+    ngx_http_backend_ctx_t *ctx);
 static void *ngx_http_backend_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_backend_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_backend_create_loc_conf(ngx_conf_t *cf);
@@ -101,7 +105,7 @@ static ngx_command_t  ngx_http_backend_commands[] = {
 
 static ngx_http_module_t  ngx_http_backend_module_ctx = {
     ngx_http_backend_add_variables,        /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_backend_postconfiguration,    /* postconfiguration */
 
     ngx_http_backend_create_main_conf,     /* create main configuration */
     ngx_http_backend_init_main_conf,       /* init main configuration */
@@ -231,6 +235,8 @@ ngx_http_backend_get_ctx(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_backend_module);
 
+    ngx_http_backend_trace(r, ctx);
+
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_backend_module);
 
     if (r->log_handler != ngx_http_backend_log_error) {
@@ -338,6 +344,96 @@ ngx_http_backend_request_id(ngx_http_request_t *r, ngx_str_t *id)
 }
 
 
+/*
+ * W3C trace context: the client's traceparent when it is well-formed
+ * ("00-" 32 hex "-" 16 hex "-" 2 hex, ids not all zeros; a later version
+ * may append "-..."), else a trace started here.  Either way the request
+ * gets a span id of its own, the parent of every call it makes out.
+ */
+
+static void
+ngx_http_backend_trace(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx)
+{
+    u_char                        *p;
+    ngx_uint_t                     i, zero;
+    ngx_table_elt_t               *h;
+    ngx_http_backend_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_backend_module);
+
+    /* the worker's stream again, in a part of it request ids never use */
+
+    bmcf->rid_count++;
+
+    ngx_http_backend_request_id_hex(ctx->span_id,
+                   ngx_http_backend_mix(bmcf->rid_seed[0]
+                                        ^ (bmcf->rid_count << 1 | 1)));
+
+    h = ngx_http_backend_header(r, (u_char *) "traceparent",
+                                sizeof("traceparent") - 1);
+
+    if (h == NULL || h->value.len < 55
+        || (h->value.len > 55 && h->value.data[55] != '-'))
+    {
+        goto start;
+    }
+
+    p = h->value.data;
+
+    if (p[2] != '-' || p[35] != '-' || p[52] != '-'
+        || (p[0] == 'f' && p[1] == 'f')
+        || (p[0] == '0' && p[1] == '0' && h->value.len != 55))
+    {
+        goto start;
+    }
+
+    for (i = 0; i < 55; i++) {
+        if (i == 2 || i == 35 || i == 52) {
+            continue;
+        }
+
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'))) {
+            goto start;
+        }
+    }
+
+    for (zero = 1, i = 3; i < 35; i++) {
+        zero &= (p[i] == '0');
+    }
+
+    if (zero) {
+        goto start;
+    }
+
+    for (zero = 1, i = 36; i < 52; i++) {
+        zero &= (p[i] == '0');
+    }
+
+    if (zero) {
+        goto start;
+    }
+
+    ngx_memcpy(ctx->trace_id, p + 3, 32);
+    ngx_memcpy(ctx->parent_id, p + 36, 16);
+    ngx_memcpy(ctx->trace_flags, p + 53, 2);
+
+    return;
+
+start:
+
+    ngx_http_backend_request_id_hex(ctx->trace_id,
+                   ngx_http_backend_mix(bmcf->rid_seed[1]
+                                        + (bmcf->rid_count << 1)));
+    ngx_http_backend_request_id_hex(ctx->trace_id + 16,
+                   ngx_http_backend_mix(bmcf->rid_seed[0]
+                                        - (bmcf->rid_count << 1)));
+
+    ngx_memzero(ctx->parent_id, 16);
+    ctx->trace_flags[0] = '0';
+    ctx->trace_flags[1] = '0';
+}
+
+
 /* splitmix64's finalizer: a bijection, so distinct counts never collide */
 
 static uint64_t
@@ -408,8 +504,14 @@ ngx_http_backend_log_error(ngx_http_request_t *r, ngx_http_request_t *sr,
         return p;
     }
 
-    p = ngx_slprintf(p, last, ", request_id: \"%V\", actor: ",
-                     &ctx->request_id);
+    p = ngx_slprintf(p, last, ", request_id: \"%V\", trace_id: \"%*s\"",
+                     &ctx->request_id, (size_t) 32, ctx->trace_id);
+
+    if (ctx->event_id.len) {
+        p = ngx_slprintf(p, last, ", svix_id: \"%V\"", &ctx->event_id);
+    }
+
+    p = ngx_slprintf(p, last, ", actor: ");
 
     if (ctx->auth.user_id.len) {
         return ngx_slprintf(p, last, "user:%V", &ctx->auth.user_id);
@@ -468,6 +570,53 @@ ngx_http_backend_add_variables(ngx_conf_t *cf)
     if (bmcf->request_id_index == NGX_ERROR) {
         return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_backend_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_backend_log_phase;
+
+    return NGX_OK;
+}
+
+
+/* a backend_rpc request ends: its calls counted in the metrics */
+
+static ngx_int_t
+ngx_http_backend_log_phase(ngx_http_request_t *r)
+{
+    ngx_http_backend_ctx_t       *ctx;
+    ngx_http_backend_loc_conf_t  *blcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
+
+    if (ctx == NULL || ctx->counted) {
+        return NGX_OK;
+    }
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_module);
+
+    if (blcf->rpc != 1) {
+        return NGX_OK;
+    }
+
+    ctx->counted = 1;
+
+    ngx_http_backend_rpc_count(r, ctx);
 
     return NGX_OK;
 }
@@ -590,6 +739,10 @@ ngx_http_backend_init_main_conf(ngx_conf_t *cf, void *conf)
     hash.temp_pool = NULL;
 
     if (ngx_hash_init(&hash, keys.elts, keys.nelts) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_backend_rpc_metrics(cf, bmcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -57,6 +57,7 @@ static void ngx_http_backend_rpc_call_error(ngx_http_backend_call_t *call,
     ngx_http_backend_error_e code, ngx_str_t *message);
 static void ngx_http_backend_rpc_call_result(ngx_http_backend_call_t *call,
     ngx_str_t *data);
+static void ngx_http_backend_rpc_call_metrics(ngx_http_backend_call_t *call);
 static ngx_int_t ngx_http_backend_rpc_send(ngx_http_backend_ctx_t *ctx);
 static ngx_int_t ngx_http_backend_rpc_send_head(ngx_http_backend_ctx_t *ctx);
 static ngx_int_t ngx_http_backend_rpc_send_line(ngx_http_backend_ctx_t *ctx,
@@ -86,7 +87,8 @@ static ngx_http_backend_error_code_t  ngx_http_backend_error_codes[] = {
     { ngx_string("INTERNAL_SERVER_ERROR"), -32603, 500 },
     { ngx_string("NOT_IMPLEMENTED"), -32603, 501 },
     { ngx_string("SERVICE_UNAVAILABLE"), -32603, 503 },
-    { ngx_string("GATEWAY_TIMEOUT"), -32603, 504 }
+    { ngx_string("GATEWAY_TIMEOUT"), -32603, 504 },
+    { ngx_string("OK"), 0, 200 }
 };
 
 
@@ -94,6 +96,171 @@ ngx_uint_t
 ngx_http_backend_error_status(ngx_http_backend_error_e code)
 {
     return ngx_http_backend_error_codes[code].status;
+}
+
+
+ngx_str_t *
+ngx_http_backend_error_name(ngx_http_backend_error_e code)
+{
+    return &ngx_http_backend_error_codes[code].key;
+}
+
+
+/*
+ * backend_calls_total{procedure,type,code} for every declared procedure
+ * and every outcome, and for "unknown" of both types: label values come
+ * from the configuration only, never from a request
+ */
+
+ngx_int_t
+ngx_http_backend_rpc_metrics(ngx_conf_t *cf,
+    ngx_http_backend_main_conf_t *bmcf)
+{
+    ngx_str_t                   v[3];
+    ngx_uint_t                  i, t, code;
+    ngx_http_backend_proc_t    *proc;
+    ngx_http_backend_family_t  *calls, *duration, *f;
+
+    static ngx_str_t  types[] = { ngx_string("query"),
+                                  ngx_string("mutation") };
+
+    calls = ngx_http_backend_metrics_family(cf, "backend_calls_total",
+                "Procedure calls by outcome: OK or the tRPC error code.",
+                NGX_HTTP_BACKEND_COUNTER, "procedure,type,code");
+
+    duration = ngx_http_backend_metrics_duration(cf,
+                "backend_call_duration_seconds",
+                "Procedure calls, from the request's start to the call's "
+                "result.", "procedure");
+
+    if (calls == NULL || duration == NULL) {
+        return NGX_ERROR;
+    }
+
+    proc = bmcf->procs.elts;
+
+    for (i = 0; i < bmcf->procs.nelts; i++) {
+        v[0] = proc[i].name;
+        v[1] = types[proc[i].type == NGX_HTTP_BACKEND_MUTATION];
+
+        for (code = 0; code < NGX_HTTP_BACKEND_NCODES; code++) {
+            v[2] = ngx_http_backend_error_codes[code].key;
+
+            proc[i].calls[code] = ngx_http_backend_metrics_series(cf, calls,
+                                                                  v);
+            if (proc[i].calls[code] == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        proc[i].calls[NGX_HTTP_BACKEND_OK]->always = 1;
+
+        proc[i].duration = ngx_http_backend_metrics_series(cf, duration, v);
+        if (proc[i].duration == NULL) {
+            return NGX_ERROR;
+        }
+
+        proc[i].duration->always = 1;
+    }
+
+    ngx_str_set(&v[0], "unknown");
+
+    for (t = 0; t < 2; t++) {
+        v[1] = types[t];
+
+        for (code = 0; code < NGX_HTTP_BACKEND_NCODES; code++) {
+            v[2] = ngx_http_backend_error_codes[code].key;
+
+            bmcf->unknown[t][code] = ngx_http_backend_metrics_series(cf,
+                                                                   calls, v);
+            if (bmcf->unknown[t][code] == NULL) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    f = ngx_http_backend_metrics_family(cf, "backend_rpc_rejected_total",
+                "Requests to backend_rpc refused before any call (a bad "
+                "path, a batch too large, a body too large), by tRPC code.",
+                NGX_HTTP_BACKEND_COUNTER, "code");
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (code = 0; code < NGX_HTTP_BACKEND_OK; code++) {
+        bmcf->rejected[code] = ngx_http_backend_metrics_series(cf, f,
+                                      &ngx_http_backend_error_codes[code].key);
+        if (bmcf->rejected[code] == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    f = ngx_http_backend_metrics_histogram(cf, "backend_batch_size",
+                "Calls per request to backend_rpc (1: not a batch).", NULL,
+                "1 2 4 8 16 32 64 128");
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    bmcf->batch_size = ngx_http_backend_metrics_series1(cf, f, NULL);
+
+    f = ngx_http_backend_metrics_family(cf,
+                "backend_rpc_received_bytes_total",
+                "Request bodies received by backend_rpc locations.",
+                NGX_HTTP_BACKEND_COUNTER, NULL);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    bmcf->received = ngx_http_backend_metrics_series1(cf, f, NULL);
+
+    f = ngx_http_backend_metrics_family(cf, "backend_rpc_sent_bytes_total",
+                "Response bodies sent by backend_rpc locations.",
+                NGX_HTTP_BACKEND_COUNTER, NULL);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    bmcf->sent = ngx_http_backend_metrics_series1(cf, f, NULL);
+
+    if (bmcf->batch_size == NULL || bmcf->received == NULL
+        || bmcf->sent == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    bmcf->batch_size->always = 1;
+    bmcf->received->always = 1;
+    bmcf->sent->always = 1;
+
+    return NGX_OK;
+}
+
+
+/* what the calls of a request add up to, counted when it is logged */
+
+void
+ngx_http_backend_rpc_count(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx)
+{
+    off_t                          sent;
+    ngx_http_backend_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_backend_module);
+
+    if (ctx->rejected) {
+        ngx_http_backend_metrics_add(bmcf->rejected[ctx->code], 1);
+
+    } else if (ctx->ncalls) {
+        ngx_http_backend_metrics_observe(bmcf->batch_size, ctx->ncalls);
+    }
+
+    ngx_http_backend_metrics_add(bmcf->received, ctx->received);
+
+    sent = r->connection->sent - (off_t) r->header_size;
+
+    if (sent > 0) {
+        ngx_http_backend_metrics_add(bmcf->sent, sent);
+    }
 }
 
 
@@ -167,8 +334,17 @@ ngx_int_t
 ngx_http_backend_send_error(ngx_http_request_t *r,
     ngx_http_backend_error_e code, ngx_str_t *message)
 {
-    ngx_int_t  rc;
-    ngx_str_t  out;
+    ngx_int_t                rc;
+    ngx_str_t                out;
+    ngx_http_backend_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
+
+    if (ctx) {
+        /* refused as a whole: for the access log and the metrics */
+        ctx->rejected = 1;
+        ctx->code = code;
+    }
 
     if (ngx_http_backend_error(r->pool, &out, code, message, NULL, NULL)
         != NGX_OK)
@@ -204,6 +380,8 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_backend_module);
 
     ctx->request = r;
+    ctx->start = ngx_http_backend_metrics_now();
+    ctx->received = len;
 
     /* the calls: their paths */
 
@@ -988,6 +1166,7 @@ ngx_http_backend_rpc_validate(ngx_http_backend_call_t *call)
     }
 
     call->status = NGX_HTTP_BAD_REQUEST;
+    call->code = NGX_HTTP_BACKEND_BAD_REQUEST;
     ngx_http_backend_rpc_call_done(call);
 
     return NGX_DECLINED;
@@ -1214,6 +1393,9 @@ ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q)
     proc = call->proc;
     r = call->ctx->request;
 
+    call->ctx->db_time += q->duration;
+    call->ctx->queue_wait += q->queue_wait;
+
     /*
      * The result is cleared before the call completes: completing the
      * last call may finalize the request and free the call with it
@@ -1380,6 +1562,7 @@ ngx_http_backend_rpc_call_error(ngx_http_backend_call_t *call,
     }
 
     call->status = ngx_http_backend_error_status(code);
+    call->code = code;
 
     ngx_http_backend_rpc_call_done(call);
 }
@@ -1395,6 +1578,7 @@ ngx_http_backend_rpc_call_result(ngx_http_backend_call_t *call,
     r = call->ctx->request;
 
     call->status = NGX_HTTP_OK;
+    call->code = NGX_HTTP_BACKEND_OK;
 
     if (data == NULL) {
         /* undefined: JSON.stringify() drops "data" */
@@ -1437,6 +1621,8 @@ ngx_http_backend_rpc_call_done(ngx_http_backend_call_t *call)
     call->done = 1;
     ctx->pending--;
 
+    ngx_http_backend_rpc_call_metrics(call);
+
     /* inside rpc_start(): it sends what is known when it is done */
 
     if (!ctx->async || ctx->finalized) {
@@ -1463,6 +1649,31 @@ ngx_http_backend_rpc_call_done(ngx_http_backend_call_t *call)
     ctx->finalized = 1;
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_backend_rpc_call_metrics(ngx_http_backend_call_t *call)
+{
+    ngx_uint_t                     type;
+    ngx_http_request_t            *r;
+    ngx_http_backend_main_conf_t  *bmcf;
+
+    if (call->proc) {
+        ngx_http_backend_metrics_add(call->proc->calls[call->code], 1);
+        ngx_http_backend_metrics_observe(call->proc->duration,
+                                         ngx_http_backend_metrics_now()
+                                         - call->ctx->start);
+        return;
+    }
+
+    r = call->ctx->request;
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_backend_module);
+
+    /* as tRPC reads the method: POST is a mutation */
+    type = (r->method == NGX_HTTP_POST);
+
+    ngx_http_backend_metrics_add(bmcf->unknown[type][call->code], 1);
 }
 
 

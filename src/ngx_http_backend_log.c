@@ -1,0 +1,366 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <openssl/sha.h>
+
+#include "ngx_http_backend.h"
+
+
+/*
+ * $backend_* variables for the access log (a JSON log_format with
+ * escape=json) and for outbound calls ($backend_traceparent): what the
+ * request's context knows once its calls are done.  Values come from the
+ * configuration or from the server's own ids, never raw from the client,
+ * except a well-formed traceparent's ids.
+ */
+
+
+typedef enum {
+    NGX_HTTP_BACKEND_LOG_TRACE_ID = 0,
+    NGX_HTTP_BACKEND_LOG_SPAN_ID,
+    NGX_HTTP_BACKEND_LOG_PARENT_ID,
+    NGX_HTTP_BACKEND_LOG_TRACEPARENT,
+    NGX_HTTP_BACKEND_LOG_ACTOR,
+    NGX_HTTP_BACKEND_LOG_SESSION_HASH,
+    NGX_HTTP_BACKEND_LOG_PROCEDURE,
+    NGX_HTTP_BACKEND_LOG_TIER,
+    NGX_HTTP_BACKEND_LOG_CODE,
+    NGX_HTTP_BACKEND_LOG_DB_TIME,
+    NGX_HTTP_BACKEND_LOG_QUEUE_WAIT,
+    NGX_HTTP_BACKEND_LOG_CONTEXT_SOURCE,
+    NGX_HTTP_BACKEND_LOG_BATCH_SIZE
+} ngx_http_backend_log_var_e;
+
+
+static ngx_int_t ngx_http_backend_log_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_backend_log_list(ngx_http_request_t *r,
+    ngx_http_backend_ctx_t *ctx, uintptr_t what, ngx_str_t *out);
+static ngx_int_t ngx_http_backend_log_add_variables(ngx_conf_t *cf);
+
+
+static ngx_http_module_t  ngx_http_backend_log_module_ctx = {
+    ngx_http_backend_log_add_variables,    /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_backend_log_module = {
+    NGX_MODULE_V1,
+    &ngx_http_backend_log_module_ctx,      /* module context */
+    NULL,                                  /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+#define ngx_http_backend_log_var(name, what)                                  \
+    { ngx_string(name), NULL, ngx_http_backend_log_variable, what,            \
+      NGX_HTTP_VAR_NOCACHEABLE, 0 }
+
+static ngx_http_variable_t  ngx_http_backend_log_vars[] = {
+
+    ngx_http_backend_log_var("backend_trace_id",
+                             NGX_HTTP_BACKEND_LOG_TRACE_ID),
+    ngx_http_backend_log_var("backend_span_id",
+                             NGX_HTTP_BACKEND_LOG_SPAN_ID),
+    ngx_http_backend_log_var("backend_parent_span_id",
+                             NGX_HTTP_BACKEND_LOG_PARENT_ID),
+    ngx_http_backend_log_var("backend_traceparent",
+                             NGX_HTTP_BACKEND_LOG_TRACEPARENT),
+    ngx_http_backend_log_var("backend_actor",
+                             NGX_HTTP_BACKEND_LOG_ACTOR),
+    ngx_http_backend_log_var("backend_session_hash",
+                             NGX_HTTP_BACKEND_LOG_SESSION_HASH),
+    ngx_http_backend_log_var("backend_procedure",
+                             NGX_HTTP_BACKEND_LOG_PROCEDURE),
+    ngx_http_backend_log_var("backend_tier",
+                             NGX_HTTP_BACKEND_LOG_TIER),
+    ngx_http_backend_log_var("backend_code",
+                             NGX_HTTP_BACKEND_LOG_CODE),
+    ngx_http_backend_log_var("backend_db_time",
+                             NGX_HTTP_BACKEND_LOG_DB_TIME),
+    ngx_http_backend_log_var("backend_queue_wait",
+                             NGX_HTTP_BACKEND_LOG_QUEUE_WAIT),
+    ngx_http_backend_log_var("backend_context_source",
+                             NGX_HTTP_BACKEND_LOG_CONTEXT_SOURCE),
+    ngx_http_backend_log_var("backend_batch_size",
+                             NGX_HTTP_BACKEND_LOG_BATCH_SIZE),
+
+      ngx_http_null_variable
+};
+
+
+static ngx_int_t
+ngx_http_backend_log_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                  *p;
+    uint64_t                 us;
+    ngx_str_t                s;
+    ngx_uint_t               i;
+    ngx_http_backend_ctx_t  *ctx;
+    u_char                   md[SHA256_DIGEST_LENGTH];
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_str_null(&s);
+
+    switch (data) {
+
+    case NGX_HTTP_BACKEND_LOG_TRACE_ID:
+        s.data = ctx->trace_id;
+        s.len = 32;
+        break;
+
+    case NGX_HTTP_BACKEND_LOG_SPAN_ID:
+        s.data = ctx->span_id;
+        s.len = 16;
+        break;
+
+    case NGX_HTTP_BACKEND_LOG_PARENT_ID:
+        if (ctx->parent_id[0] == '\0') {
+            /* a trace started here has no parent */
+            break;
+        }
+
+        s.data = ctx->parent_id;
+        s.len = 16;
+        break;
+
+    case NGX_HTTP_BACKEND_LOG_TRACEPARENT:
+        s.len = sizeof("00--") - 1 + 32 + 1 + 16 + 2;
+        s.data = ngx_pnalloc(r->pool, s.len);
+        if (s.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf(s.data, "00-%*s-%*s-%*s", (size_t) 32, ctx->trace_id,
+                    (size_t) 16, ctx->span_id, (size_t) 2, ctx->trace_flags);
+        break;
+
+    case NGX_HTTP_BACKEND_LOG_ACTOR:
+        if (ctx->auth.user_id.len || ctx->auth.clerk_user_id.len) {
+            s.len = sizeof("clerk:") - 1 + ngx_max(ctx->auth.user_id.len,
+                                                   ctx->auth.clerk_user_id.len);
+            s.data = ngx_pnalloc(r->pool, s.len);
+            if (s.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = ctx->auth.user_id.len
+                ? ngx_sprintf(s.data, "user:%V", &ctx->auth.user_id)
+                : ngx_sprintf(s.data, "clerk:%V", &ctx->auth.clerk_user_id);
+            s.len = p - s.data;
+            break;
+        }
+
+        ngx_str_set(&s, "anonymous");
+        break;
+
+    case NGX_HTTP_BACKEND_LOG_SESSION_HASH:
+        if (ctx->auth.session_id.len == 0) {
+            break;
+        }
+
+        /* the session named without giving its id away: 64 bits of
+         * SHA-256, enough to follow one session through the log */
+
+        (void) SHA256(ctx->auth.session_id.data, ctx->auth.session_id.len,
+                      md);
+
+        s.len = 16;
+        s.data = ngx_pnalloc(r->pool, s.len);
+        if (s.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < 8; i++) {
+            s.data[2 * i] = hex[md[i] >> 4];
+            s.data[2 * i + 1] = hex[md[i] & 0xf];
+        }
+
+        break;
+
+    case NGX_HTTP_BACKEND_LOG_PROCEDURE:
+    case NGX_HTTP_BACKEND_LOG_TIER:
+    case NGX_HTTP_BACKEND_LOG_CODE:
+        if (ngx_http_backend_log_list(r, ctx, data, &s) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        break;
+
+    case NGX_HTTP_BACKEND_LOG_DB_TIME:
+    case NGX_HTTP_BACKEND_LOG_QUEUE_WAIT:
+        us = (data == NGX_HTTP_BACKEND_LOG_DB_TIME) ? ctx->db_time
+                                                    : ctx->queue_wait;
+
+        s.data = ngx_pnalloc(r->pool, NGX_INT64_LEN + 8);
+        if (s.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        s.len = ngx_sprintf(s.data, "%uL.%06uL", us / 1000000, us % 1000000)
+                - s.data;
+        break;
+
+    case NGX_HTTP_BACKEND_LOG_CONTEXT_SOURCE:
+        if (ctx->auth.source) {
+            s.data = (u_char *) ctx->auth.source;
+            s.len = ngx_strlen(ctx->auth.source);
+
+        } else {
+            ngx_str_set(&s, "none");
+        }
+
+        break;
+
+    default: /* NGX_HTTP_BACKEND_LOG_BATCH_SIZE */
+        s.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (s.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        s.len = ngx_sprintf(s.data, "%ui", ctx->ncalls) - s.data;
+        break;
+    }
+
+    if (s.data == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = s.data;
+    v->len = s.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The calls' procedures, tiers or codes, comma-separated in the batch's
+ * order; a request refused before any call has only its code
+ */
+
+static ngx_int_t
+ngx_http_backend_log_list(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
+    uintptr_t what, ngx_str_t *out)
+{
+    u_char                   *p;
+    size_t                    len;
+    ngx_str_t                *item;
+    ngx_uint_t                i;
+    ngx_http_backend_call_t  *call;
+
+    static ngx_str_t  unknown = ngx_string("unknown");
+    static ngx_str_t  none = ngx_string("");
+
+    if (ctx->rejected || ctx->ncalls == 0) {
+        if (what == NGX_HTTP_BACKEND_LOG_CODE && ctx->rejected) {
+            *out = *ngx_http_backend_error_name(ctx->code);
+        }
+
+        return NGX_OK;
+    }
+
+    len = 0;
+    p = NULL;
+
+    for (i = 0; i < 2; i++) {
+
+        for (call = ctx->calls; call < ctx->calls + ctx->ncalls; call++) {
+
+            switch (what) {
+
+            case NGX_HTTP_BACKEND_LOG_PROCEDURE:
+                item = call->proc ? &call->proc->name : &unknown;
+                break;
+
+            case NGX_HTTP_BACKEND_LOG_TIER:
+                item = call->proc ? &call->proc->tier : &none;
+                break;
+
+            default: /* NGX_HTTP_BACKEND_LOG_CODE */
+                /* a call not done: the client went away first */
+                item = call->done ? ngx_http_backend_error_name(call->code)
+                                  : &none;
+            }
+
+            if (i == 0) {
+                len += item->len + 1;
+                continue;
+            }
+
+            if (call != ctx->calls) {
+                *p++ = ',';
+            }
+
+            p = ngx_cpymem(p, item->data, item->len);
+        }
+
+        if (i == 0) {
+            out->data = ngx_pnalloc(r->pool, len);
+            if (out->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = out->data;
+        }
+    }
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_backend_log_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_backend_log_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
