@@ -129,7 +129,30 @@ ngx_http_backend_log_variable(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
 
     if (ctx == NULL) {
-        v->not_found = 1;
+        /* numbers stay numbers in a JSON log_format */
+
+        switch (data) {
+
+        case NGX_HTTP_BACKEND_LOG_DB_TIME:
+        case NGX_HTTP_BACKEND_LOG_QUEUE_WAIT:
+            v->data = (u_char *) "0.000000";
+            v->len = sizeof("0.000000") - 1;
+            break;
+
+        case NGX_HTTP_BACKEND_LOG_BATCH_SIZE:
+            v->data = (u_char *) "0";
+            v->len = 1;
+            break;
+
+        default:
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        v->valid = 1;
+        v->no_cacheable = 1;
+        v->not_found = 0;
+
         return NGX_OK;
     }
 

@@ -12,6 +12,7 @@
 # Postgres and Redis this script started (not ones that were running).
 #
 # env: MODULE (default .build/nginx/ngx_http_backend_module.so), PORT,
+#      METRICS_PORT (default 9145, loopback: /metrics),
 #      PG_PORT, REDIS_PORT, NGINX (default /usr/sbin/nginx)
 set -euo pipefail
 
@@ -23,6 +24,7 @@ NGINX=${NGINX:-/usr/sbin/nginx}
 # nginx reads NGINX from its environment as inherited listen sockets
 export -n NGINX
 PORT=${PORT:-8080}
+METRICS_PORT=${METRICS_PORT:-9145}
 PG_PORT=${PG_PORT:-54329}
 REDIS_PORT=${REDIS_PORT:-63799}
 
@@ -53,6 +55,7 @@ port_free() {
         || die "port $2 is in use by another program: $1=<port> make run"
 }
 port_free PORT "$PORT"
+port_free METRICS_PORT "$METRICS_PORT"
 
 # Postgres runs as user "postgres" when we are root, and that user must be
 # able to traverse every parent of its data directory.  A checkout under
@@ -134,6 +137,7 @@ sed_escape() { printf '%s' "$1" | sed -e 's/[|&\\]/\\&/g'; }
 sed -e "s|@PREFIX@|$(sed_escape "$RUN/nginx")|g" \
     -e "s|@MODULE@|$(sed_escape "$MODULE")|g" \
     -e "s|@PORT@|$(sed_escape "$PORT")|g" \
+    -e "s|@METRICS_PORT@|$(sed_escape "$METRICS_PORT")|g" \
     -e "s|@PG_PORT@|$(sed_escape "$PG_PORT")|g" \
     -e "s|@REDIS_PORT@|$(sed_escape "$REDIS_PORT")|g" \
     -e "s|@CONF_DIR@|$(sed_escape "$ROOT/conf")|g" \
@@ -165,7 +169,9 @@ ngx_backend on http://$base/trpc/   (Ctrl-C stops nginx, Postgres and Redis)
 
   psql postgres://postgres@127.0.0.1:$PG_PORT/app
   redis-cli -p $REDIS_PORT
-  logs: $RUN/nginx/logs/error.log, access.log
+  curl -s 127.0.0.1:$METRICS_PORT/metrics        (Prometheus, loopback only)
+
+  logs: $RUN/nginx/logs/error.log, access.log (JSON, one line a request)
 
 MSG
 
