@@ -75,7 +75,7 @@ NPM_STAMP := node_modules/.deps.stamp
 LINT_SRC := $(sort $(wildcard src/*.c src/*.h))
 
 .PHONY: deps build check lint db-push run test unit fuzz fuzz-zod schemas token clean \
-        bench bench-check soak FORCE
+        bench bench-check bench-obs soak FORCE
 
 
 # deps: Debian packages (only the missing ones), then node_modules
@@ -211,6 +211,11 @@ bench-check: deps build
 
 bench: deps build
 	MODULE='$(MODULE)' tools/bench.sh
+
+# make bench-obs: worker CPU per request with metrics and the JSON access
+# log on against off, interleaved (tools/bench-obs.sh, docs/performance.md)
+bench-obs: deps build
+	MODULE='$(MODULE)' tools/bench-obs.sh
 
 
 # make soak: SOAK_SECONDS (600) of W1-W5 at 64 connections while Postgres

@@ -6,7 +6,10 @@
 # env: MODULE, BENCH_DIR (../shared/bench), WORKERS (2), POOL (2: backend_pg
 #      max= per worker), PIPELINE (16: backend_pg pipeline=),
 #      WEBHOOK_SECRET (the Svix secret's file for /webhooks/clerk; default
-#      PREFIX/webhook-secret, made with a random secret when missing)
+#      PREFIX/webhook-secret, made with a random secret when missing),
+#      OBS (on: metrics zone, JSON access log to PREFIX/logs/access.log,
+#      buffered, and /metrics on 127.0.0.1:METRICS_PORT when set; off:
+#      none of them), written to PREFIX/observability.conf
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +23,23 @@ if [ ! -f "$secret" ]; then
     mkdir -p "$(dirname "$secret")"
     (umask 077 && echo "whsec_$(head -c 24 /dev/urandom | base64)" >"$secret")
 fi
+
+mkdir -p "$1"
+case ${OBS:-on} in
+on)
+    {
+        echo "include $ROOT/conf/log-format.conf;"
+        echo "access_log $1/logs/access.log backend_json buffer=64k flush=1s;"
+        echo "backend_metrics_zone metrics 4m;"
+        if [ -n "${METRICS_PORT:-}" ]; then
+            echo "server { listen 127.0.0.1:$METRICS_PORT;"
+            echo "         location = /metrics { backend_metrics; } }"
+        fi
+    } >"$1/observability.conf"
+    ;;
+off) : >"$1/observability.conf" ;;
+*) echo "OBS must be on or off" >&2; exit 2 ;;
+esac
 
 sed -e "s|@PREFIX@|$1|g" -e "s|@MODULE@|$MODULE|g" \
     -e "s|@PORT@|$2|g" -e "s|@PG_PORT@|$3|g" -e "s|@REDIS_PORT@|$4|g" \
