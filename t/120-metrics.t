@@ -4,6 +4,11 @@
 
 use Test::Nginx::Socket 'no_plan';
 
+$ENV{TEST_NGINX_PG_HOST} ||= '127.0.0.1';
+$ENV{TEST_NGINX_PG_PORT} ||= 5432;
+$ENV{TEST_NGINX_PG_DATABASE} ||= 'backend_test';
+$ENV{TEST_NGINX_PG_USER} ||= 'postgres';
+
 repeat_each(1);
 no_shuffle();
 no_long_string();
@@ -214,3 +219,23 @@ GET /trpc/health,health,health?batch=1
 qr/"procedure":"","tier":"","code":"BAD_REQUEST","status":400,.*"batch":0\}/
 --- no_error_log
 [error]
+
+
+
+=== TEST 14: every error-log line of the request names its request id, trace id and actor
+--- http_config
+    backend_pg main "host=$TEST_NGINX_PG_HOST port=$TEST_NGINX_PG_PORT dbname=$TEST_NGINX_PG_DATABASE user=$TEST_NGINX_PG_USER" max=2;
+    backend_procedure num { tier public; sql "select $1::int as v"; params input.a; result one; }
+--- config
+    location /trpc/ { backend_rpc; }
+--- request
+GET /trpc/num?input=%7B%22a
+--- more_headers
+traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+X-Request-Id: req-e2e-1
+--- error_code: 400
+--- error_log eval
+qr/backend: bad input: .*, request_id: "req-e2e-1", trace_id: "4bf92f3577b34da6a3ce929d0e0e4736", actor: -/
+--- no_error_log
+[error]
+
