@@ -129,6 +129,11 @@ ngx_http_backend_log_variable(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
 
     if (ctx == NULL) {
+        /* a subrequest (a call out, through proxy_pass): the request's */
+        ctx = ngx_http_get_module_ctx(r->main, ngx_http_backend_module);
+    }
+
+    if (ctx == NULL) {
         /* numbers stay numbers in a JSON log_format */
 
         switch (data) {
