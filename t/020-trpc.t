@@ -312,7 +312,7 @@ X-Request-Id: bad id!
 --- response_headers_like
 X-Request-Id: [0-9a-f]{32}
 --- error_log eval
-qr/too large body: \d+ bytes, client: .*, request_id: "[0-9a-f]{32}", actor: -/
+qr/too large body: \d+ bytes, client: .*, request_id: "[0-9a-f]{32}", trace_id: "[0-9a-f]{32}", actor: -/
 --- no_error_log
 [error]
 

@@ -258,7 +258,7 @@ test('every error line of a request names its request id and actor', async () =>
   const line = n.errorLog().split('\n').find((l) => l.includes(`req-${tag}`) && l.includes('[error]'))
     ?? n.errorLog().split('\n').find((l) => l.includes(`req-${tag}`));
   assert.ok(line, 'a log line for the request');
-  assert.match(line, new RegExp(`request_id: "req-${tag}", actor: user:${ids.m}`));
+  assert.match(line, new RegExp(`request_id: "req-${tag}", trace_id: "[0-9a-f]{32}", actor: user:${ids.m}`));
 });
 
 test('key rotation: a new kid after a reload, the old one gone after the next', async () => {
