@@ -80,7 +80,7 @@ qr/^(?=.*\n# TYPE backend_calls_total counter\n)(?=.*\nbackend_calls_total\{proc
 --- response_body_like eval
 [".", ".", qr/backend_calls_total\{procedure="unknown",type="query",code="NOT_FOUND"\} 1\n.*backend_calls_total\{procedure="unknown",type="mutation",code="NOT_FOUND"\} 1\n/s]
 --- response_body_unlike eval
-["^\$", "^\$", qr/secret|other/]
+["^\$", "^\$", qr/\{[^}\n]*(secret|other)/]
 --- no_error_log
 [error]
 
