@@ -1659,6 +1659,12 @@ ngx_http_backend_auth_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* the Redis families, and the series of backend_session_redis's link */
+
+    if (ngx_http_backend_redis_metrics(cf, amcf->redis_conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (amcf->jwks_url.len && amcf->cache == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "backend_auth_jwks_url needs a backend_session_zone, "

@@ -15,6 +15,11 @@
 #define NGX_HTTP_BACKEND_PG_BACKOFF_MAX  5000
 #define NGX_HTTP_BACKEND_PG_GRACE        1000
 
+/* query->clock */
+#define NGX_HTTP_BACKEND_PG_STOPPED      0
+#define NGX_HTTP_BACKEND_PG_WAITING      1
+#define NGX_HTTP_BACKEND_PG_RUNNING      2
+
 
 typedef enum {
     NGX_HTTP_BACKEND_PG_CONNECTING = 0,
@@ -65,6 +70,10 @@ struct ngx_http_backend_pg_conn_s {
     ngx_http_backend_pg_slot_t     *slots;
     ngx_uint_t                      head;
     ngx_uint_t                      nslots;
+
+    /* its part of the gauges: backend_pg_connections, _pipeline_depth */
+    ngx_http_backend_series_t      *counted;
+    ngx_uint_t                      depth;
 
     unsigned                        flushing:1;
     unsigned                        orphan:1;   /* its query was aborted */
@@ -145,6 +154,11 @@ static ngx_int_t ngx_http_backend_pg_deallocate(ngx_http_backend_pg_conn_t *pc,
 static ngx_int_t ngx_http_backend_pg_check(ngx_http_backend_pg_conn_t *pc);
 static void ngx_http_backend_pg_check_handler(ngx_http_backend_pg_conn_t *pc,
     ngx_event_t *ev);
+static void ngx_http_backend_pg_gauges(ngx_http_backend_pg_conn_t *pc);
+static void ngx_http_backend_pg_lost(ngx_http_backend_pg_conn_t *pc);
+static void ngx_http_backend_pg_clock(ngx_http_backend_pg_query_t *q,
+    ngx_uint_t clock);
+static void ngx_http_backend_pg_account(ngx_http_backend_pg_query_t *q);
 
 
 ngx_int_t
@@ -241,6 +255,10 @@ ngx_http_backend_pg_run(ngx_http_backend_pg_query_t *q)
     q->retried = 0;
     q->replanned = 0;
     q->sqlstate[0] = '\0';
+    q->queue_wait = 0;
+    q->duration = 0;
+    q->clock = NGX_HTTP_BACKEND_PG_STOPPED;
+    q->ran = 0;
 
     ngx_memzero(&q->wait, sizeof(ngx_event_t));
     q->wait.handler = ngx_http_backend_pg_wait_handler;
@@ -249,6 +267,7 @@ ngx_http_backend_pg_run(ngx_http_backend_pg_query_t *q)
 
     if (pool == NULL) {
         q->status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
+        ngx_http_backend_pg_account(q);
         return NGX_DECLINED;
     }
 
@@ -261,6 +280,7 @@ ngx_http_backend_pg_run(ngx_http_backend_pg_query_t *q)
             ngx_log_error(NGX_LOG_INFO, pool->log, 0,
                           "backend_pg \"%V\": idle connection closed by "
                           "server", &pool->server->name);
+            ngx_http_backend_pg_lost(pc);
             ngx_http_backend_pg_close(pc);
             continue;
         }
@@ -281,6 +301,7 @@ ngx_http_backend_pg_run(ngx_http_backend_pg_query_t *q)
                        "backend_pg \"%V\": down, failing fast",
                        &q->server->name);
         q->status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
+        ngx_http_backend_pg_account(q);
         return NGX_DECLINED;
     }
 
@@ -298,12 +319,16 @@ ngx_http_backend_pg_run(ngx_http_backend_pg_query_t *q)
                       "backend_pg \"%V\": queue of %ui is full",
                       &q->server->name, q->server->queue);
         q->status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
+        ngx_http_backend_pg_account(q);
         return NGX_DECLINED;
     }
 
     ngx_queue_insert_tail(&pool->waiting, &q->queue);
     pool->nwaiting++;
     q->queued = 1;
+
+    ngx_http_backend_metrics_add(q->server->queue_length, 1);
+    ngx_http_backend_pg_clock(q, NGX_HTTP_BACKEND_PG_WAITING);
 
     ngx_add_timer(&q->wait, q->server->queue_timeout);
 
@@ -338,6 +363,8 @@ ngx_http_backend_pg_abort(ngx_http_backend_pg_query_t *q)
         ngx_queue_remove(&q->queue);
         pool->nwaiting--;
         q->queued = 0;
+
+        ngx_http_backend_metrics_add(q->server->queue_length, -1);
     }
 
     if (q->conn && ngx_http_backend_pg_piped(q->conn->pool)) {
@@ -391,6 +418,7 @@ ngx_http_backend_pg_connect(ngx_http_backend_pg_pool_t *pool)
         ngx_log_error(NGX_LOG_ALERT, pool->log, 0,
                       "backend_pg \"%V\": PQconnectStartParams() failed",
                       &server->name);
+        ngx_http_backend_metrics_add(server->connect_failures, 1);
         ngx_http_backend_pg_backoff(pool);
         return NGX_ERROR;
     }
@@ -401,6 +429,7 @@ ngx_http_backend_pg_connect(ngx_http_backend_pg_pool_t *pool)
         ngx_http_backend_pg_log_error(pc, NULL);
         PQfinish(pc->pgconn);
         pc->pgconn = NULL;
+        ngx_http_backend_metrics_add(server->connect_failures, 1);
         ngx_http_backend_pg_backoff(pool);
         return NGX_ERROR;
     }
@@ -421,8 +450,11 @@ ngx_http_backend_pg_connect(ngx_http_backend_pg_pool_t *pool)
     pc->nslots = 0;
     ngx_memzero(pc->prepared, server->stmts.nelts + 1);
 
+    ngx_http_backend_pg_gauges(pc);
+
     if (ngx_http_backend_pg_wrap(pc) != NGX_OK) {
         ngx_http_backend_pg_close(pc);
+        ngx_http_backend_metrics_add(server->connect_failures, 1);
         ngx_http_backend_pg_backoff(pool);
         return NGX_ERROR;
     }
@@ -600,6 +632,7 @@ ngx_http_backend_pg_event_handler(ngx_event_t *ev)
 
             if (pc->flushing && ngx_http_backend_pg_flush(pc) == NGX_ERROR) {
                 ngx_http_backend_pg_log_error(pc, "could not send query");
+                ngx_http_backend_pg_lost(pc);
                 ngx_http_backend_pg_pipe_fail(pc,
                                              NGX_HTTP_BACKEND_PG_UNAVAILABLE);
                 return;
@@ -627,6 +660,7 @@ ngx_http_backend_pg_event_handler(ngx_event_t *ev)
 
         if (pc->flushing && ngx_http_backend_pg_flush(pc) == NGX_ERROR) {
             ngx_http_backend_pg_log_error(pc, "could not send query");
+            ngx_http_backend_pg_lost(pc);
             ngx_http_backend_pg_done(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE,
                                      NULL);
             return;
@@ -743,6 +777,8 @@ ngx_http_backend_pg_connect_failed(ngx_http_backend_pg_conn_t *pc)
 
     pool = pc->pool;
 
+    ngx_http_backend_metrics_add(pool->server->connect_failures, 1);
+
     ngx_http_backend_pg_close(pc);
     ngx_http_backend_pg_backoff(pool);
 
@@ -789,6 +825,8 @@ ngx_http_backend_pg_send(ngx_http_backend_pg_conn_t *pc,
     pc->sent = 0;
     q->conn = pc;
 
+    ngx_http_backend_pg_clock(q, NGX_HTTP_BACKEND_PG_RUNNING);
+
     pc->connection->idle = 0;
     pc->connection->log = q->log;
     pc->connection->read->log = q->log;
@@ -822,6 +860,8 @@ ngx_http_backend_pg_send(ngx_http_backend_pg_conn_t *pc,
         pc->state = NGX_HTTP_BACKEND_PG_PREPARING;
     }
 
+    ngx_http_backend_pg_gauges(pc);
+
     /*
      * statement_timeout (set to query_timeout) normally ends a slow
      * statement first and keeps the connection; this timer is for a
@@ -833,6 +873,7 @@ ngx_http_backend_pg_send(ngx_http_backend_pg_conn_t *pc,
     if (rc == 0 || ngx_http_backend_pg_flush(pc) == NGX_ERROR) {
         /* never sent: ngx_http_backend_pg_done() may run it elsewhere */
         ngx_http_backend_pg_log_error(pc, "could not send query");
+        ngx_http_backend_pg_lost(pc);
         ngx_http_backend_pg_done(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE, NULL);
         return;
     }
@@ -870,6 +911,7 @@ ngx_http_backend_pg_receive(ngx_http_backend_pg_conn_t *pc)
 
     if (!PQconsumeInput(pc->pgconn)) {
         ngx_http_backend_pg_log_error(pc, "connection lost");
+        ngx_http_backend_pg_lost(pc);
         ngx_http_backend_pg_done(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE, NULL);
         return;
     }
@@ -901,6 +943,7 @@ ngx_http_backend_pg_receive(ngx_http_backend_pg_conn_t *pc)
 
         if (res == NULL) {
             ngx_http_backend_pg_log_error(pc, "no result");
+            ngx_http_backend_pg_lost(pc);
             ngx_http_backend_pg_done(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE,
                                      NULL);
             return;
@@ -954,6 +997,7 @@ ngx_http_backend_pg_receive(ngx_http_backend_pg_conn_t *pc)
 
             if (rc == 0 || ngx_http_backend_pg_flush(pc) == NGX_ERROR) {
                 ngx_http_backend_pg_log_error(pc, "could not send query");
+                ngx_http_backend_pg_lost(pc);
                 ngx_http_backend_pg_done(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE,
                                          NULL);
                 return;
@@ -963,6 +1007,7 @@ ngx_http_backend_pg_receive(ngx_http_backend_pg_conn_t *pc)
 
             if (!PQconsumeInput(pc->pgconn)) {
                 ngx_http_backend_pg_log_error(pc, "connection lost");
+                ngx_http_backend_pg_lost(pc);
                 ngx_http_backend_pg_done(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE,
                                          NULL);
                 return;
@@ -1026,6 +1071,10 @@ ngx_http_backend_pg_done(ngx_http_backend_pg_conn_t *pc,
             || PQtransactionStatus(pc->pgconn) != PQTRANS_IDLE)
         {
             keep = 0;
+
+            if (PQstatus(pc->pgconn) != CONNECTION_OK) {
+                ngx_http_backend_pg_lost(pc);
+            }
 
             /* the server said it is going away (57P01, 08006...) */
             retry = (status == NGX_HTTP_BACKEND_PG_UNAVAILABLE && q
@@ -1105,6 +1154,7 @@ ngx_http_backend_pg_idle_handler(ngx_http_backend_pg_conn_t *pc)
         ngx_log_error(NGX_LOG_INFO, pc->pool->log, 0,
                       "backend_pg \"%V\": idle connection closed by server",
                       &pc->pool->server->name);
+        ngx_http_backend_pg_lost(pc);
         ngx_queue_remove(&pc->queue);
         ngx_http_backend_pg_close(pc);
         return;
@@ -1160,6 +1210,8 @@ ngx_http_backend_pg_release(ngx_http_backend_pg_conn_t *pc)
     pc->connection->idle = 1;
 
     ngx_queue_insert_head(&pool->idle, &pc->queue);
+
+    ngx_http_backend_pg_gauges(pc);
 }
 
 
@@ -1199,6 +1251,8 @@ ngx_http_backend_pg_close(ngx_http_backend_pg_conn_t *pc)
 
         pc->head = (pc->head + 1) % pool->server->pipeline;
     }
+
+    ngx_http_backend_pg_gauges(pc);
 
     ngx_queue_insert_tail(&pool->free, &pc->queue);
 }
@@ -1255,6 +1309,8 @@ ngx_http_backend_pg_dequeue(ngx_http_backend_pg_pool_t *pool)
     ngx_queue_remove(qu);
     pool->nwaiting--;
 
+    ngx_http_backend_metrics_add(pool->server->queue_length, -1);
+
     q = ngx_queue_data(qu, ngx_http_backend_pg_query_t, queue);
     q->queued = 0;
 
@@ -1288,6 +1344,10 @@ ngx_http_backend_pg_wait_handler(ngx_event_t *ev)
                       &q->server->name, q->server->queue_timeout);
 
         q->status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
+
+        ngx_http_backend_metrics_add(q->server->queue_length, -1);
+        ngx_http_backend_metrics_add(q->server->queue_timeouts, 1);
+        ngx_http_backend_pg_account(q);
     }
 
     q->handler(q);
@@ -1305,6 +1365,8 @@ ngx_http_backend_pg_post(ngx_http_backend_pg_query_t *q)
     if (q->wait.timer_set) {
         ngx_del_timer(&q->wait);
     }
+
+    ngx_http_backend_pg_account(q);
 
     ngx_post_event(&q->wait, &ngx_posted_events);
 }
@@ -1437,6 +1499,9 @@ ngx_http_backend_pg_pipe_send(ngx_http_backend_pg_conn_t *pc,
     q->conn = pc;
     q->slot = i;
 
+    ngx_http_backend_pg_clock(q, NGX_HTTP_BACKEND_PG_RUNNING);
+    ngx_http_backend_pg_gauges(pc);
+
     if (pc->prepared[stmt->index] == NGX_HTTP_BACKEND_PG_STALE) {
         if (ngx_http_backend_pg_deallocate(pc, stmt) != NGX_OK) {
             goto failed;
@@ -1494,6 +1559,7 @@ failed:
 
     /* this one was never sent: ngx_http_backend_pg_pipe_fail() may retry */
     ngx_http_backend_pg_log_error(pc, "could not send query");
+    ngx_http_backend_pg_lost(pc);
     ngx_http_backend_pg_pipe_fail(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE);
 }
 
@@ -1557,6 +1623,7 @@ ngx_http_backend_pg_pipe_receive(ngx_http_backend_pg_conn_t *pc)
 
     if (!PQconsumeInput(pc->pgconn)) {
         ngx_http_backend_pg_log_error(pc, "connection lost");
+        ngx_http_backend_pg_lost(pc);
         ngx_http_backend_pg_pipe_fail(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE);
         return;
     }
@@ -1663,6 +1730,8 @@ ngx_http_backend_pg_pipe_done(ngx_http_backend_pg_conn_t *pc)
     pc->nslots--;
     pc->requests++;
 
+    ngx_http_backend_pg_gauges(pc);
+
     replan = 0;
 
     if (res) {
@@ -1717,6 +1786,12 @@ ngx_http_backend_pg_pipe_done(ngx_http_backend_pg_conn_t *pc)
         if (replan) {
             q->status = NGX_HTTP_BACKEND_PG_UNAVAILABLE;
             ngx_http_backend_pg_post(q);
+        }
+
+        /* else a transaction left open: dropped on purpose */
+
+        if (PQstatus(pc->pgconn) != CONNECTION_OK || ts == PQTRANS_UNKNOWN) {
+            ngx_http_backend_pg_lost(pc);
         }
 
         ngx_http_backend_pg_pipe_fail(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE);
@@ -1892,6 +1967,9 @@ ngx_http_backend_pg_retry(ngx_http_backend_pg_pool_t *pool,
     ngx_queue_insert_head(&pool->waiting, &q->queue);
     pool->nwaiting++;
     q->queued = 1;
+
+    ngx_http_backend_metrics_add(pool->server->queue_length, 1);
+    ngx_http_backend_pg_clock(q, NGX_HTTP_BACKEND_PG_WAITING);
 
     ngx_add_timer(&q->wait, pool->server->queue_timeout);
 }
@@ -2102,4 +2180,155 @@ ngx_http_backend_pg_check_handler(ngx_http_backend_pg_conn_t *pc,
 
     pc->state = NGX_HTTP_BACKEND_PG_IDLE;
     ngx_http_backend_pg_release(pc);
+}
+
+
+/*
+ * The connection's part of backend_pg_connections and
+ * backend_pg_pipeline_depth, brought up to date after any change of its
+ * state or of its statements in flight: each change adds its delta, so
+ * the sum over the workers is exact, and a closed connection counts 0.
+ */
+
+static void
+ngx_http_backend_pg_gauges(ngx_http_backend_pg_conn_t *pc)
+{
+    ngx_uint_t                     depth;
+    ngx_http_backend_series_t     *s;
+    ngx_http_backend_pg_server_t  *server;
+
+    server = pc->pool->server;
+
+    s = NULL;
+    depth = 0;
+
+    if (pc->pgconn) {
+        switch (pc->state) {
+
+        case NGX_HTTP_BACKEND_PG_CONNECTING:
+        case NGX_HTTP_BACKEND_PG_CHECKING:
+            s = server->connections[NGX_HTTP_BACKEND_PG_CONNECTING_STATE];
+            break;
+
+        case NGX_HTTP_BACKEND_PG_IDLE:
+            s = server->connections[NGX_HTTP_BACKEND_PG_IDLE_STATE];
+            break;
+
+        default: /* PREPARING, QUERYING, DEALLOCATING */
+            s = server->connections[NGX_HTTP_BACKEND_PG_BUSY_STATE];
+            depth = ngx_http_backend_pg_piped(pc->pool) ? pc->nslots : 1;
+        }
+    }
+
+    if (s != pc->counted) {
+        if (pc->counted) {
+            ngx_http_backend_metrics_add(pc->counted, -1);
+        }
+
+        if (s) {
+            ngx_http_backend_metrics_add(s, 1);
+        }
+
+        pc->counted = s;
+    }
+
+    if (depth != pc->depth) {
+        ngx_http_backend_metrics_add(server->pipeline_depth,
+                                     (ngx_atomic_int_t) depth
+                                     - (ngx_atomic_int_t) pc->depth);
+        pc->depth = depth;
+    }
+}
+
+
+/* the connection broke under us (not a timeout, not closed on purpose) */
+
+static void
+ngx_http_backend_pg_lost(ngx_http_backend_pg_conn_t *pc)
+{
+    ngx_http_backend_metrics_add(pc->pool->server->connections_lost, 1);
+}
+
+
+/*
+ * A statement's clock: the time it waits in the queue goes to
+ * q->queue_wait, the time it spends on a connection to q->duration; a
+ * statement that finds a connection at once never waits.
+ */
+
+static void
+ngx_http_backend_pg_clock(ngx_http_backend_pg_query_t *q, ngx_uint_t clock)
+{
+    uint64_t  now;
+
+    now = ngx_http_backend_metrics_now();
+
+    if (q->clock == NGX_HTTP_BACKEND_PG_RUNNING) {
+        q->duration += now - q->mark;
+
+    } else if (q->clock == NGX_HTTP_BACKEND_PG_WAITING) {
+        q->queue_wait += now - q->mark;
+    }
+
+    if (clock == NGX_HTTP_BACKEND_PG_RUNNING) {
+        q->ran = 1;
+    }
+
+    q->mark = now;
+    q->clock = clock;
+}
+
+
+/* the statement's outcome is final: its clock stops, the metrics count it */
+
+static void
+ngx_http_backend_pg_account(ngx_http_backend_pg_query_t *q)
+{
+    char                          *c;
+    ngx_uint_t                     i, k;
+    ngx_http_backend_pg_server_t  *server;
+
+    server = q->server;
+
+    ngx_http_backend_pg_clock(q, NGX_HTTP_BACKEND_PG_STOPPED);
+
+    ngx_http_backend_metrics_observe(server->queue_wait, q->queue_wait);
+
+    if (q->ran) {
+        ngx_http_backend_metrics_observe(server->statement_duration,
+                                         q->duration);
+    }
+
+    switch (q->status) {
+
+    case NGX_HTTP_BACKEND_PG_OK:
+        k = NGX_HTTP_BACKEND_PG_OUTCOME_OK;
+        break;
+
+    case NGX_HTTP_BACKEND_PG_TIMEOUT:
+        /* statement_timeout, or no answer at all (a queue_timeout is
+         * unavailable, counted where it happens) */
+        k = NGX_HTTP_BACKEND_PG_OUTCOME_TIMEOUT;
+        ngx_http_backend_metrics_add(server->query_timeouts, 1);
+        break;
+
+    case NGX_HTTP_BACKEND_PG_UNAVAILABLE:
+        k = NGX_HTTP_BACKEND_PG_OUTCOME_UNAVAILABLE;
+        break;
+
+    default: /* NGX_HTTP_BACKEND_PG_SQL_ERROR: the SQLSTATE's class */
+        k = NGX_HTTP_BACKEND_PG_OUTCOME_OTHER;
+        c = NGX_HTTP_BACKEND_PG_CLASSES;
+
+        for (i = 0; c[2 * i]; i++) {
+            if (c[2 * i] == (char) q->sqlstate[0]
+                && c[2 * i + 1] == (char) q->sqlstate[1])
+            {
+                k = NGX_HTTP_BACKEND_PG_OUTCOMES + i;
+                break;
+            }
+        }
+    }
+
+    ngx_http_backend_metrics_add(server->statements[k], 1);
 }

@@ -13,6 +13,8 @@
 #include <ngx_http.h>
 #include <libpq-fe.h>
 
+#include "ngx_http_backend_metrics.h"
+
 
 /*
  * The non-blocking Postgres engine: one pool of libpq connections per
@@ -28,6 +30,33 @@ typedef struct ngx_http_backend_pg_query_s   ngx_http_backend_pg_query_t;
 
 typedef void (*ngx_http_backend_pg_handler_pt)(
     ngx_http_backend_pg_query_t *q);
+
+
+/* the outcomes of backend_pg_statements_total: these, then the classes */
+
+#define NGX_HTTP_BACKEND_PG_OUTCOME_OK           0
+#define NGX_HTTP_BACKEND_PG_OUTCOME_TIMEOUT      1
+#define NGX_HTTP_BACKEND_PG_OUTCOME_UNAVAILABLE  2
+#define NGX_HTTP_BACKEND_PG_OUTCOME_OTHER        3   /* an unknown class */
+#define NGX_HTTP_BACKEND_PG_OUTCOMES             4
+
+/*
+ * The SQLSTATE classes of PostgreSQL's Appendix A (version 15), two
+ * characters each, declared as outcomes at configuration time: a class
+ * that is not here counts as "other", so no label is made at run time
+ */
+
+#define NGX_HTTP_BACKEND_PG_CLASSES                                          \
+    "00" "01" "02" "03" "08" "09" "0A" "0B" "0F" "0L" "0P" "0Z"              \
+    "20" "21" "22" "23" "24" "25" "26" "27" "28" "2B" "2D" "2F"              \
+    "34" "38" "39" "3B" "3D" "3F" "40" "42" "44" "53" "54" "55"              \
+    "57" "58" "72" "F0" "HV" "P0" "XX"
+
+/* connections by state: connecting (or checking statements), idle, busy */
+
+#define NGX_HTTP_BACKEND_PG_CONNECTING_STATE     0
+#define NGX_HTTP_BACKEND_PG_IDLE_STATE           1
+#define NGX_HTTP_BACKEND_PG_BUSY_STATE           2
 
 
 typedef enum {
@@ -73,6 +102,19 @@ struct ngx_http_backend_pg_server_s {
     /* the worker's pool, created in init_process */
     ngx_http_backend_pg_pool_t     *pool;
 
+    /* metrics, labelled database="<name>", declared at configuration time */
+    ngx_http_backend_series_t      *connections[3];     /* by state */
+    ngx_http_backend_series_t      *queue_length;
+    ngx_http_backend_series_t      *queue_wait;
+    ngx_http_backend_series_t      *statement_duration;
+    ngx_http_backend_series_t     **statements;         /* by outcome, then
+                                                           by class */
+    ngx_http_backend_series_t      *queue_timeouts;
+    ngx_http_backend_series_t      *query_timeouts;
+    ngx_http_backend_series_t      *connect_failures;
+    ngx_http_backend_series_t      *connections_lost;
+    ngx_http_backend_series_t      *pipeline_depth;
+
     u_char                         *file;
     ngx_uint_t                      line;
 };
@@ -106,6 +148,10 @@ struct ngx_http_backend_pg_query_s {
     ngx_event_t                     wait;
     ngx_http_backend_pg_conn_t     *conn;
     ngx_uint_t                      slot;       /* in conn's pipeline */
+    uint64_t                        mark;       /* us: the clock's start */
+    unsigned                        clock:2;    /* stopped, waiting,
+                                                   running */
+    unsigned                        ran:1;      /* was sent */
     unsigned                        queued:1;
     unsigned                        retried:1;  /* after a lost conn */
     unsigned                        replanned:1; /* after a stale plan */

@@ -31,6 +31,9 @@ static ngx_int_t ngx_http_backend_pg_conninfo(ngx_conf_t *cf,
     ngx_http_backend_pg_server_t *server);
 static char *ngx_http_backend_pg_strdup(ngx_pool_t *pool, const char *s);
 static void *ngx_http_backend_pg_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_backend_pg_init_main_conf(ngx_conf_t *cf, void *conf);
+static ngx_int_t ngx_http_backend_pg_metrics(ngx_conf_t *cf,
+    ngx_http_backend_pg_main_conf_t *pmcf);
 static char *ngx_http_backend_pg(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_backend_pg_init_process(ngx_cycle_t *cycle);
@@ -87,7 +90,7 @@ static ngx_http_module_t  ngx_http_backend_pg_module_ctx = {
     NULL,                                  /* postconfiguration */
 
     ngx_http_backend_pg_create_main_conf,  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_backend_pg_init_main_conf,    /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -195,6 +198,160 @@ ngx_http_backend_pg_create_main_conf(ngx_conf_t *cf)
     }
 
     return pmcf;
+}
+
+
+static char *
+ngx_http_backend_pg_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_backend_pg_main_conf_t *pmcf = conf;
+
+    /* here, after backend_metrics_duration_buckets wherever it is */
+
+    if (ngx_http_backend_pg_metrics(cf, pmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The Postgres families, declared even without a backend_pg, and each
+ * server's series, so that the request path finds them in its server
+ */
+
+static ngx_int_t
+ngx_http_backend_pg_metrics(ngx_conf_t *cf,
+    ngx_http_backend_pg_main_conf_t *pmcf)
+{
+    char                           *classes;
+    ngx_str_t                       v[2];
+    ngx_uint_t                      i, k, n;
+    ngx_http_backend_family_t      *conns, *queue, *wait, *duration, *stmts,
+                                   *timeouts, *failures, *lost, *depth;
+    ngx_http_backend_series_t     **s;
+    ngx_http_backend_pg_server_t  **server, *srv;
+
+    static char  *states[] = { "connecting", "idle", "busy" };
+    static char  *outcomes[] = { "OK", "timeout", "unavailable", "other" };
+
+    conns = ngx_http_backend_metrics_family(cf, "backend_pg_connections",
+                "Connections to the database by state, summed over the "
+                "workers.", NGX_HTTP_BACKEND_GAUGE, "database,state");
+    queue = ngx_http_backend_metrics_family(cf, "backend_pg_queue_length",
+                "Statements waiting for a connection.",
+                NGX_HTTP_BACKEND_GAUGE, "database");
+    wait = ngx_http_backend_metrics_duration(cf,
+                "backend_pg_queue_wait_seconds",
+                "Time a statement waited for a connection (0 when one was "
+                "free).", "database");
+    duration = ngx_http_backend_metrics_duration(cf,
+                "backend_pg_statement_duration_seconds",
+                "From sending a statement to its result.", "database");
+    stmts = ngx_http_backend_metrics_family(cf, "backend_pg_statements_total",
+                "Statements by outcome: OK, the SQLSTATE's class, timeout, "
+                "unavailable.", NGX_HTTP_BACKEND_COUNTER,
+                "database,outcome");
+    timeouts = ngx_http_backend_metrics_family(cf, "backend_pg_timeouts_total",
+                "Statements timed out, by stage: queue (queue_timeout) or "
+                "query (query_timeout).", NGX_HTTP_BACKEND_COUNTER,
+                "database,stage");
+    failures = ngx_http_backend_metrics_family(cf,
+                "backend_pg_connect_failures_total",
+                "Connection attempts that failed.", NGX_HTTP_BACKEND_COUNTER,
+                "database");
+    lost = ngx_http_backend_metrics_family(cf,
+                "backend_pg_connections_lost_total",
+                "Connections that broke while in use or idle.",
+                NGX_HTTP_BACKEND_COUNTER, "database");
+    depth = ngx_http_backend_metrics_family(cf, "backend_pg_pipeline_depth",
+                "Statements sent and not yet answered.",
+                NGX_HTTP_BACKEND_GAUGE, "database");
+
+    if (conns == NULL || queue == NULL || wait == NULL || duration == NULL
+        || stmts == NULL || timeouts == NULL || failures == NULL
+        || lost == NULL || depth == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    classes = NGX_HTTP_BACKEND_PG_CLASSES;
+    n = NGX_HTTP_BACKEND_PG_OUTCOMES + ngx_strlen(classes) / 2;
+
+    server = pmcf->servers.elts;
+
+    for (i = 0; i < pmcf->servers.nelts; i++) {
+        srv = server[i];
+        v[0] = srv->name;
+
+        for (k = 0; k < 3; k++) {
+            v[1].data = (u_char *) states[k];
+            v[1].len = ngx_strlen(states[k]);
+
+            srv->connections[k] = ngx_http_backend_metrics_series(cf, conns,
+                                                                  v);
+            if (srv->connections[k] == NULL) {
+                return NGX_ERROR;
+            }
+
+            /* a gauge's 0 says something: shown from the start */
+            srv->connections[k]->always = 1;
+        }
+
+        srv->queue_length = ngx_http_backend_metrics_series(cf, queue, v);
+        srv->pipeline_depth = ngx_http_backend_metrics_series(cf, depth, v);
+        srv->queue_wait = ngx_http_backend_metrics_series(cf, wait, v);
+        srv->statement_duration = ngx_http_backend_metrics_series(cf,
+                                                                  duration, v);
+        srv->connect_failures = ngx_http_backend_metrics_series(cf, failures,
+                                                                v);
+        srv->connections_lost = ngx_http_backend_metrics_series(cf, lost, v);
+
+        ngx_str_set(&v[1], "queue");
+        srv->queue_timeouts = ngx_http_backend_metrics_series(cf, timeouts,
+                                                              v);
+        ngx_str_set(&v[1], "query");
+        srv->query_timeouts = ngx_http_backend_metrics_series(cf, timeouts,
+                                                              v);
+
+        if (srv->queue_length == NULL || srv->pipeline_depth == NULL
+            || srv->queue_wait == NULL || srv->statement_duration == NULL
+            || srv->connect_failures == NULL || srv->connections_lost == NULL
+            || srv->queue_timeouts == NULL || srv->query_timeouts == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        srv->queue_length->always = 1;
+        srv->pipeline_depth->always = 1;
+
+        s = ngx_palloc(cf->pool, n * sizeof(ngx_http_backend_series_t *));
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (k = 0; k < n; k++) {
+            if (k < NGX_HTTP_BACKEND_PG_OUTCOMES) {
+                v[1].data = (u_char *) outcomes[k];
+                v[1].len = ngx_strlen(outcomes[k]);
+
+            } else {
+                v[1].data = (u_char *) classes
+                            + 2 * (k - NGX_HTTP_BACKEND_PG_OUTCOMES);
+                v[1].len = 2;
+            }
+
+            s[k] = ngx_http_backend_metrics_series(cf, stmts, v);
+            if (s[k] == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        srv->statements = s;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -72,6 +72,7 @@ typedef struct {
 typedef struct {
     ngx_http_backend_redis_cmd_t       *cmd;    /* NULL: nobody waits */
     ngx_http_backend_redis_link_t      *link;
+    uint64_t                            sent;   /* us, for the metrics */
 } ngx_http_backend_redis_token_t;
 
 
@@ -123,6 +124,72 @@ static void ngx_http_backend_redis_del_read(void *privdata);
 static void ngx_http_backend_redis_add_write(void *privdata);
 static void ngx_http_backend_redis_del_write(void *privdata);
 static void ngx_http_backend_redis_cleanup(void *privdata);
+
+
+ngx_int_t
+ngx_http_backend_redis_metrics(ngx_conf_t *cf,
+    ngx_http_backend_redis_conf_t *conf)
+{
+    ngx_uint_t                  i;
+    ngx_http_backend_family_t  *up, *duration, *timeouts, *reconnects,
+                               *messages;
+
+    static char  *roles[] = { "commands", "subscription" };
+
+    up = ngx_http_backend_metrics_family(cf, "backend_redis_up",
+             "1 when every worker's connection of the role is up.",
+             NGX_HTTP_BACKEND_GAUGE_MIN, "role");
+    duration = ngx_http_backend_metrics_duration(cf,
+             "backend_redis_command_duration_seconds",
+             "From sending a command to its reply.", NULL);
+    timeouts = ngx_http_backend_metrics_family(cf,
+             "backend_redis_timeouts_total",
+             "Commands that got no reply in time.",
+             NGX_HTTP_BACKEND_COUNTER, NULL);
+    reconnects = ngx_http_backend_metrics_family(cf,
+             "backend_redis_reconnects_total",
+             "Connections made again after one was lost.",
+             NGX_HTTP_BACKEND_COUNTER, "role");
+    messages = ngx_http_backend_metrics_family(cf,
+             "backend_redis_messages_total",
+             "Invalidation messages received on the subscription.",
+             NGX_HTTP_BACKEND_COUNTER, NULL);
+
+    if (up == NULL || duration == NULL || timeouts == NULL
+        || reconnects == NULL || messages == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    if (conf == NULL) {
+        return NGX_OK;
+    }
+
+    for (i = 0; i < 2; i++) {
+        conf->up[i] = ngx_http_backend_metrics_series1(cf, up, roles[i]);
+        conf->reconnects[i] = ngx_http_backend_metrics_series1(cf, reconnects,
+                                                               roles[i]);
+        if (conf->up[i] == NULL || conf->reconnects[i] == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* its 0 is the news */
+        conf->up[i]->always = 1;
+    }
+
+    conf->command_duration = ngx_http_backend_metrics_series1(cf, duration,
+                                                              NULL);
+    conf->timeouts = ngx_http_backend_metrics_series1(cf, timeouts, NULL);
+    conf->messages = ngx_http_backend_metrics_series1(cf, messages, NULL);
+
+    if (conf->command_duration == NULL || conf->timeouts == NULL
+        || conf->messages == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
 
 
 ngx_http_backend_redis_t *
@@ -263,6 +330,7 @@ ngx_http_backend_redis_send(ngx_http_backend_redis_t *redis,
 
     token->cmd = cmd;
     token->link = &redis->cmd;
+    token->sent = ngx_http_backend_metrics_now();
 
     /* refused only while the context is going away */
 
@@ -516,6 +584,8 @@ ngx_http_backend_redis_down(ngx_http_backend_redis_link_t *link,
                        link->subscriber ? "subscription: " : "", why);
     }
 
+    ngx_http_backend_metrics_set(redis->conf->up[link->subscriber], 0);
+
     if (link->up) {
         link->up = 0;
 
@@ -575,6 +645,13 @@ ngx_http_backend_redis_up(ngx_http_backend_redis_link_t *link)
         ngx_log_error(level, redis->log, 0, "redis %V: %s", &redis->addr,
                       link->connected ? "connected again" : "connected");
     }
+
+    if (link->connected) {
+        ngx_http_backend_metrics_add(redis->conf->reconnects[link->subscriber],
+                                     1);
+    }
+
+    ngx_http_backend_metrics_set(redis->conf->up[link->subscriber], 1);
 
     link->failing = 0;
     link->why[0] = '\0';
@@ -766,6 +843,8 @@ ngx_http_backend_redis_sub_handler(redisAsyncContext *ac, void *r,
         msg.data = (u_char *) e[2]->str;
         msg.len = e[2]->len;
 
+        ngx_http_backend_metrics_add(redis->conf->messages, 1);
+
         if (redis->message) {
             redis->message(redis->data, &channel, &msg);
         }
@@ -799,6 +878,13 @@ ngx_http_backend_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     token = privdata;
     cmd = token->cmd;
     link = token->link;
+
+    if (reply) {
+        /* late or not, what the server took to answer */
+        ngx_http_backend_metrics_observe(link->redis->conf->command_duration,
+                                         ngx_http_backend_metrics_now()
+                                         - token->sent);
+    }
 
     ngx_free(token);
 
@@ -859,6 +945,8 @@ ngx_http_backend_redis_timeout(ngx_event_t *ev)
     cmd->error = "timeout";
 
     link->timeouts++;
+
+    ngx_http_backend_metrics_add(link->redis->conf->timeouts, 1);
 
     /*
      * The handler first: closing calls the other pending handlers, and one

@@ -11,7 +11,10 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_event.h>
+#include <ngx_http.h>
 #include <hiredis/hiredis.h>
+
+#include "ngx_http_backend_metrics.h"
 
 
 /*
@@ -57,6 +60,13 @@ typedef struct {
     ngx_msec_t                          connect_timeout;
     ngx_msec_t                          timeout;    /* per command, > 0 */
     ngx_msec_t                          heartbeat;  /* subscription, > 0 */
+
+    /* metrics, from ngx_http_backend_redis_metrics() */
+    ngx_http_backend_series_t          *up[2];      /* by link */
+    ngx_http_backend_series_t          *reconnects[2];
+    ngx_http_backend_series_t          *command_duration;
+    ngx_http_backend_series_t          *timeouts;
+    ngx_http_backend_series_t          *messages;
 } ngx_http_backend_redis_conf_t;
 
 
@@ -71,6 +81,12 @@ struct ngx_http_backend_redis_cmd_s {
 };
 
 
+/*
+ * At configuration time (init_main_conf, after every directive): declares
+ * the Redis families, and conf's series if conf is not NULL
+ */
+ngx_int_t ngx_http_backend_redis_metrics(ngx_conf_t *cf,
+    ngx_http_backend_redis_conf_t *conf);
 /* in init_process: starts connecting at once */
 ngx_http_backend_redis_t *ngx_http_backend_redis_create(ngx_cycle_t *cycle,
     ngx_http_backend_redis_conf_t *conf, ngx_log_t *log);
