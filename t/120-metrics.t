@@ -239,3 +239,19 @@ qr/backend: bad input: .*, request_id: "req-e2e-1", trace_id: "4bf92f3577b34da6a
 --- no_error_log
 [error]
 
+
+
+
+=== TEST 15: the db time and queue wait of the request's statements
+--- http_config
+    backend_pg main "host=$TEST_NGINX_PG_HOST port=$TEST_NGINX_PG_PORT dbname=$TEST_NGINX_PG_DATABASE user=$TEST_NGINX_PG_USER" max=2;
+    backend_procedure slow { tier public; sql "select pg_sleep(0.05)::text as v"; result one; }
+    log_format t 'times db=$backend_db_time queue=$backend_queue_wait';
+--- config
+    location /trpc/ { backend_rpc; access_log logs/error.log t; }
+--- request
+GET /trpc/slow
+--- error_log eval
+qr/times db=0\.0[5-9]\d{4} queue=0\.\d{6}/
+--- no_error_log
+[error]
