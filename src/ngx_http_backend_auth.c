@@ -44,12 +44,19 @@ struct ngx_http_backend_tier_s {
     ngx_uint_t                      kind;
     ngx_array_t                     roles;      /* of ngx_str_t */
     ngx_str_t                       message;    /* FORBIDDEN's */
+    ngx_http_backend_series_t      *denials;
 };
 
 
 typedef struct {
     ngx_flag_t                      auth;
 } ngx_http_backend_auth_loc_conf_t;
+
+
+typedef struct {
+    const char                     *reason;
+    ngx_uint_t                      outcome;
+} ngx_http_backend_auth_reason_t;
 
 
 typedef struct {
@@ -78,7 +85,10 @@ static ngx_int_t ngx_http_backend_auth_token(ngx_http_request_t *r,
     ngx_str_t *token);
 static ngx_int_t ngx_http_backend_auth_claims(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a,
-    ngx_str_t *token);
+    ngx_str_t *token, ngx_http_backend_series_t **cache);
+static void ngx_http_backend_auth_count(
+    ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a,
+    ngx_http_backend_series_t *cache, ngx_uint_t valid);
 static ngx_int_t ngx_http_backend_auth_verify(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a,
     ngx_str_t *token, ngx_http_backend_jwt_rules_t *rules,
@@ -119,6 +129,8 @@ static ngx_int_t ngx_http_backend_auth_variable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_backend_auth_add_variables(ngx_conf_t *cf);
 static void *ngx_http_backend_auth_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_backend_auth_init_main_conf(ngx_conf_t *cf, void *conf);
+static ngx_int_t ngx_http_backend_auth_metrics(ngx_conf_t *cf,
+    ngx_http_backend_auth_main_conf_t *amcf);
 static void *ngx_http_backend_auth_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_backend_auth_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
@@ -306,12 +318,32 @@ static ngx_http_variable_t  ngx_http_backend_auth_vars[] = {
 };
 
 
+/* the reasons of a rejected token that are not "malformed" */
+
+static ngx_http_backend_auth_reason_t  ngx_http_backend_auth_reasons[] = {
+    { "expired", NGX_HTTP_BACKEND_TOKEN_EXPIRED },
+    { "not-yet-valid", NGX_HTTP_BACKEND_TOKEN_NOT_YET_VALID },
+    { "issued-in-the-future", NGX_HTTP_BACKEND_TOKEN_NOT_YET_VALID },
+    /* sts "pending": a session that is not active yet */
+    { "pending-session", NGX_HTTP_BACKEND_TOKEN_NOT_YET_VALID },
+    { "bad-signature", NGX_HTTP_BACKEND_TOKEN_BAD_SIGNATURE },
+    /* "none", HS256: a signature none of the keys can have made */
+    { "alg-not-allowed", NGX_HTTP_BACKEND_TOKEN_BAD_SIGNATURE },
+    { "unknown-kid", NGX_HTTP_BACKEND_TOKEN_UNKNOWN_KID },
+    { "wrong-issuer", NGX_HTTP_BACKEND_TOKEN_WRONG_ISSUER },
+    { "azp-missing", NGX_HTTP_BACKEND_TOKEN_WRONG_AZP },
+    { "azp-not-allowed", NGX_HTTP_BACKEND_TOKEN_WRONG_AZP },
+    { NULL, 0 }
+};
+
+
 static ngx_int_t
 ngx_http_backend_auth_handler(ngx_http_request_t *r)
 {
     ngx_int_t                           rc;
     ngx_str_t                           token;
     ngx_http_backend_ctx_t             *ctx;
+    ngx_http_backend_series_t          *cache;
     ngx_http_backend_auth_ctx_t        *a;
     ngx_http_backend_auth_loc_conf_t   *alcf;
     ngx_http_backend_auth_main_conf_t  *amcf;
@@ -371,7 +403,7 @@ ngx_http_backend_auth_handler(ngx_http_request_t *r)
         }
     }
 
-    rc = ngx_http_backend_auth_claims(r, amcf, a, &token);
+    rc = ngx_http_backend_auth_claims(r, amcf, a, &token, &cache);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -394,6 +426,10 @@ ngx_http_backend_auth_handler(ngx_http_request_t *r)
 
         rc = NGX_DECLINED;
     }
+
+    /* counted once the outcome is final, not before a JWKS fetch */
+
+    ngx_http_backend_auth_count(amcf, a, cache, rc == NGX_OK);
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -490,7 +526,7 @@ ngx_http_backend_auth_token(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_backend_auth_claims(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a,
-    ngx_str_t *token)
+    ngx_str_t *token, ngx_http_backend_series_t **cache)
 {
     u_char                        *p, *last, digest[EVP_MAX_MD_SIZE];
     time_t                         left;
@@ -500,6 +536,8 @@ ngx_http_backend_auth_claims(ngx_http_request_t *r,
     unsigned int                   dlen;
     ngx_http_backend_jwt_t         jwt;
     ngx_http_backend_jwt_rules_t   rules;
+
+    *cache = NULL;
 
     if (amcf->max_size && token->len > amcf->max_size) {
         a->reason = "oversized";
@@ -558,9 +596,12 @@ ngx_http_backend_auth_claims(ngx_http_request_t *r,
                        == NGX_OK))
             {
                 a->reason = "ok (cached)";
+                *cache = amcf->metrics.token_hit;
                 return NGX_OK;
             }
         }
+
+        *cache = amcf->metrics.token_miss;
     }
 
     rules.now = ngx_time();
@@ -648,6 +689,42 @@ ngx_http_backend_auth_verify(ngx_http_request_t *r,
 }
 
 
+/*
+ * backend_auth_tokens_total: every reason of ngx_http_backend_jwt_verify()
+ * and of the claims above, mapped to one of docs/metrics.md's outcomes; a
+ * token the checks did not get to read (oversized, not three parts, not
+ * JSON, no sub, no exp, no sid, not a session token) is malformed
+ */
+
+static void
+ngx_http_backend_auth_count(ngx_http_backend_auth_main_conf_t *amcf,
+    ngx_http_backend_auth_ctx_t *a, ngx_http_backend_series_t *cache,
+    ngx_uint_t valid)
+{
+    ngx_uint_t                       i, outcome;
+    ngx_http_backend_auth_reason_t  *reasons;
+
+    ngx_http_backend_metrics_add(cache, 1);
+
+    reasons = ngx_http_backend_auth_reasons;
+
+    outcome = NGX_HTTP_BACKEND_TOKEN_VALID;
+
+    if (!valid) {
+        outcome = NGX_HTTP_BACKEND_TOKEN_MALFORMED;
+
+        for (i = 0; a->reason && reasons[i].reason; i++) {
+            if (ngx_strcmp(a->reason, reasons[i].reason) == 0) {
+                outcome = reasons[i].outcome;
+                break;
+            }
+        }
+    }
+
+    ngx_http_backend_metrics_add(amcf->metrics.tokens[outcome], 1);
+}
+
+
 /* NGX_OK: resolved now; NGX_AGAIN: the request is woken when it is */
 
 static ngx_int_t
@@ -690,6 +767,8 @@ ngx_http_backend_auth_context(ngx_http_request_t *r,
         }
 
         if (rc == NGX_OK && ngx_http_backend_auth_parse(a, &blob) == NGX_OK) {
+            a->source = "zone";
+            ngx_http_backend_metrics_add(amcf->metrics.context_zone, 1);
             return NGX_OK;
         }
     }
@@ -836,6 +915,7 @@ ngx_http_backend_auth_redis_read(ngx_http_request_t *r,
     if (ngx_http_backend_redis_send(amcf->redis, &fill->cmd, 5, argv, len)
         != NGX_OK)
     {
+        ngx_http_backend_metrics_add(amcf->metrics.failed_redis, 1);
         return NGX_DECLINED;
     }
 
@@ -878,6 +958,7 @@ ngx_http_backend_auth_redis_handler(ngx_http_backend_redis_cmd_t *cmd,
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "backend auth: redis read failed: %s, using postgres",
                       reply ? "unexpected reply" : cmd->error);
+        ngx_http_backend_metrics_add(amcf->metrics.failed_redis, 1);
         goto pg;
     }
 
@@ -971,6 +1052,9 @@ ngx_http_backend_auth_redis_handler(ngx_http_backend_redis_cmd_t *cmd,
                                           ? amcf->ttl : amcf->no_user_ttl));
     }
 
+    fill->auth->source = "redis";
+    ngx_http_backend_metrics_add(amcf->metrics.context_redis, 1);
+
     fill->auth->done = 1;
     ngx_http_backend_auth_wake(r);
     return;
@@ -1056,7 +1140,11 @@ ngx_http_backend_auth_lookup_failed(ngx_http_request_t *r,
     ngx_http_backend_auth_ctx_t *a, ngx_http_backend_pg_query_t *q,
     const char *when)
 {
-    u_char  *s;
+    u_char                             *s;
+    ngx_http_backend_auth_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_backend_auth_module);
+    ngx_http_backend_metrics_add(amcf->metrics.failed_database, 1);
 
     s = q->sqlstate;
 
@@ -1158,6 +1246,9 @@ ngx_http_backend_auth_pg_handler(ngx_http_backend_pg_query_t *q)
     if (ngx_http_backend_auth_store(r, amcf, fill, &blob) != NGX_OK) {
         goto failed;
     }
+
+    a->source = "database";
+    ngx_http_backend_metrics_add(amcf->metrics.context_database, 1);
 
 done:
 
@@ -1444,6 +1535,8 @@ ngx_http_backend_auth_check(ngx_http_request_t *r,
 
         amcf = ngx_http_get_module_main_conf(r, ngx_http_backend_auth_module);
 
+        ngx_http_backend_metrics_add(tier->denials, 1);
+
         if (a->verified && a->user.data
             && amcf->no_user == NGX_HTTP_BACKEND_NO_USER_FORBIDDEN)
         {
@@ -1469,6 +1562,8 @@ ngx_http_backend_auth_check(ngx_http_request_t *r,
             return NGX_OK;
         }
     }
+
+    ngx_http_backend_metrics_add(tier->denials, 1);
 
     *code = NGX_HTTP_BACKEND_FORBIDDEN;
     *message = tier->message;
@@ -1651,6 +1746,11 @@ ngx_http_backend_auth_init_main_conf(ngx_conf_t *cf, void *conf)
 
     amcf->nkeys = ngx_http_backend_jwks_count(amcf->jwks);
     amcf->enabled = (amcf->nkeys > 0 || amcf->jwks_url.len);
+    amcf->keys_loaded = amcf->nkeys ? ngx_time() : 0;
+
+    if (ngx_http_backend_auth_metrics(cf, amcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (amcf->redis_conf && amcf->cache == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -1720,6 +1820,182 @@ ngx_http_backend_auth_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* the families of docs/metrics.md's Auth and JWKS tables */
+
+static ngx_int_t
+ngx_http_backend_auth_metrics(ngx_conf_t *cf,
+    ngx_http_backend_auth_main_conf_t *amcf)
+{
+    ngx_uint_t                        i;
+    ngx_http_backend_tier_t          *tier;
+    ngx_http_backend_family_t        *f;
+    ngx_http_backend_series_t       **s;
+    ngx_http_backend_auth_metrics_t  *m;
+
+    static char  *outcomes[] = {
+        "valid", "expired", "not_yet_valid", "bad_signature", "unknown_kid",
+        "wrong_issuer", "wrong_azp", "malformed"
+    };
+
+    m = &amcf->metrics;
+
+    f = ngx_http_backend_metrics_family(cf, "backend_auth_tokens_total",
+                                        "Session tokens checked, by outcome.",
+                                        NGX_HTTP_BACKEND_COUNTER, "outcome");
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_BACKEND_TOKEN_OUTCOMES; i++) {
+        m->tokens[i] = ngx_http_backend_metrics_series1(cf, f, outcomes[i]);
+        if (m->tokens[i] == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    f = ngx_http_backend_metrics_family(cf, "backend_auth_token_cache_total",
+                                        "The verified-token cache: hits and "
+                                        "misses.",
+                                        NGX_HTTP_BACKEND_COUNTER, "outcome");
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    m->token_hit = ngx_http_backend_metrics_series1(cf, f, "hit");
+    m->token_miss = ngx_http_backend_metrics_series1(cf, f, "miss");
+
+    f = ngx_http_backend_metrics_family(cf, "backend_auth_context_total",
+                                        "Auth contexts found, by source.",
+                                        NGX_HTTP_BACKEND_COUNTER, "source");
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    m->context_zone = ngx_http_backend_metrics_series1(cf, f, "zone");
+    m->context_redis = ngx_http_backend_metrics_series1(cf, f, "redis");
+    m->context_database = ngx_http_backend_metrics_series1(cf, f,
+                                                            "database");
+
+    f = ngx_http_backend_metrics_family(cf,
+                                        "backend_auth_context_failures_total",
+                                        "Auth context lookups that failed, "
+                                        "by source.",
+                                        NGX_HTTP_BACKEND_COUNTER, "source");
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    m->failed_redis = ngx_http_backend_metrics_series1(cf, f, "redis");
+    m->failed_database = ngx_http_backend_metrics_series1(cf, f, "database");
+
+    f = ngx_http_backend_metrics_family(cf, "backend_auth_denials_total",
+                                        "Calls refused by a trust tier, by "
+                                        "tier.",
+                                        NGX_HTTP_BACKEND_COUNTER, "tier");
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* every tier is configured by now; "public" refuses nobody */
+
+    tier = amcf->tiers.elts;
+
+    for (i = 0; i < amcf->tiers.nelts; i++) {
+        if (tier[i].kind == NGX_HTTP_BACKEND_TIER_PUBLIC) {
+            continue;
+        }
+
+        tier[i].denials = ngx_http_backend_metrics_series(cf, f,
+                                                          &tier[i].name);
+        if (tier[i].denials == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    f = ngx_http_backend_metrics_family(cf, "backend_invalidations_sent_total",
+                                        "Invalidations published to Redis by "
+                                        "this node.",
+                                        NGX_HTTP_BACKEND_COUNTER, NULL);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    m->inv_sent = ngx_http_backend_metrics_series1(cf, f, NULL);
+
+    f = ngx_http_backend_metrics_family(cf,
+                                        "backend_invalidations_received_total",
+                                        "Invalidations heard from Redis, by "
+                                        "each worker process.",
+                                        NGX_HTTP_BACKEND_COUNTER, NULL);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    m->inv_received = ngx_http_backend_metrics_series1(cf, f, NULL);
+
+    f = ngx_http_backend_metrics_family(cf, "backend_invalidations_pending",
+                                        "Invalidations Redis has not taken "
+                                        "yet.",
+                                        NGX_HTTP_BACKEND_GAUGE_MAX, NULL);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    m->inv_pending = ngx_http_backend_metrics_series1(cf, f, NULL);
+
+    f = ngx_http_backend_metrics_family(cf, "backend_jwks_keys",
+                                        "Keys loaded (the worker with the "
+                                        "fewest).",
+                                        NGX_HTTP_BACKEND_GAUGE_MIN, NULL);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    m->jwks_keys = ngx_http_backend_metrics_series1(cf, f, NULL);
+
+    f = ngx_http_backend_metrics_family(cf,
+                                    "backend_jwks_last_refresh_timestamp_seconds",
+                                    "Unix time of the last successful load "
+                                    "or refresh of the keys.",
+                                    NGX_HTTP_BACKEND_GAUGE_MAX, NULL);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    m->jwks_refreshed = ngx_http_backend_metrics_series1(cf, f, NULL);
+
+    f = ngx_http_backend_metrics_family(cf,
+                                        "backend_jwks_refresh_failures_total",
+                                        "JWKS fetches that failed (the keys "
+                                        "known stay).",
+                                        NGX_HTTP_BACKEND_COUNTER, NULL);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    m->jwks_failures = ngx_http_backend_metrics_series1(cf, f, NULL);
+
+    for (s = &m->token_hit; s <= &m->jwks_failures; s++) {
+        if (*s == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* a 0 that means something: no keys, nothing pending */
+
+    if (amcf->enabled) {
+        m->jwks_keys->always = 1;
+        m->jwks_refreshed->always = 1;
+    }
+
+    if (amcf->redis_conf) {
+        m->inv_pending->always = 1;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1794,7 +2070,15 @@ ngx_http_backend_auth_init_process(ngx_cycle_t *cycle)
     amcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_backend_auth_module);
 
-    if (amcf == NULL || amcf->redis_conf == NULL) {
+    if (amcf == NULL) {
+        return NGX_OK;
+    }
+
+    if (amcf->enabled) {
+        ngx_http_backend_auth_jwks_init(cycle, amcf);
+    }
+
+    if (amcf->redis_conf == NULL) {
         return NGX_OK;
     }
 

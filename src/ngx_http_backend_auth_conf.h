@@ -16,6 +16,7 @@
 #include "ngx_http_backend.h"
 #include "ngx_http_backend_cache.h"
 #include "ngx_http_backend_jwt.h"
+#include "ngx_http_backend_metrics.h"
 #include "ngx_http_backend_redis.h"
 
 
@@ -35,6 +36,39 @@
 #define NGX_HTTP_BACKEND_JWKS_FETCHING  1
 #define NGX_HTTP_BACKEND_JWKS_FETCHED   2
 #define NGX_HTTP_BACKEND_JWKS_POLLING   3
+
+
+/* backend_auth_tokens_total's outcomes, in docs/metrics.md's order */
+
+#define NGX_HTTP_BACKEND_TOKEN_VALID          0
+#define NGX_HTTP_BACKEND_TOKEN_EXPIRED        1
+#define NGX_HTTP_BACKEND_TOKEN_NOT_YET_VALID  2
+#define NGX_HTTP_BACKEND_TOKEN_BAD_SIGNATURE  3
+#define NGX_HTTP_BACKEND_TOKEN_UNKNOWN_KID    4
+#define NGX_HTTP_BACKEND_TOKEN_WRONG_ISSUER   5
+#define NGX_HTTP_BACKEND_TOKEN_WRONG_AZP      6
+#define NGX_HTTP_BACKEND_TOKEN_MALFORMED      7
+#define NGX_HTTP_BACKEND_TOKEN_OUTCOMES       8
+
+
+/* the auth families' series (docs/metrics.md), from init_main_conf */
+
+typedef struct {
+    ngx_http_backend_series_t      *tokens[NGX_HTTP_BACKEND_TOKEN_OUTCOMES];
+    ngx_http_backend_series_t      *token_hit;
+    ngx_http_backend_series_t      *token_miss;
+    ngx_http_backend_series_t      *context_zone;
+    ngx_http_backend_series_t      *context_redis;
+    ngx_http_backend_series_t      *context_database;
+    ngx_http_backend_series_t      *failed_redis;
+    ngx_http_backend_series_t      *failed_database;
+    ngx_http_backend_series_t      *inv_sent;
+    ngx_http_backend_series_t      *inv_received;
+    ngx_http_backend_series_t      *inv_pending;
+    ngx_http_backend_series_t      *jwks_keys;
+    ngx_http_backend_series_t      *jwks_refreshed;
+    ngx_http_backend_series_t      *jwks_failures;
+} ngx_http_backend_auth_metrics_t;
 
 
 typedef struct {
@@ -88,6 +122,9 @@ typedef struct {
     unsigned                        bumping:1;
 
     ngx_uint_t                      enabled;
+    time_t                          keys_loaded;    /* keys of files */
+
+    ngx_http_backend_auth_metrics_t  metrics;
 
     u_char                         *user_file;
     ngx_uint_t                      user_line;
@@ -105,6 +142,9 @@ void ngx_http_backend_auth_redis_exit(
 /* what Redis holds may be read: connected, and no epoch move owed */
 ngx_uint_t ngx_http_backend_auth_redis_usable(
     ngx_http_backend_auth_main_conf_t *amcf);
+/* backend_invalidations_pending: the node's count, from the zone */
+void ngx_http_backend_auth_pending_gauge(
+    ngx_http_backend_auth_main_conf_t *amcf);
 
 
 /*
@@ -117,6 +157,9 @@ char *ngx_http_backend_auth_jwks_url(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_backend_auth_jwks_update(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a,
     ngx_uint_t unknown_kid);
+/* init_process: the keys the zone holds already, and the JWKS gauges */
+void ngx_http_backend_auth_jwks_init(ngx_cycle_t *cycle,
+    ngx_http_backend_auth_main_conf_t *amcf);
 
 /* ngx_http_backend_auth.c: runs the phases of a request that waited */
 void ngx_http_backend_auth_wake(ngx_http_request_t *r);

@@ -28,6 +28,10 @@
 #define NGX_HTTP_BACKEND_JWKS_MAX_POLLS  50
 
 
+static ngx_int_t ngx_http_backend_auth_jwks_sync(
+    ngx_http_backend_auth_main_conf_t *amcf, ngx_pool_t *temp);
+static void ngx_http_backend_auth_jwks_gauges(
+    ngx_http_backend_auth_main_conf_t *amcf);
 static ngx_int_t ngx_http_backend_auth_jwks_fetch(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a,
     ngx_uint_t wait);
@@ -52,57 +56,11 @@ ngx_http_backend_auth_jwks_update(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a,
     ngx_uint_t unknown_kid)
 {
-    u_char                   *p, *last;
-    uint64_t                  gen;
-    ngx_int_t                 rc;
-    ngx_str_t                 value, err;
-    ngx_pool_t               *pool;
-    ngx_event_t              *ev;
-    ngx_pool_cleanup_t       *cln;
-    ngx_http_backend_jwks_t  *jwks;
+    ngx_event_t         *ev;
+    ngx_pool_cleanup_t  *cln;
 
-    gen = ngx_http_backend_cache_gen(amcf->cache, &ngx_http_backend_jwks_key,
-                                     1);
-
-    if (gen != amcf->url_gen) {
-        rc = ngx_http_backend_cache_get(amcf->cache,
-                                        NGX_HTTP_BACKEND_CACHE_JWKS,
-                                        &ngx_http_backend_jwks_key, NULL, 0,
-                                        r->pool, &value);
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        if (rc == NGX_OK) {
-            last = value.data + value.len;
-            p = ngx_strlchr(value.data, last, '\0');
-
-            pool = ngx_create_pool(4096, ngx_cycle->log);
-            if (pool == NULL) {
-                return NGX_ERROR;
-            }
-
-            jwks = ngx_http_backend_jwks_create(pool);
-
-            if (p == NULL || jwks == NULL
-                || ngx_http_backend_jwks_add_json(jwks, p + 1, last - p - 1,
-                                                  &err)
-                   != NGX_OK)
-            {
-                ngx_destroy_pool(pool);
-                return NGX_ERROR;
-            }
-
-            if (amcf->url_pool) {
-                ngx_destroy_pool(amcf->url_pool);
-            }
-
-            amcf->url_pool = pool;
-            amcf->url_jwks = jwks;
-            amcf->url_fetched = ngx_atotm(value.data, p - value.data);
-        }
-
-        amcf->url_gen = gen;
+    if (ngx_http_backend_auth_jwks_sync(amcf, r->pool) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (a->jwks == NGX_HTTP_BACKEND_JWKS_FETCHED) {
@@ -176,6 +134,123 @@ ngx_http_backend_auth_jwks_update(ngx_http_request_t *r,
 }
 
 
+/* the worker's copy of the zone's JWKS, parsed again if it moved */
+
+static ngx_int_t
+ngx_http_backend_auth_jwks_sync(ngx_http_backend_auth_main_conf_t *amcf,
+    ngx_pool_t *temp)
+{
+    u_char                   *p, *last;
+    uint64_t                  gen;
+    ngx_int_t                 rc;
+    ngx_str_t                 value, err;
+    ngx_pool_t               *pool;
+    ngx_http_backend_jwks_t  *jwks;
+
+    gen = ngx_http_backend_cache_gen(amcf->cache, &ngx_http_backend_jwks_key,
+                                     1);
+
+    if (gen == amcf->url_gen) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_backend_cache_get(amcf->cache, NGX_HTTP_BACKEND_CACHE_JWKS,
+                                    &ngx_http_backend_jwks_key, NULL, 0,
+                                    temp, &value);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        last = value.data + value.len;
+        p = ngx_strlchr(value.data, last, '\0');
+
+        pool = ngx_create_pool(4096, ngx_cycle->log);
+        if (pool == NULL) {
+            return NGX_ERROR;
+        }
+
+        jwks = ngx_http_backend_jwks_create(pool);
+
+        if (p == NULL || jwks == NULL
+            || ngx_http_backend_jwks_add_json(jwks, p + 1, last - p - 1, &err)
+               != NGX_OK)
+        {
+            ngx_destroy_pool(pool);
+            return NGX_ERROR;
+        }
+
+        if (amcf->url_pool) {
+            ngx_destroy_pool(amcf->url_pool);
+        }
+
+        amcf->url_pool = pool;
+        amcf->url_jwks = jwks;
+        amcf->url_fetched = ngx_atotm(value.data, p - value.data);
+
+        ngx_http_backend_auth_jwks_gauges(amcf);
+    }
+
+    amcf->url_gen = gen;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A new worker (a restart, a reload) takes the keys the zone holds at once,
+ * rather than on its first token, so that backend_jwks_keys, which is the
+ * smallest worker's, does not read 0 on a node that has them
+ */
+
+void
+ngx_http_backend_auth_jwks_init(ngx_cycle_t *cycle,
+    ngx_http_backend_auth_main_conf_t *amcf)
+{
+    ngx_pool_t  *temp;
+
+    ngx_http_backend_auth_jwks_gauges(amcf);
+
+    if (amcf->jwks_url.len == 0) {
+        return;
+    }
+
+    temp = ngx_create_pool(4096, cycle->log);
+    if (temp == NULL) {
+        return;
+    }
+
+    if (ngx_http_backend_auth_jwks_sync(amcf, temp) != NGX_OK) {
+        /* the first request tries again, and fails the same way */
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "backend auth: the JWKS in zone \"%V\" is not usable",
+                      ngx_http_backend_cache_name(amcf->cache));
+    }
+
+    ngx_destroy_pool(temp);
+}
+
+
+/* the keys this worker holds, and when they were last loaded */
+
+static void
+ngx_http_backend_auth_jwks_gauges(ngx_http_backend_auth_main_conf_t *amcf)
+{
+    ngx_uint_t  n;
+
+    n = amcf->nkeys;
+
+    if (amcf->url_jwks) {
+        n += ngx_http_backend_jwks_count(amcf->url_jwks);
+    }
+
+    ngx_http_backend_metrics_set(amcf->metrics.jwks_keys, n);
+    ngx_http_backend_metrics_set(amcf->metrics.jwks_refreshed,
+                                 ngx_max(amcf->keys_loaded,
+                                         amcf->url_fetched));
+}
+
+
 static ngx_int_t
 ngx_http_backend_auth_jwks_fetch(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a,
@@ -239,6 +314,7 @@ ngx_http_backend_auth_jwks_done(ngx_http_request_t *sr, void *data,
     b = sr->out ? sr->out->buf : NULL;
 
     if (rc != NGX_OK || sr->headers_out.status != NGX_HTTP_OK || b == NULL) {
+        ngx_http_backend_metrics_add(amcf->metrics.jwks_failures, 1);
         ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
                       "backend auth: JWKS fetch from \"%V\" failed "
                       "(status %ui), the keys known stay in use",
@@ -256,6 +332,7 @@ ngx_http_backend_auth_jwks_done(ngx_http_request_t *sr, void *data,
     if (ngx_http_backend_jwks_add_json(jwks, b->pos, len, &err) != NGX_OK
         || ngx_http_backend_jwks_count(jwks) == 0)
     {
+        ngx_http_backend_metrics_add(amcf->metrics.jwks_failures, 1);
         ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
                       "backend auth: the JWKS from \"%V\" is not usable%s%V, "
                       "the keys known stay in use", &amcf->jwks_url,
@@ -280,6 +357,7 @@ ngx_http_backend_auth_jwks_done(ngx_http_request_t *sr, void *data,
                                    &value, 7 * 86400 * 1000)
         != NGX_OK)
     {
+        ngx_http_backend_metrics_add(amcf->metrics.jwks_failures, 1);
         ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
                       "backend auth: no room for the JWKS in zone \"%V\"",
                       ngx_http_backend_cache_name(amcf->cache));
@@ -289,6 +367,9 @@ ngx_http_backend_auth_jwks_done(ngx_http_request_t *sr, void *data,
     (void) ngx_http_backend_cache_gen(amcf->cache,
                                       &ngx_http_backend_jwks_key, 1);
     ngx_http_backend_cache_bump(amcf->cache, &ngx_http_backend_jwks_key);
+
+    /* the workers' key counts follow as each takes the new JWKS */
+    ngx_http_backend_metrics_set(amcf->metrics.jwks_refreshed, ngx_time());
 
     ngx_log_error(NGX_LOG_INFO, sr->connection->log, 0,
                   "backend auth: JWKS from \"%V\": %ui key(s)",

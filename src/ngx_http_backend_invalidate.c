@@ -109,6 +109,8 @@ ngx_http_backend_auth_invalidate(ngx_cycle_t *cycle,
                                             : 0,
                                             &seq);
 
+    ngx_http_backend_auth_pending_gauge(amcf);
+
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_WARN, inv->log, 0,
                       "backend auth: %ui invalidations are pending already, "
@@ -129,6 +131,7 @@ ngx_http_backend_auth_invalidate(ngx_cycle_t *cycle,
     if (job == NULL) {
         ngx_http_backend_cache_pending_done(amcf->cache, inv->what, &inv->id,
                                             seq, 0);
+        ngx_http_backend_auth_pending_gauge(amcf);
         return NGX_ERROR;
     }
 
@@ -333,12 +336,18 @@ ngx_http_backend_auth_job_done(ngx_http_backend_auth_job_t *job,
 
             if (job->covers) {
                 ngx_http_backend_cache_pending_covered(amcf->cache, job->seq);
+                ngx_http_backend_auth_pending_gauge(amcf);
             }
         }
 
     } else {
         ngx_http_backend_cache_pending_done(amcf->cache, job->what, &job->id,
                                             job->seq, taken);
+        ngx_http_backend_auth_pending_gauge(amcf);
+
+        if (taken) {
+            ngx_http_backend_metrics_add(amcf->metrics.inv_sent, 1);
+        }
 
         if (taken && job->replayed) {
             ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
@@ -460,12 +469,35 @@ ngx_http_backend_auth_redis_usable(ngx_http_backend_auth_main_conf_t *amcf)
 }
 
 
+/*
+ * The pending list is the node's, in the zone: each worker reports the
+ * count it last saw (a max gauge), on each change it makes and every
+ * replay tick, so that the count outlives any one worker and a reload
+ */
+
+void
+ngx_http_backend_auth_pending_gauge(ngx_http_backend_auth_main_conf_t *amcf)
+{
+    uint64_t    overflow;
+    ngx_uint_t  n;
+
+    if (amcf->cache == NULL) {
+        return;
+    }
+
+    (void) ngx_http_backend_cache_pending_seq(amcf->cache, &overflow, &n);
+
+    ngx_http_backend_metrics_set(amcf->metrics.inv_pending, n);
+}
+
+
 static void
 ngx_http_backend_auth_replay_tick(ngx_event_t *ev)
 {
     ngx_http_backend_auth_main_conf_t *amcf = ev->data;
 
     ngx_http_backend_auth_replay(amcf);
+    ngx_http_backend_auth_pending_gauge(amcf);
 
     if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
         ngx_add_timer(ev, NGX_HTTP_BACKEND_AUTH_REPLAY);
@@ -501,6 +533,7 @@ ngx_http_backend_auth_message(void *data, ngx_str_t *channel, ngx_str_t *msg)
     if (msg->data[0] == NGX_HTTP_BACKEND_INVALIDATE_USER
         || msg->data[0] == NGX_HTTP_BACKEND_INVALIDATE_SESSION)
     {
+        ngx_http_backend_metrics_add(amcf->metrics.inv_received, 1);
         ngx_http_backend_cache_bump(amcf->cache, &id);
     }
 }
@@ -563,6 +596,9 @@ ngx_http_backend_auth_redis_init(ngx_cycle_t *cycle,
     amcf->replay.cancelable = 1;
 
     ngx_add_timer(&amcf->replay, NGX_HTTP_BACKEND_AUTH_REPLAY);
+
+    /* what the node had pending before this worker started */
+    ngx_http_backend_auth_pending_gauge(amcf);
 
     return ngx_http_backend_redis_subscribe(amcf->redis, &amcf->redis_channel,
                                             ngx_http_backend_auth_message,

@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_backend.h"
+#include "ngx_http_backend_metrics.h"
 #include "ngx_http_backend_svix.h"
 
 
@@ -24,6 +25,20 @@
 
 
 #define NGX_HTTP_BACKEND_WEBHOOK_MAX_SECRETS  8
+
+
+/* backend_webhook_deliveries_total's outcomes, as docs/metrics.md */
+
+#define NGX_HTTP_BACKEND_WEBHOOK_APPLIED             0
+#define NGX_HTTP_BACKEND_WEBHOOK_DUPLICATE           1
+#define NGX_HTTP_BACKEND_WEBHOOK_IGNORED             2
+#define NGX_HTTP_BACKEND_WEBHOOK_FAILED              3
+#define NGX_HTTP_BACKEND_WEBHOOK_DEAD                4
+#define NGX_HTTP_BACKEND_WEBHOOK_REJECTED_SIGNATURE  5
+#define NGX_HTTP_BACKEND_WEBHOOK_REJECTED_TIMESTAMP  6
+#define NGX_HTTP_BACKEND_WEBHOOK_REJECTED_REQUEST    7
+#define NGX_HTTP_BACKEND_WEBHOOK_UNAVAILABLE         8
+#define NGX_HTTP_BACKEND_WEBHOOK_OUTCOMES            9
 
 
 typedef struct {
@@ -51,9 +66,21 @@ typedef struct {
     ngx_uint_t                      max_attempts;
     ngx_msec_t                      backoff;
 
+    ngx_str_t                       backlog_sql;
+    ngx_http_backend_pg_stmt_t     *backlog_stmt;
+    u_char                         *backlog_file;
+    ngx_uint_t                      backlog_line;
+
+    ngx_http_backend_series_t     **deliveries;     /* by outcome */
+    ngx_http_backend_series_t      *retry_rounds;
+    ngx_http_backend_series_t      *dead_letters;
+    ngx_http_backend_series_t      *backlog;
+    ngx_http_backend_series_t      *backlog_oldest;
+
     /* the worker's (worker 0 only) */
     ngx_event_t                     timer;
     ngx_http_backend_pg_query_t     query;
+    ngx_http_backend_pg_query_t     backlog_query;
     char                           *values[3];
     u_char                          buf[3][NGX_INT_T_LEN + 1];
     unsigned                        running:1;
@@ -91,11 +118,20 @@ static void ngx_http_backend_webhook_invalidated(
 static ngx_int_t ngx_http_backend_webhook_reply(ngx_http_request_t *r,
     ngx_uint_t status, const char *key, ngx_str_t *value);
 static void ngx_http_backend_webhook_cleanup(void *data);
+static void ngx_http_backend_webhook_count(ngx_http_request_t *r,
+    ngx_uint_t outcome);
+static ngx_uint_t ngx_http_backend_webhook_outcome(
+    ngx_http_backend_webhook_ctx_t *ctx);
 
 static int ngx_http_backend_webhook_col(PGresult *res, const char *name,
     int position);
 static void ngx_http_backend_webhook_retry(ngx_event_t *ev);
 static void ngx_http_backend_webhook_retried(ngx_http_backend_pg_query_t *q);
+static void ngx_http_backend_webhook_next(
+    ngx_http_backend_webhook_main_conf_t *wmcf, ngx_log_t *log);
+static void ngx_http_backend_webhook_backlog(ngx_http_backend_pg_query_t *q);
+static ngx_int_t ngx_http_backend_webhook_metrics(ngx_conf_t *cf,
+    ngx_http_backend_webhook_main_conf_t *wmcf);
 
 static void *ngx_http_backend_webhook_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_backend_webhook_init_main_conf(ngx_conf_t *cf,
@@ -115,6 +151,23 @@ static char *ngx_http_backend_webhook_dead_letter_sql(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_backend_webhook_retry_conf(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_backend_webhook_backlog_sql(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+
+/* the label values of backend_webhook_deliveries_total, in order */
+
+static ngx_str_t  ngx_http_backend_webhook_outcomes[] = {
+    ngx_string("applied"),
+    ngx_string("duplicate"),
+    ngx_string("ignored"),
+    ngx_string("failed"),
+    ngx_string("dead"),
+    ngx_string("rejected_signature"),
+    ngx_string("rejected_timestamp"),
+    ngx_string("rejected_request"),
+    ngx_string("unavailable")
+};
 
 
 static ngx_command_t  ngx_http_backend_webhook_commands[] = {
@@ -157,6 +210,13 @@ static ngx_command_t  ngx_http_backend_webhook_commands[] = {
     { ngx_string("backend_webhook_retry"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_backend_webhook_retry_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("backend_webhook_backlog_sql"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_backend_webhook_backlog_sql,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -205,10 +265,14 @@ ngx_http_backend_webhook_handler(ngx_http_request_t *r)
     wlcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_webhook_module);
 
     if (ngx_http_backend_get_ctx(r) == NULL) {
+        ngx_http_backend_webhook_count(r, NGX_HTTP_BACKEND_WEBHOOK_UNAVAILABLE);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (r->method != NGX_HTTP_POST) {
+        ngx_http_backend_webhook_count(r,
+                                   NGX_HTTP_BACKEND_WEBHOOK_REJECTED_REQUEST);
+
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -222,12 +286,18 @@ ngx_http_backend_webhook_handler(ngx_http_request_t *r)
                                     ngx_http_backend_webhook_body);
 
     if (rc == NGX_DECLINED) {
+        ngx_http_backend_webhook_count(r,
+                                   NGX_HTTP_BACKEND_WEBHOOK_REJECTED_REQUEST);
         return ngx_http_backend_webhook_reply(r,
                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                           "error", NULL);
     }
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        ngx_http_backend_webhook_count(r,
+                                   rc >= NGX_HTTP_INTERNAL_SERVER_ERROR
+                                   ? NGX_HTTP_BACKEND_WEBHOOK_UNAVAILABLE
+                                   : NGX_HTTP_BACKEND_WEBHOOK_REJECTED_REQUEST);
         return rc;
     }
 
@@ -255,11 +325,12 @@ ngx_http_backend_webhook_body(ngx_http_request_t *r)
     rc = ngx_http_backend_body(r, &raw);
 
     if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        goto failed;
     }
 
     if (rc == NGX_DECLINED) {
+        ngx_http_backend_webhook_count(r,
+                                   NGX_HTTP_BACKEND_WEBHOOK_REJECTED_REQUEST);
         ngx_http_finalize_request(r, ngx_http_backend_webhook_reply(r,
                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                       "error", NULL));
@@ -276,6 +347,13 @@ ngx_http_backend_webhook_body(ngx_http_request_t *r)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "backend webhook: rejected: %s", error);
+
+        /* the svix errors that are about the timestamp, not the MAC */
+
+        ngx_http_backend_webhook_count(r,
+                                   ngx_strstr(error, "timestamp")
+                                   ? NGX_HTTP_BACKEND_WEBHOOK_REJECTED_TIMESTAMP
+                                   : NGX_HTTP_BACKEND_WEBHOOK_REJECTED_SIGNATURE);
 
         msg.data = (u_char *) error;
         msg.len = ngx_strlen(error);
@@ -294,6 +372,8 @@ ngx_http_backend_webhook_body(ngx_http_request_t *r)
            == NULL
         || type->type != NGX_HTTP_BACKEND_JSON_STRING)
     {
+        ngx_http_backend_webhook_count(r,
+                                   NGX_HTTP_BACKEND_WEBHOOK_REJECTED_REQUEST);
         ngx_str_set(&msg, "the payload is not an event");
         ngx_http_finalize_request(r, ngx_http_backend_webhook_reply(r,
                                       NGX_HTTP_BAD_REQUEST, "error", &msg));
@@ -304,14 +384,12 @@ ngx_http_backend_webhook_body(ngx_http_request_t *r)
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_webhook_ctx_t));
     if (ctx == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        goto failed;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        goto failed;
     }
 
     cln->handler = ngx_http_backend_webhook_cleanup;
@@ -322,8 +400,7 @@ ngx_http_backend_webhook_body(ngx_http_request_t *r)
     ctx->values[0] = ngx_pnalloc(r->pool, id.len + 1);
     ctx->values[1] = ngx_pnalloc(r->pool, type_str->len + 1);
     if (ctx->values[0] == NULL || ctx->values[1] == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        goto failed;
     }
 
     *ngx_cpymem(ctx->values[0], id.data, id.len) = '\0';
@@ -344,6 +421,12 @@ ngx_http_backend_webhook_body(ngx_http_request_t *r)
     }
 
     ngx_http_backend_webhook_query_handler(&ctx->query);
+    return;
+
+failed:
+
+    ngx_http_backend_webhook_count(r, NGX_HTTP_BACKEND_WEBHOOK_UNAVAILABLE);
+    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
 }
 
 
@@ -404,13 +487,15 @@ ngx_http_backend_webhook_header(ngx_http_request_t *r, const char *name)
 static void
 ngx_http_backend_webhook_query_handler(ngx_http_backend_pg_query_t *q)
 {
-    int                                   col;
-    ngx_int_t                             rc;
-    ngx_str_t                             msg;
-    PGresult                             *res;
-    ngx_http_request_t                   *r;
-    ngx_http_backend_webhook_ctx_t       *ctx;
-    ngx_http_backend_webhook_loc_conf_t  *wlcf;
+    int                                    col;
+    ngx_int_t                              rc;
+    ngx_str_t                              msg;
+    PGresult                              *res;
+    ngx_uint_t                             outcome;
+    ngx_http_request_t                    *r;
+    ngx_http_backend_webhook_ctx_t        *ctx;
+    ngx_http_backend_webhook_loc_conf_t   *wlcf;
+    ngx_http_backend_webhook_main_conf_t  *wmcf;
 
     ctx = q->data;
     ctx->running = 0;
@@ -442,8 +527,7 @@ ngx_http_backend_webhook_query_handler(ngx_http_backend_pg_query_t *q)
             }
 
             if (rc == NGX_ERROR) {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
+                goto failed;
             }
 
             /* NGX_DECLINED: the dead-letter statement failed at once */
@@ -479,6 +563,9 @@ ngx_http_backend_webhook_query_handler(ngx_http_backend_pg_query_t *q)
             PQclear(res);
         }
 
+        ngx_http_backend_webhook_count(r,
+                                       NGX_HTTP_BACKEND_WEBHOOK_UNAVAILABLE);
+
         ngx_str_set(&msg, "not stored, retry later");
         ngx_http_finalize_request(r, ngx_http_backend_webhook_reply(r,
                                       NGX_HTTP_SERVICE_UNAVAILABLE, "error",
@@ -496,8 +583,7 @@ ngx_http_backend_webhook_query_handler(ngx_http_backend_pg_query_t *q)
             ctx->status.data = ngx_pnalloc(r->pool, ctx->status.len);
             if (ctx->status.data == NULL) {
                 PQclear(res);
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
+                goto failed;
             }
 
             ngx_memcpy(ctx->status.data, PQgetvalue(res, 0, col),
@@ -512,8 +598,7 @@ ngx_http_backend_webhook_query_handler(ngx_http_backend_pg_query_t *q)
                                                   ctx->invalidate.id.len);
             if (ctx->invalidate.id.data == NULL) {
                 PQclear(res);
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
+                goto failed;
             }
 
             ngx_memcpy(ctx->invalidate.id.data, PQgetvalue(res, 0, col),
@@ -522,6 +607,18 @@ ngx_http_backend_webhook_query_handler(ngx_http_backend_pg_query_t *q)
     }
 
     PQclear(res);
+
+    /* stored and committed: the answer is a 200 now, whatever follows */
+
+    outcome = ngx_http_backend_webhook_outcome(ctx);
+
+    ngx_http_backend_webhook_count(r, outcome);
+
+    if (outcome == NGX_HTTP_BACKEND_WEBHOOK_DEAD) {
+        wmcf = ngx_http_get_module_main_conf(r,
+                                             ngx_http_backend_webhook_module);
+        ngx_http_backend_metrics_add(wmcf->dead_letters, 1);
+    }
 
     if (ctx->dead
         && ctx->status.len == 4 && ngx_strncmp(ctx->status.data, "dead", 4)
@@ -556,6 +653,49 @@ ngx_http_backend_webhook_query_handler(ngx_http_backend_pg_query_t *q)
 
     ngx_http_finalize_request(r, ngx_http_backend_webhook_reply(r,
                                   NGX_HTTP_OK, "status", &ctx->status));
+    return;
+
+failed:
+
+    ngx_http_backend_webhook_count(r, NGX_HTTP_BACKEND_WEBHOOK_UNAVAILABLE);
+    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+}
+
+
+/*
+ * The statement's status: applied, duplicate, ignored, failed (stored for
+ * the retries), dead (stored as a dead letter); a statement without a
+ * status column, or with a word of its own, stored the event: applied
+ */
+
+static ngx_uint_t
+ngx_http_backend_webhook_outcome(ngx_http_backend_webhook_ctx_t *ctx)
+{
+    ngx_str_t   *word;
+    ngx_uint_t   i;
+
+    word = ngx_http_backend_webhook_outcomes;
+
+    for (i = 0; i <= NGX_HTTP_BACKEND_WEBHOOK_DEAD; i++) {
+        if (ctx->status.len == word[i].len
+            && ngx_strncmp(ctx->status.data, word[i].data, word[i].len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_HTTP_BACKEND_WEBHOOK_APPLIED;
+}
+
+
+static void
+ngx_http_backend_webhook_count(ngx_http_request_t *r, ngx_uint_t outcome)
+{
+    ngx_http_backend_webhook_main_conf_t  *wmcf;
+
+    wmcf = ngx_http_get_module_main_conf(r, ngx_http_backend_webhook_module);
+
+    ngx_http_backend_metrics_add(wmcf->deliveries[outcome], 1);
 }
 
 
@@ -790,6 +930,8 @@ ngx_http_backend_webhook_retry(ngx_event_t *ev)
         return;
     }
 
+    ngx_http_backend_metrics_add(wmcf->retry_rounds, 1);
+
     if (!wmcf->running) {
         wmcf->query.server = wmcf->server;
         wmcf->query.stmt = wmcf->stmt;
@@ -880,6 +1022,105 @@ ngx_http_backend_webhook_retried(ngx_http_backend_pg_query_t *q)
                       "%ui failed again, %ui dead", n, applied, failed, dead);
     }
 
+    ngx_http_backend_metrics_add(wmcf->dead_letters, dead);
+
+next:
+
+    if (res) {
+        PQclear(res);
+    }
+
+    ngx_http_backend_webhook_next(wmcf, q->log);
+}
+
+
+/*
+ * After each round, what is still due: backend_webhook_backlog_sql, then
+ * the next round.  Its failure only leaves the gauges as they were.
+ */
+
+static void
+ngx_http_backend_webhook_next(ngx_http_backend_webhook_main_conf_t *wmcf,
+    ngx_log_t *log)
+{
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    if (wmcf->backlog_stmt && !wmcf->running) {
+        wmcf->backlog_query.server = wmcf->server;
+        wmcf->backlog_query.stmt = wmcf->backlog_stmt;
+        wmcf->backlog_query.values = NULL;
+        wmcf->backlog_query.handler = ngx_http_backend_webhook_backlog;
+        wmcf->backlog_query.data = wmcf;
+        wmcf->backlog_query.log = log;
+        wmcf->backlog_query.read_only = 1;
+
+        if (ngx_http_backend_pg_run(&wmcf->backlog_query) == NGX_OK) {
+            wmcf->running = 1;
+            return;
+        }
+    }
+
+    ngx_add_timer(&wmcf->timer, wmcf->interval);
+}
+
+
+/* one row: the failed events due (due), the age of the oldest (seconds) */
+
+static void
+ngx_http_backend_webhook_backlog(ngx_http_backend_pg_query_t *q)
+{
+    int                                    col[2], i, len;
+    char                                  *v;
+    PGresult                              *res;
+    ngx_int_t                              n[2];
+    ngx_http_backend_webhook_main_conf_t  *wmcf;
+
+    wmcf = q->data;
+    wmcf->running = 0;
+
+    res = q->result;
+    q->result = NULL;
+
+    if (q->status != NGX_HTTP_BACKEND_PG_OK || PQntuples(res) != 1) {
+        ngx_log_error(NGX_LOG_WARN, q->log, 0,
+                      "backend webhook: backlog statement failed (%s)",
+                      q->status == NGX_HTTP_BACKEND_PG_SQL_ERROR
+                      ? (char *) q->sqlstate
+                      : q->status == NGX_HTTP_BACKEND_PG_OK
+                        ? "not one row" : "database unavailable");
+        goto next;
+    }
+
+    col[0] = ngx_http_backend_webhook_col(res, "due", 0);
+    col[1] = ngx_http_backend_webhook_col(res, "oldest_seconds", 1);
+
+    for (i = 0; i < 2; i++) {
+        n[i] = 0;
+
+        if (col[i] < 0 || PQgetisnull(res, 0, col[i])) {
+            continue;
+        }
+
+        /* whole seconds of a numeric or a double */
+
+        v = PQgetvalue(res, 0, col[i]);
+
+        for (len = 0; v[len] >= '0' && v[len] <= '9'; len++) {
+            /* void */
+        }
+
+        n[i] = ngx_atoi((u_char *) v, len);
+
+        if (n[i] == NGX_ERROR) {
+            n[i] = 0;
+        }
+    }
+
+    ngx_http_backend_metrics_set(wmcf->backlog, n[0]);
+    ngx_http_backend_metrics_set(wmcf->backlog_oldest, n[1]);
+
 next:
 
     if (res) {
@@ -914,7 +1155,20 @@ ngx_http_backend_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_uint_t  n;
 
+    if (ngx_http_backend_webhook_metrics(cf, wmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (wmcf->sql.len == 0) {
+        if (wmcf->backlog_sql.len) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "backend_webhook_backlog_sql in %s:%ui is run "
+                          "after each round of backend_webhook_retry, "
+                          "which is not configured",
+                          wmcf->backlog_file, wmcf->backlog_line);
+            return NGX_CONF_ERROR;
+        }
+
         return NGX_CONF_OK;
     }
 
@@ -934,7 +1188,102 @@ ngx_http_backend_webhook_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (wmcf->backlog_sql.len) {
+        wmcf->backlog_stmt = ngx_http_backend_pg_stmt_add(cf, wmcf->server,
+                                                          &wmcf->backlog_sql,
+                                                          0);
+        if (wmcf->backlog_stmt == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        /* 0 is an answer: nothing is due */
+        wmcf->backlog->always = 1;
+        wmcf->backlog_oldest->always = 1;
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/* the families of docs/metrics.md's Webhooks table */
+
+static ngx_int_t
+ngx_http_backend_webhook_metrics(ngx_conf_t *cf,
+    ngx_http_backend_webhook_main_conf_t *wmcf)
+{
+    ngx_uint_t                  i;
+    ngx_http_backend_family_t  *f;
+
+    f = ngx_http_backend_metrics_family(cf, "backend_webhook_deliveries_total",
+                                        "Webhook deliveries, by answer.",
+                                        NGX_HTTP_BACKEND_COUNTER, "outcome");
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    wmcf->deliveries = ngx_palloc(cf->pool, NGX_HTTP_BACKEND_WEBHOOK_OUTCOMES
+                                            * sizeof(ngx_http_backend_series_t *));
+    if (wmcf->deliveries == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_BACKEND_WEBHOOK_OUTCOMES; i++) {
+        wmcf->deliveries[i] = ngx_http_backend_metrics_series(cf, f,
+                                     &ngx_http_backend_webhook_outcomes[i]);
+        if (wmcf->deliveries[i] == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    f = ngx_http_backend_metrics_family(cf,
+                                        "backend_webhook_retry_rounds_total",
+                                        "Rounds of the webhook retry timer.",
+                                        NGX_HTTP_BACKEND_COUNTER, NULL);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    wmcf->retry_rounds = ngx_http_backend_metrics_series1(cf, f, NULL);
+
+    f = ngx_http_backend_metrics_family(cf,
+                                        "backend_webhook_dead_letters_total",
+                                        "Webhook events moved to the dead "
+                                        "letters.",
+                                        NGX_HTTP_BACKEND_COUNTER, NULL);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    wmcf->dead_letters = ngx_http_backend_metrics_series1(cf, f, NULL);
+
+    f = ngx_http_backend_metrics_family(cf, "backend_webhook_backlog",
+                                        "Failed webhook events due for a "
+                                        "retry.",
+                                        NGX_HTTP_BACKEND_GAUGE_MAX, NULL);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    wmcf->backlog = ngx_http_backend_metrics_series1(cf, f, NULL);
+
+    f = ngx_http_backend_metrics_family(cf,
+                                        "backend_webhook_backlog_oldest_seconds",
+                                        "Age of the oldest failed webhook "
+                                        "event due for a retry.",
+                                        NGX_HTTP_BACKEND_GAUGE_MAX, NULL);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    wmcf->backlog_oldest = ngx_http_backend_metrics_series1(cf, f, NULL);
+
+    if (wmcf->retry_rounds == NULL || wmcf->dead_letters == NULL
+        || wmcf->backlog == NULL || wmcf->backlog_oldest == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1347,4 +1696,38 @@ invalid:
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\"", &value[i]);
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * backend_webhook_backlog_sql "statement": on backend_webhook_retry's
+ * database, after each of its rounds; one row, "due" and "oldest_seconds"
+ */
+
+static char *
+ngx_http_backend_webhook_backlog_sql(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_backend_webhook_main_conf_t *wmcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   n;
+
+    if (wmcf->backlog_sql.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_backend_pg_sql_params(&value[1], &n) != NGX_OK || n != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "backend_webhook_backlog_sql takes no parameters");
+        return NGX_CONF_ERROR;
+    }
+
+    wmcf->backlog_sql = value[1];
+    wmcf->backlog_file = cf->conf_file->file.name.data;
+    wmcf->backlog_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
 }
