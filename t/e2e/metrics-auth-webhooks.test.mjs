@@ -7,6 +7,7 @@
 // letters, and the backlog of backend_webhook_backlog_sql.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook } from 'svix';
 import { Nginx, ROOT, conninfo, freePort } from './lib/nginx.mjs';
 import { psql } from './lib/pg.mjs';
+import { Redis } from './lib/redis.mjs';
 import { AZP, ISSUER, keyPair, keysDir, mint, writeJwks } from './lib/clerk.mjs';
 
 const tag = `e2emetauth${process.pid}`;
@@ -40,6 +42,11 @@ const FAMILIES = {
   backend_webhook_backlog: 'gauge',
   backend_webhook_backlog_oldest_seconds: 'gauge',
 };
+
+// invalidations through a private Redis, between two nodes A and B
+const PASSWORD = `pw${process.pid}`;
+let redis, A, B;
+let password = '';
 
 // the text exposition format: "# TYPE name type", "name{labels} value"
 function parse(text) {
@@ -365,4 +372,113 @@ test('retry rounds, dead letters from the retries, and the backlog of due failed
   });
   assert.deepEqual(n.problems(), []);
   assert.deepEqual(down.problems(), []);
+});
+
+test('a context lookup the database fails is counted by source', async () => {
+  const a = await scrape(down);
+  const res = await fetch(`${down.url}/me`, {
+    headers: { authorization: `Bearer ${await mint(key, { sub: `${tag}_u`, sid: `sess_${tag}` })}` },
+  });
+  await res.arrayBuffer();
+  assert.equal(res.status, 503);
+  assert.deepEqual(moved(a, await scrape(down), 'backend_auth_context'), {
+    'backend_auth_context_failures_total{source="database"}': 1,
+  }, down.errorLog());
+});
+
+function redisHttp() {
+  return `
+    backend_metrics_zone metrics 4m;
+    backend_pg main "${conninfo()}" max=4;
+    backend_auth_jwks ${join(dir, 'jwks.json')};
+    backend_auth_issuer ${ISSUER};
+    backend_auth_authorized_parties ${AZP};
+    backend_session_zone metinv:1m ttl=60s;
+    backend_session_redis 127.0.0.1:${redis.port} timeout=500ms
+                          connect_timeout=500ms prefix=${tag}:;
+    backend_auth_user "select id, email, role from users where clerk_id = $1";
+    backend_procedure me { tier protected; data ctx.user; }
+    backend_procedure drop {
+        type mutation; tier public;
+        sql "select $1::text as \\"clerkId\\"";
+        params input.id; result one;
+        invalidate user clerkId;
+    }`;
+}
+
+function cli(...args) {
+  const auth = password ? ['--no-auth-warning', '-a', password] : [];
+  return spawnSync('redis-cli', ['-p', String(redis.port), ...auth, ...args], { encoding: 'utf8' }).stdout.trim();
+}
+
+const count = (node, re) => (node.errorLog().match(re) ?? []).length;
+
+async function drop(node, who) {
+  const res = await fetch(`${node.url}/drop`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: who }),
+  });
+  assert.equal(res.status, 200, await res.text());
+}
+
+test('invalidations sent, received by every node, pending while Redis is away; contexts from Redis', async (t) => {
+  redis = await new Redis().start();
+  t.after(async () => {
+    await A?.stop();
+    await B?.stop();
+    await redis?.stop();
+  });
+  const loc = 'location /trpc/ { backend_rpc; } location = /metrics { backend_metrics; }';
+  [A, B] = [await new Nginx({ http: redisHttp(), location: loc }).start(),
+            await new Nginx({ http: redisHttp(), location: loc }).start()];
+  await until('both nodes connected and subscribed', () =>
+    [A, B].every((node) => count(node, new RegExp(`subscribed to "${tag}:invalidate"`, 'g')) >= 1
+                           && count(node, /redis 127\.0\.0\.1:\d+: connected$/gm) >= 1));
+  const s0 = await Promise.all([scrape(A), scrape(B)]);
+  assert.equal(get(s0[0], 'backend_invalidations_pending'), 0, 'exposed at 0 with Redis');
+
+  // A reads the database and writes Redis; B, its zone empty, reads Redis
+  const t1 = await mint(key, { sub: `${tag}_u`, sid: `sess_${tag}_r` });
+  assert.equal((await fetch(`${A.url}/me`, { headers: { authorization: `Bearer ${t1}` } })).status, 200);
+  await until('the context in Redis', () => cli('--scan', '--pattern', `${tag}:ctx:*`) !== '');
+  assert.equal((await fetch(`${B.url}/me`, { headers: { authorization: `Bearer ${t1}` } })).status, 200);
+
+  await drop(A, `${tag}_u`);
+  const s1 = await until('both nodes heard it', async () => {
+    const s = await Promise.all([scrape(A), scrape(B)]);
+    return s.every((x, i) => get(x, 'backend_invalidations_received_total')
+                             - get(s0[i], 'backend_invalidations_received_total') === 1) ? s : null;
+  });
+  assert.deepEqual(moved(s0[0], s1[0], 'backend_'), {
+    'backend_auth_tokens_total{outcome="valid"}': 1,
+    'backend_auth_token_cache_total{outcome="miss"}': 1,
+    'backend_auth_context_total{source="database"}': 1,
+    'backend_invalidations_sent_total': 1,
+    'backend_invalidations_received_total': 1,
+  }, A.errorLog());
+  assert.deepEqual(moved(s0[1], s1[1], 'backend_auth_context'), {
+    'backend_auth_context_total{source="redis"}': 1,
+  }, B.errorLog());
+  assert.equal(get(s1[1], 'backend_invalidations_sent_total'), 0, 'B sent nothing');
+
+  // Redis refuses every client (its data kept): A's next one is pending
+  const lost = count(A, /connection lost/g);
+  assert.equal(cli('CONFIG', 'SET', 'requirepass', PASSWORD), 'OK');
+  password = PASSWORD;
+  cli('CLIENT', 'KILL', 'TYPE', 'normal');
+  cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
+  await until('A to lose Redis', () => count(A, /connection lost/g) >= lost + 2);
+  await drop(A, `${tag}_u`);
+  await drop(A, `${tag}_v`);
+  assert.equal(get(await scrape(A), 'backend_invalidations_pending'), 2, A.errorLog());
+
+  // back: both are handed to Redis, and the gauge follows
+  assert.equal(cli('CONFIG', 'SET', 'requirepass', ''), 'OK');
+  password = '';
+  const s2 = await until('the pending ones sent', async () => {
+    const s = await scrape(A);
+    return get(s, 'backend_invalidations_pending') === 0
+           && get(s, 'backend_invalidations_sent_total') === 3 ? s : null;
+  });
+  assert.equal(get(s2, 'backend_invalidations_sent_total'), 3);
+  assert.deepEqual([...A.problems(), ...B.problems()], []);
 });
