@@ -1957,10 +1957,10 @@ ngx_http_backend_auth_metrics(ngx_conf_t *cf,
     m->jwks_keys = ngx_http_backend_metrics_series1(cf, f, NULL);
 
     f = ngx_http_backend_metrics_family(cf,
-                                    "backend_jwks_last_refresh_timestamp_seconds",
-                                    "Unix time of the last successful load "
-                                    "or refresh of the keys.",
-                                    NGX_HTTP_BACKEND_GAUGE_MAX, NULL);
+                            "backend_jwks_last_refresh_timestamp_seconds",
+                            "Unix time of the last successful load or "
+                            "refresh of the keys.",
+                            NGX_HTTP_BACKEND_GAUGE_MAX, NULL);
     if (f == NULL) {
         return NGX_ERROR;
     }

@@ -350,10 +350,9 @@ ngx_http_backend_webhook_body(ngx_http_request_t *r)
 
         /* the svix errors that are about the timestamp, not the MAC */
 
-        ngx_http_backend_webhook_count(r,
-                                   ngx_strstr(error, "timestamp")
-                                   ? NGX_HTTP_BACKEND_WEBHOOK_REJECTED_TIMESTAMP
-                                   : NGX_HTTP_BACKEND_WEBHOOK_REJECTED_SIGNATURE);
+        ngx_http_backend_webhook_count(r, ngx_strstr(error, "timestamp")
+                              ? NGX_HTTP_BACKEND_WEBHOOK_REJECTED_TIMESTAMP
+                              : NGX_HTTP_BACKEND_WEBHOOK_REJECTED_SIGNATURE);
 
         msg.data = (u_char *) error;
         msg.len = ngx_strlen(error);
@@ -930,9 +929,9 @@ ngx_http_backend_webhook_retry(ngx_event_t *ev)
         return;
     }
 
-    ngx_http_backend_metrics_add(wmcf->retry_rounds, 1);
-
     if (!wmcf->running) {
+        ngx_http_backend_metrics_add(wmcf->retry_rounds, 1);
+
         wmcf->query.server = wmcf->server;
         wmcf->query.stmt = wmcf->stmt;
         wmcf->query.values = wmcf->values;
@@ -1221,8 +1220,9 @@ ngx_http_backend_webhook_metrics(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    wmcf->deliveries = ngx_palloc(cf->pool, NGX_HTTP_BACKEND_WEBHOOK_OUTCOMES
-                                            * sizeof(ngx_http_backend_series_t *));
+    wmcf->deliveries = ngx_palloc(cf->pool,
+                                  NGX_HTTP_BACKEND_WEBHOOK_OUTCOMES
+                                  * sizeof(ngx_http_backend_series_t *));
     if (wmcf->deliveries == NULL) {
         return NGX_ERROR;
     }
@@ -1267,10 +1267,10 @@ ngx_http_backend_webhook_metrics(ngx_conf_t *cf,
     wmcf->backlog = ngx_http_backend_metrics_series1(cf, f, NULL);
 
     f = ngx_http_backend_metrics_family(cf,
-                                        "backend_webhook_backlog_oldest_seconds",
-                                        "Age of the oldest failed webhook "
-                                        "event due for a retry.",
-                                        NGX_HTTP_BACKEND_GAUGE_MAX, NULL);
+                                    "backend_webhook_backlog_oldest_seconds",
+                                    "Age of the oldest failed webhook event "
+                                    "due for a retry.",
+                                    NGX_HTTP_BACKEND_GAUGE_MAX, NULL);
     if (f == NULL) {
         return NGX_ERROR;
     }
