@@ -480,5 +480,17 @@ test('invalidations sent, received by every node, pending while Redis is away; c
            && get(s, 'backend_invalidations_sent_total') === 3 ? s : null;
   });
   assert.equal(get(s2, 'backend_invalidations_sent_total'), 3);
+
+  // Redis does not answer in time (timeout=500ms): the database is asked
+  await until('B back, its epoch moved', async () =>
+    count(B, /connected again/g) >= 1 && /redis epoch moved to \d+: after an outage/.test(B.errorLog()));
+  const b0 = await scrape(B);
+  assert.equal(cli('CLIENT', 'PAUSE', '2000'), 'OK');
+  const t2 = await mint(key, { sub: `${tag}_u`, sid: `sess_${tag}_p` });
+  assert.equal((await fetch(`${B.url}/me`, { headers: { authorization: `Bearer ${t2}` } })).status, 200);
+  assert.deepEqual(moved(b0, await scrape(B), 'backend_auth_context'), {
+    'backend_auth_context_failures_total{source="redis"}': 1,
+    'backend_auth_context_total{source="database"}': 1,
+  }, B.errorLog());
   assert.deepEqual([...A.problems(), ...B.problems()], []);
 });
