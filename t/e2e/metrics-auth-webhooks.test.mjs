@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook } from 'svix';
@@ -21,7 +21,7 @@ import { AZP, ISSUER, keyPair, keysDir, mint, writeJwks } from './lib/clerk.mjs'
 const tag = `e2emetauth${process.pid}`;
 const whsec = `whsec_${randomBytes(24).toString('base64')}`;
 const otherSecret = `whsec_${randomBytes(24).toString('base64')}`;
-let dir, key, impostor, stranger, n, down;
+let dir, key, impostor, stranger, n, down, accessLog;
 
 // the families of the three tables, as docs/metrics.md names them
 const FAMILIES = {
@@ -129,12 +129,13 @@ function http(pg) {
                           interval=200ms;
     backend_webhook_backlog_sql "${backlogSql.replace(/\n\s*/g, ' ')}";
     backend_procedure me { tier protected; data ctx.user; }
-    backend_procedure a { tier admin; data '"a"'; }`;
+    backend_procedure a { tier admin; data '"a"'; }
+    log_format source '$backend_context_source';`;
 }
 
-function location(issuerPort) {
+function location(issuerPort, name) {
   return `
-    location /trpc/ { backend_rpc; }
+    location /trpc/ { backend_rpc; access_log ${join(dir, `access-${name}.log`)} source; }
     location = /metrics { backend_metrics; }
     location = /_jwks {
         internal;
@@ -159,12 +160,13 @@ before(async () => {
         listen 127.0.0.1:${issuerPort};
         location = /jwks.json { alias ${join(dir, 'jwks.json')}; }
     }`;
-  n = await new Nginx({ http: http(conninfo()) + issuer, location: location(issuerPort) }).start();
+  n = await new Nginx({ http: http(conninfo()) + issuer, location: location(issuerPort, 'n') }).start();
+  accessLog = join(dir, 'access-n.log');
   // the same, with a database nobody answers for
   const nowhere = await freePort();
   down = await new Nginx({
     http: http(`host=127.0.0.1 port=${nowhere} dbname=x user=x`),
-    location: location(issuerPort),
+    location: location(issuerPort, 'down'),
   }).start();
 });
 
@@ -212,6 +214,13 @@ test('each token outcome, the token cache, the context source and the tier denia
     assert.equal(await call('me', token), 401, outcome);
   }
   assert.equal(await call('me'), 401, 'anonymous');
+
+  // $backend_context_source in the access log: where each context came from
+  const sources = await until('the access log of the 12 requests', () => {
+    const lines = existsSync(accessLog) ? readFileSync(accessLog, 'utf8').split('\n').filter(Boolean) : [];
+    return lines.length >= 12 ? lines : null;
+  });
+  assert.deepEqual(sources, ['database', 'zone', 'zone', ...Array(9).fill('none')]);
 
   const b = await scrape();
   assert.deepEqual(moved(a, b, 'backend_auth_'), {
