@@ -21,12 +21,13 @@
 
 
 /*
- * The auth module's main configuration, shared by its three units:
+ * The auth module's main configuration, shared by its four units:
  * ngx_http_backend_auth.c (directives, the access phase, tiers),
  * ngx_http_backend_auth_jwks.c (the keys of backend_auth_jwks_url, fetched
- * by a subrequest) and ngx_http_backend_invalidate.c (invalidations on
- * their way to Redis, Redis's channel and the states of its links).  Not
- * for other modules.
+ * by a subrequest), ngx_http_backend_invalidate.c (invalidations on their
+ * way to Redis, Redis's channel and the states of its links) and
+ * ngx_http_backend_auth_metrics.c (the module's metric families).  Not for
+ * other modules.
  */
 
 
@@ -51,7 +52,7 @@
 #define NGX_HTTP_BACKEND_TOKEN_OUTCOMES       8
 
 
-/* the auth families' series (docs/metrics.md), from init_main_conf */
+/* the auth families' series (ngx_http_backend_auth_metrics.c) */
 
 typedef struct {
     ngx_http_backend_series_t      *tokens[NGX_HTTP_BACKEND_TOKEN_OUTCOMES];
@@ -163,6 +164,21 @@ void ngx_http_backend_auth_jwks_init(ngx_cycle_t *cycle,
 
 /* ngx_http_backend_auth.c: runs the phases of a request that waited */
 void ngx_http_backend_auth_wake(ngx_http_request_t *r);
+/* ngx_http_backend_auth.c: backend_auth_denials_total, a series per tier */
+ngx_int_t ngx_http_backend_auth_tier_metrics(ngx_conf_t *cf,
+    ngx_http_backend_auth_main_conf_t *amcf);
+
+
+/*
+ * ngx_http_backend_auth_metrics.c: the families, from init_main_conf; a
+ * token check's outcome (valid or a->reason), and the token cache's
+ * (NULL: not asked)
+ */
+ngx_int_t ngx_http_backend_auth_metrics(ngx_conf_t *cf,
+    ngx_http_backend_auth_main_conf_t *amcf);
+void ngx_http_backend_auth_count(ngx_http_backend_auth_main_conf_t *amcf,
+    ngx_http_backend_auth_ctx_t *a, ngx_http_backend_series_t *cache,
+    ngx_uint_t valid);
 
 
 #endif /* _NGX_HTTP_BACKEND_AUTH_CONF_H_INCLUDED_ */
