@@ -314,6 +314,7 @@ ngx_http_backend_webhook_body(ngx_http_request_t *r)
     ngx_str_t                             id, msg, *type_str, err, raw;
     const char                           *error;
     ngx_pool_cleanup_t                   *cln;
+    ngx_http_backend_ctx_t               *bctx;
     ngx_http_backend_json_t              *json, *type;
     ngx_http_backend_webhook_ctx_t       *ctx;
     ngx_http_backend_webhook_loc_conf_t  *wlcf;
@@ -404,6 +405,14 @@ ngx_http_backend_webhook_body(ngx_http_request_t *r)
 
     *ngx_cpymem(ctx->values[0], id.data, id.len) = '\0';
     *ngx_cpymem(ctx->values[1], type_str->data, type_str->len) = '\0';
+
+    /* every error-log line of the delivery names it from now on */
+
+    bctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
+    if (bctx) {
+        bctx->event_id.data = (u_char *) ctx->values[0];
+        bctx->event_id.len = id.len;
+    }
     ctx->values[2] = (char *) body;
     ctx->body = raw;
 
