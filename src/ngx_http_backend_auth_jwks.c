@@ -397,6 +397,58 @@ ngx_http_backend_auth_jwks_poll_cleanup(void *data)
 }
 
 
+/*
+ * For readiness: the keys this worker verifies with (NGX_DECLINED: none
+ * configured).  The keys of backend_auth_jwks_url are fetched by the first
+ * request with a token; a node that waits for readiness before it gets
+ * requests would never be asked, so with none yet this request starts the
+ * fetch, in the background, as a refresh would (one per node, at most
+ * every min_refresh).
+ */
+
+ngx_int_t
+ngx_http_backend_auth_jwks_keys(ngx_http_request_t *r)
+{
+    ngx_http_backend_auth_ctx_t         a;
+    ngx_http_backend_auth_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_backend_auth_module);
+
+    if (amcf == NULL || !amcf->enabled) {
+        return NGX_DECLINED;
+    }
+
+    if (amcf->jwks_url.len == 0) {
+        return amcf->nkeys;
+    }
+
+    /* "fetched": only the worker's copy brought up to date from the zone */
+
+    ngx_memzero(&a, sizeof(ngx_http_backend_auth_ctx_t));
+    a.jwks = NGX_HTTP_BACKEND_JWKS_FETCHED;
+
+    if (ngx_http_backend_auth_jwks_update(r, amcf, &a, 0) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (amcf->url_jwks) {
+        return amcf->nkeys + ngx_http_backend_jwks_count(amcf->url_jwks);
+    }
+
+    if (r == r->main
+        && ngx_http_backend_cache_claim(amcf->cache,
+                                        NGX_HTTP_BACKEND_CLAIM_JWKS,
+                                        amcf->jwks_min_refresh)
+           == NGX_OK
+        && ngx_http_backend_auth_jwks_fetch(r, amcf, &a, 0) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return amcf->nkeys;
+}
+
+
 /* backend_auth_jwks_url /location [refresh=1h] [min_refresh=30s] */
 
 char *

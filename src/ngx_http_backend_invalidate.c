@@ -491,6 +491,28 @@ ngx_http_backend_auth_pending_gauge(ngx_http_backend_auth_main_conf_t *amcf)
 }
 
 
+/*
+ * For readiness: NGX_DECLINED without backend_session_redis, else 1 when
+ * both links (commands, subscription) of this worker are up
+ */
+
+ngx_int_t
+ngx_http_backend_auth_redis_up(ngx_cycle_t *cycle)
+{
+    ngx_http_backend_auth_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_backend_auth_module);
+
+    if (amcf == NULL || amcf->redis_conf == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return amcf->redis && ngx_http_backend_redis_ready(amcf->redis)
+           && amcf->subscribed;
+}
+
+
 static void
 ngx_http_backend_auth_replay_tick(ngx_event_t *ev)
 {
