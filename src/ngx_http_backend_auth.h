@@ -106,12 +106,15 @@ void ngx_http_backend_auth_invalidate_cancel(
 
 /*
  * For readiness (ngx_http_backend_health.c), NGX_DECLINED when not
- * configured: the keys this worker verifies tokens with (with
- * backend_auth_jwks_url and none yet, r starts their fetch in the
- * background); whether this worker's Redis links are up (1) or not (0)
+ * configured: the keys this worker verifies tokens with (r: a request,
+ * which updates the worker's copy of backend_auth_jwks_url's keys, and
+ * with none yet starts their fetch in the background); whether this
+ * worker's Redis links are up (1) or not (0)
  */
-ngx_int_t ngx_http_backend_auth_jwks_keys(ngx_http_request_t *r);
+ngx_int_t ngx_http_backend_auth_jwks_keys(ngx_cycle_t *cycle,
+    ngx_http_request_t *r);
 ngx_int_t ngx_http_backend_auth_redis_up(ngx_cycle_t *cycle);
+
 
 extern ngx_module_t  ngx_http_backend_auth_module;
 

@@ -399,7 +399,8 @@ ngx_http_backend_auth_jwks_poll_cleanup(void *data)
 
 /*
  * For readiness: the keys this worker verifies with (NGX_DECLINED: none
- * configured).  The keys of backend_auth_jwks_url are fetched by the first
+ * configured); r == NULL: its copy as it is, else brought up to date from
+ * the zone first.  The keys of backend_auth_jwks_url are fetched by the first
  * request with a token; a node that waits for readiness before it gets
  * requests would never be asked, so with none yet this request starts the
  * fetch, in the background, as a refresh would (one per node, at most
@@ -407,12 +408,13 @@ ngx_http_backend_auth_jwks_poll_cleanup(void *data)
  */
 
 ngx_int_t
-ngx_http_backend_auth_jwks_keys(ngx_http_request_t *r)
+ngx_http_backend_auth_jwks_keys(ngx_cycle_t *cycle, ngx_http_request_t *r)
 {
     ngx_http_backend_auth_ctx_t         a;
     ngx_http_backend_auth_main_conf_t  *amcf;
 
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_backend_auth_module);
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_backend_auth_module);
 
     if (amcf == NULL || !amcf->enabled) {
         return NGX_DECLINED;
@@ -420,6 +422,13 @@ ngx_http_backend_auth_jwks_keys(ngx_http_request_t *r)
 
     if (amcf->jwks_url.len == 0) {
         return amcf->nkeys;
+    }
+
+    if (r == NULL) {
+        /* the worker's copy as it is */
+        return amcf->nkeys + (amcf->url_jwks
+                              ? ngx_http_backend_jwks_count(amcf->url_jwks)
+                              : 0);
     }
 
     /* "fetched": only the worker's copy brought up to date from the zone */

@@ -90,8 +90,9 @@ typedef struct {
     ngx_uint_t                      database_line;
     ngx_uint_t                      used;       /* a backend_readiness */
 
-    /* the worker's check in flight */
+    /* the worker's check in flight, and its timer */
     ngx_http_backend_pg_query_t     query;
+    ngx_event_t                     timer;
     unsigned                        running:1;
 } ngx_http_backend_health_main_conf_t;
 
@@ -125,6 +126,10 @@ static void ngx_http_backend_health_versioned(
     ngx_http_backend_pg_query_t *q);
 static void ngx_http_backend_health_done(
     ngx_http_backend_health_main_conf_t *hmcf, ngx_atomic_uint_t result);
+static ngx_int_t ngx_http_backend_health_states(
+    ngx_http_backend_health_main_conf_t *hmcf, ngx_http_request_t *r,
+    ngx_atomic_uint_t result, ngx_uint_t *state);
+static void ngx_http_backend_health_tick(ngx_event_t *ev);
 static ngx_int_t ngx_http_backend_readiness_send(ngx_http_request_t *r,
     ngx_atomic_uint_t result);
 static ngx_int_t ngx_http_backend_health_send(ngx_http_request_t *r,
@@ -136,6 +141,7 @@ static void *ngx_http_backend_health_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_backend_health_init_main_conf(ngx_conf_t *cf,
     void *conf);
 static void *ngx_http_backend_health_create_loc_conf(ngx_conf_t *cf);
+static ngx_int_t ngx_http_backend_health_init_process(ngx_cycle_t *cycle);
 static void ngx_http_backend_health_exit_process(ngx_cycle_t *cycle);
 
 static char *ngx_http_backend_health(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -223,7 +229,7 @@ ngx_module_t  ngx_http_backend_health_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_backend_health_init_process,  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_backend_health_exit_process,  /* exit process */
@@ -584,19 +590,19 @@ ngx_http_backend_health_done(ngx_http_backend_health_main_conf_t *hmcf,
 
 /* the checks' states, the body, the metrics */
 
-static ngx_int_t
-ngx_http_backend_readiness_send(ngx_http_request_t *r,
-    ngx_atomic_uint_t result)
-{
-    u_char                               *p, *body;
-    size_t                                len;
-    int64_t                               version;
-    ngx_int_t                             n;
-    ngx_uint_t                            i, ready, starting;
-    ngx_uint_t                            state[NGX_HTTP_BACKEND_CHECKS];
-    ngx_http_backend_health_main_conf_t  *hmcf;
+/*
+ * The checks' states from the node's Postgres result and the worker's own
+ * JWKS and Redis, and the gauges set from them; r: a readiness request,
+ * NULL: the worker's timer.  Returns 1 if ready, or NGX_ERROR.
+ */
 
-    hmcf = ngx_http_get_module_main_conf(r, ngx_http_backend_health_module);
+static ngx_int_t
+ngx_http_backend_health_states(ngx_http_backend_health_main_conf_t *hmcf,
+    ngx_http_request_t *r, ngx_atomic_uint_t result, ngx_uint_t *state)
+{
+    int64_t     version;
+    ngx_int_t   n;
+    ngx_uint_t  i, ready;
 
     if (hmcf->server == NULL) {
         state[NGX_HTTP_BACKEND_CHECK_POSTGRES] = NGX_HTTP_BACKEND_STATE_SKIPPED;
@@ -628,10 +634,10 @@ ngx_http_backend_readiness_send(ngx_http_request_t *r,
         }
     }
 
-    n = ngx_http_backend_auth_jwks_keys(r);
+    n = ngx_http_backend_auth_jwks_keys((ngx_cycle_t *) ngx_cycle, r);
 
     if (n == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     state[NGX_HTTP_BACKEND_CHECK_JWKS] = (n == NGX_DECLINED)
@@ -649,14 +655,8 @@ ngx_http_backend_readiness_send(ngx_http_request_t *r,
           ? NGX_HTTP_BACKEND_STATE_FAILING : NGX_HTTP_BACKEND_STATE_DEGRADED;
 
     ready = 1;
-    starting = 0;
-    len = sizeof("{\"status\":\"not_ready\",\"checks\":{}}") - 1;
 
     for (i = 0; i < NGX_HTTP_BACKEND_CHECKS; i++) {
-        if (state[i] == NGX_HTTP_BACKEND_STATE_STARTING) {
-            starting = 1;
-        }
-
         if (state[i] >= NGX_HTTP_BACKEND_STATE_STARTING) {
             ready = 0;
         }
@@ -667,13 +667,45 @@ ngx_http_backend_readiness_send(ngx_http_request_t *r,
                                      state[i] == NGX_HTTP_BACKEND_STATE_OK
                                      || state[i]
                                         == NGX_HTTP_BACKEND_STATE_SKIPPED);
+    }
+
+    ngx_http_backend_metrics_set(hmcf->ready, ready);
+
+    return ready;
+}
+
+
+static ngx_int_t
+ngx_http_backend_readiness_send(ngx_http_request_t *r,
+    ngx_atomic_uint_t result)
+{
+    u_char                               *p, *body;
+    size_t                                len;
+    ngx_int_t                             ready;
+    ngx_uint_t                            i, starting;
+    ngx_uint_t                            state[NGX_HTTP_BACKEND_CHECKS];
+    ngx_http_backend_health_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_get_module_main_conf(r, ngx_http_backend_health_module);
+
+    ready = ngx_http_backend_health_states(hmcf, r, result, state);
+
+    if (ready == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    starting = 0;
+    len = sizeof("{\"status\":\"not_ready\",\"checks\":{}}") - 1;
+
+    for (i = 0; i < NGX_HTTP_BACKEND_CHECKS; i++) {
+        if (state[i] == NGX_HTTP_BACKEND_STATE_STARTING) {
+            starting = 1;
+        }
 
         len += sizeof("\"\":\"\",") - 1
                + ngx_strlen(ngx_http_backend_check_names[i])
                + ngx_http_backend_state_names[state[i]].len;
     }
-
-    ngx_http_backend_metrics_set(hmcf->ready, ready);
 
     body = ngx_pnalloc(r->pool, len);
     if (body == NULL) {
@@ -943,6 +975,58 @@ ngx_http_backend_health_create_loc_conf(ngx_conf_t *cf)
     }
 
     return conf;
+}
+
+
+/*
+ * Every worker, every interval: the node's check kept fresh, and the
+ * worker's gauges with it, so that /metrics does not show what a worker
+ * last answered long ago (a load balancer may ask one worker only)
+ */
+
+static ngx_int_t
+ngx_http_backend_health_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_backend_health_main_conf_t  *hmcf;
+
+    hmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                              ngx_http_backend_health_module);
+
+    if (hmcf == NULL || !hmcf->used
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE))
+    {
+        return NGX_OK;
+    }
+
+    hmcf->timer.handler = ngx_http_backend_health_tick;
+    hmcf->timer.data = hmcf;
+    hmcf->timer.log = cycle->log;
+    hmcf->timer.cancelable = 1;
+
+    ngx_add_timer(&hmcf->timer, NGX_HTTP_BACKEND_HEALTH_POLL);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_backend_health_tick(ngx_event_t *ev)
+{
+    ngx_http_backend_health_main_conf_t *hmcf = ev->data;
+
+    ngx_uint_t         state[NGX_HTTP_BACKEND_CHECKS];
+    ngx_atomic_uint_t  result;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    result = ngx_http_backend_health_result(hmcf);
+
+    (void) ngx_http_backend_health_states(hmcf, NULL, result, state);
+
+    ngx_add_timer(ev, ngx_max(hmcf->interval, 100));
 }
 
 

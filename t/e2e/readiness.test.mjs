@@ -68,12 +68,31 @@ test('Postgres stopped: readiness 503, back to 200 when it returns; a migration 
   const n = await new Nginx({
     workers: 2,
     http: `
+    backend_metrics_zone readiness_e2e 1m;
     backend_pg main "${conninfo({ ...cluster.pg, database: 'app' })}" max=2 connect_timeout=2s;
     backend_readiness_migration 4;
     backend_readiness_interval 200ms;`,
-    location: LOCATIONS,
+    location: `${LOCATIONS}
+        location = /metrics { backend_metrics; }`,
   }).start();
   t.after(() => n.stop());
+
+  // the gauges follow the node's state without anyone asking /readyz: every
+  // worker refreshes its own each interval (a stale "1" of a worker nobody
+  // asks would hide a failure in the max over workers)
+  const gauges = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${n.port}/metrics`)).text();
+    const value = (re) => Number(re.exec(text)?.[1]);
+    return {
+      ready: value(/^backend_ready (\d+)$/m),
+      postgres: value(/^backend_readiness_check\{check="postgres"\} (\d+)$/m),
+      migrations: value(/^backend_readiness_check\{check="migrations"\} (\d+)$/m),
+    };
+  };
+  await until('the gauges of the first check, /readyz not asked', [n], async () => {
+    const g = await gauges();
+    return g.postgres === 1 && (assert.deepEqual(g, { ready: 0, postgres: 1, migrations: 0 }), true);
+  });
 
   // migrations 1-3 applied, 4 required: not ready, though Postgres is up
   const before = await until('the first check', [n], async () => {
@@ -108,10 +127,19 @@ test('Postgres stopped: readiness 503, back to 200 when it returns; a migration 
     checks: { postgres: 'failing', migrations: 'failing', jwks: 'skipped', redis: 'skipped' },
   });
 
+  await until('backend_ready 0 from every worker', [n], async () => {
+    const g = await gauges();
+    return g.postgres === 0 && (assert.deepEqual(g, { ready: 0, postgres: 0, migrations: 0 }), true);
+  });
+
   cluster.ctl('start');
   await until('200 once Postgres is back', [n], async () => {
     const r = await get(n, '/readyz');
     return r.status === 200 && (assert.deepEqual(r.body, ready), true);
+  });
+  await until('backend_ready 1', [n], async () => {
+    const g = await gauges();
+    return g.ready === 1 && (assert.deepEqual(g, { ready: 1, postgres: 1, migrations: 1 }), true);
   });
 
   assert.match(n.errorLog(), /backend readiness: postgres "main" does not answer/);
