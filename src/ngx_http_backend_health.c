@@ -408,13 +408,17 @@ ngx_http_backend_health_result(ngx_http_backend_health_main_conf_t *hmcf)
         return result;
     }
 
-    /* a worker that died while checking gives its claim up this way */
+    /*
+     * A worker that died while checking (a crash: no exit_process) gives
+     * its claim up when it is found gone, or at the latest after claim_ttl
+     */
 
     pid = sh->claim;
 
     if (pid != 0
         && (ngx_msec_int_t) (now - sh->claimed) < (ngx_msec_int_t)
-                                                  hmcf->claim_ttl)
+                                                  hmcf->claim_ttl
+        && (kill((ngx_pid_t) pid, 0) == 0 || ngx_errno != NGX_ESRCH))
     {
         return result;
     }
@@ -560,6 +564,12 @@ ngx_http_backend_health_done(ngx_http_backend_health_main_conf_t *hmcf,
     ngx_http_backend_health_shm_t  *sh;
 
     sh = hmcf->zone->data;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        /* after a reload: a check of the old configuration's */
+        (void) ngx_atomic_cmp_set(&sh->claim, (ngx_atomic_uint_t) ngx_pid, 0);
+        return;
+    }
 
     result |= NGX_HTTP_BACKEND_HEALTH_VALID;
 

@@ -7,10 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Nginx, ROOT, conninfo, freePort } from './lib/nginx.mjs';
+import { Nginx, PG, ROOT, conninfo, freePort } from './lib/nginx.mjs';
 import { Cluster, psql } from './lib/pg.mjs';
 import { Redis } from './lib/redis.mjs';
 import { keyPair, keysDir, writeJwks } from './lib/clerk.mjs';
@@ -235,4 +236,78 @@ test('JWKS from a URL: readiness starts the first fetch itself (no token needed)
   assert.match(n.errorLog(), /fetching JWKS from "\/_jwks" in the background/);
   assert.match(n.errorLog(), /JWKS from "\/_jwks": 1 key\(s\)/);
   assert.deepEqual(n.problems(), []);
+});
+
+// A TCP relay to Postgres that, while holding, accepts connections and
+// sends nothing either way: a database that hangs
+class Relay {
+  constructor(pg) {
+    this.pg = pg;
+    this.holding = true;
+    this.sockets = new Set();
+  }
+
+  start() {
+    this.server = createServer((client) => {
+      this.sockets.add(client);
+      client.on('close', () => this.sockets.delete(client));
+      client.on('error', () => client.destroy());
+      if (this.holding) return;
+      const upstream = connect(Number(this.pg.port), this.pg.host);
+      this.sockets.add(upstream);
+      upstream.on('close', () => { this.sockets.delete(upstream); client.destroy(); });
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    return new Promise((ok) => this.server.listen(0, '127.0.0.1', () => {
+      this.port = this.server.address().port;
+      ok(this);
+    }));
+  }
+
+  stop() {
+    for (const s of this.sockets) s.destroy();
+    return new Promise((ok) => this.server.close(ok));
+  }
+}
+
+test('a first check that hangs: 503 "starting" after the wait; a worker killed while checking does not hold the check up', async (t) => {
+  const relay = await new Relay(PG).start();
+  t.after(() => relay.stop());
+
+  // timeouts far beyond the test: only the dead worker's claim being
+  // noticed can let another check run
+  const n = await new Nginx({
+    http: `
+    backend_pg main "${conninfo({ ...PG, port: String(relay.port) })}" max=2
+               connect_timeout=300s queue_timeout=300s query_timeout=300s;
+    backend_readiness_interval 100ms;`,
+    location: LOCATIONS,
+  }).start();
+  t.after(() => n.stop());
+
+  const t0 = Date.now();
+  const first = await get(n, '/readyz');
+  assert.deepEqual([first.status, first.body], [503, {
+    status: 'starting', checks: { postgres: 'starting', migrations: 'starting', jwks: 'skipped', redis: 'skipped' },
+  }]);
+  assert.ok(Date.now() - t0 >= 2900, `waited ${Date.now() - t0} ms`);
+  await until('the connection the check hangs on', [], async () => relay.sockets.size > 0);
+
+  // the one worker holds the node's claim; it dies, its check with it
+  const master = n.pid();
+  const worker = () => readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim();
+  const dead = Number(worker());
+  relay.holding = false;
+  process.kill(dead, 'SIGKILL');
+  await until('a new worker', [], async () => /^\d+$/.test(worker()) && Number(worker()) !== dead);
+
+  await until('ready through the new worker\'s check', [n], async () => {
+    const r = await get(n, '/readyz');
+    return r.status === 200 && (assert.deepEqual(r.body, {
+      status: 'ready', checks: { postgres: 'ok', migrations: 'skipped', jwks: 'skipped', redis: 'skipped' },
+    }), true);
+  }, 20000);
 });
