@@ -9,6 +9,8 @@
 #   fuzz-smoke  make fuzz FUZZ_SECONDS=5: every libFuzzer target of t/fuzz
 #          for 5 s (FUZZ_SMOKE_SECONDS); skipped, with a message, without
 #          clang's libFuzzer runtime
+#   prometheus  promtool check rules + promtool test rules on
+#          conf/prometheus/*.rules.yml and their *.rules.test.yml
 #   nginx  prove -I t/lib -r t/   (Test::Nginx: t/*.t, t/harness/...)
 #   e2e    node --test t/e2e/*.test.mjs, if any
 #   bench-check  ../shared/bench/check.sh against the reference app
@@ -36,7 +38,8 @@
 # env: MODULE, SANITIZE, MAKE (from the Makefile), PROVE_JOBS (default 1),
 #      KEEP_TEST_DIR=1 (keep the temporary directory, servers stopped),
 #      SUITES="nginx e2e" (run only these suites; default all; names:
-#      schemas unit fuzz-smoke nginx e2e bench-check bench-smoke),
+#      schemas unit fuzz-smoke prometheus nginx e2e bench-check
+#      bench-smoke),
 #      PROVE_FILES="t/010-procedures.t ..." (default: t/, recursively),
 #      E2E_FILES="t/e2e/auth.test.mjs ..." (default: t/e2e/*.test.mjs)
 set -uo pipefail
@@ -186,6 +189,30 @@ if [ -n "$(find t/fuzz -name 'fuzz_*.c' -print -quit 2>/dev/null)" ]; then
              "(libclang-rt-14-dev; make deps installs it)"
         summary+=("skip  fuzz-smoke (no clang libFuzzer runtime)")
     fi
+fi
+
+# the alert rules: valid, and each alert's unit tests (Debian's
+# prometheus package ships promtool)
+prometheus_rules() {
+    local rc=0 tests
+    command -v promtool >/dev/null 2>&1 || {
+        echo "no promtool (Debian package prometheus; make deps installs it)" >&2
+        return 1
+    }
+    promtool check rules conf/prometheus/*.rules.yml || rc=1
+    # rule_files are relative to the test file
+    tests=$(find conf/prometheus -name '*.rules.test.yml' | sort)
+    if [ -z "$tests" ]; then
+        echo "no conf/prometheus/*.rules.test.yml" >&2
+        return 1
+    fi
+    # shellcheck disable=SC2086
+    promtool test rules $tests || rc=1
+    return $rc
+}
+
+if [ -n "$(find conf/prometheus -name '*.rules.yml' -print -quit 2>/dev/null)" ]; then
+    suite prometheus prometheus_rules
 fi
 
 if [ -n "$(find t -name '*.t' -print -quit 2>/dev/null)" ]; then
