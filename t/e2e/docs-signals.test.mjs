@@ -93,7 +93,8 @@ function sourceNames() {
       for (const [, n] of body.matchAll(/ngx_string\("(backend_\w+)"\)/g)) directives.add(n);
     }
     for (const [, body] of c.matchAll(/ngx_http_variable_t\s+\w+\[\]\s*=\s*\{([\s\S]*?)ngx_http_null_variable/g)) {
-      for (const [, n] of body.matchAll(/ngx_string\("(backend_\w+)"\)/g)) variables.add(n);
+      // ngx_string("...") or a macro of the module around the literal
+      for (const [, n] of body.matchAll(/"(backend_\w+)"/g)) variables.add(n);
     }
   }
   return { directives, variables };
