@@ -41,8 +41,9 @@ function contractFamilies(text) {
 function mentions(text, { rules = false, families = new Set() } = {}) {
   if (rules) {
     // expr: up to the rule's next key (for, labels, annotations, ...)
-    const exprs = [...text.matchAll(/^([ \t]*)expr:([\s\S]*?)(?=^\1[a-z_]+:)/gm)].map((m) => m[2]);
-    const rest = text.replace(/^([ \t]*)expr:([\s\S]*?)(?=^\1[a-z_]+:)/gm, '');
+    const expr = /^([ \t]*)expr:([\s\S]*?)(?=^\1[a-z_]+:)/gm;
+    const exprs = [...text.matchAll(expr)].map((m) => m[2]);
+    const rest = text.replace(expr, '');
     const e = mentions(exprs.join('\n'), { families: { has: () => true } });
     const r = mentions(rest, { families });
     return Object.fromEntries(Object.keys(e).map((k) => [k, new Set([...e[k], ...r[k]])]));
