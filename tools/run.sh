@@ -169,6 +169,7 @@ ngx_backend on http://$base/trpc/   (Ctrl-C stops nginx, Postgres and Redis)
 
   psql postgres://postgres@127.0.0.1:$PG_PORT/app
   redis-cli -p $REDIS_PORT
+  curl -s $base/healthz; curl -s $base/readyz      (liveness, readiness)
   curl -s 127.0.0.1:$METRICS_PORT/metrics        (Prometheus, loopback only)
 
   logs: $RUN/nginx/logs/error.log, access.log (JSON, one line a request)
