@@ -31,14 +31,17 @@ before(async () => {
       backend_session_zone jwks_e2e:1m;
       backend_auth_user "select id, role from users where clerk_id = $1";
       backend_procedure me { tier protected; data ctx.user; }
+      log_format issuer 'issuer got traceparent=$http_traceparent';
       server {
           listen 127.0.0.1:${issuerPort};
+          access_log logs/error.log issuer;
           location = /.well-known/jwks.json { alias ${join(dir, 'jwks.json')}; }
       }`,
     location: `
       location /trpc/ { backend_rpc; }
       location = /_jwks {
           internal;
+          proxy_set_header traceparent $backend_traceparent;
           proxy_pass http://127.0.0.1:${issuerPort}/.well-known/jwks.json;
       }`,
   }).start();
@@ -52,8 +55,13 @@ after(async () => {
 
 const token = (key) => mint(key, { sub: tag, sid: `sess_${tag}` });
 
+const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+
 async function status(key, t) {
-  const res = await fetch(`${n.url}/me`, { headers: { authorization: `Bearer ${t ?? await token(key)}` } });
+  const res = await fetch(`${n.url}/me`, { headers: {
+    authorization: `Bearer ${t ?? await token(key)}`,
+    traceparent: `00-${TRACE}-00f067aa0ba902b7-01`,
+  } });
   await res.arrayBuffer();
   return res.status;
 }
@@ -66,6 +74,10 @@ test('the first token waits for the first fetch, concurrent ones too', async () 
                    `${statuses} after ${fetches()} fetch(es):\n${n.errorLog()}`);
   assert.equal(fetches(), 1, n.errorLog());
   assert.match(n.errorLog(), /JWKS from "\/_jwks": 1 key\(s\)/);
+  // the call out carries the trace on, with the request's span as parent
+  const sent = n.errorLog().match(/issuer got traceparent=(\S*)/);
+  assert.ok(sent, n.errorLog());
+  assert.match(sent[1], new RegExp(`^00-${TRACE}-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$`));
 });
 
 test('a new kid at the issuer is fetched on first sight, without a reload', async () => {
