@@ -6,7 +6,8 @@
 # workload, so drift of the machine falls on both modes alike.  CPU is the
 # workers' utime+stime from /proc (far steadier than throughput on a
 # shared 2-core machine) over the requests wrk made.  Then the scrape:
-# worker CPU per scrape of the full registry (500 scrapes, idle), and the
+# worker CPU per scrape of the full registry (wrk on /metrics for 5 s,
+# one connection, no other load), and the
 # time a scrape takes while W1 runs.
 #
 # env: SECS (10) REPS (3) CONNS (64) WORKERS (2) POOL (2) PIPELINE (16)
@@ -82,9 +83,10 @@ for ((round = 1; round <= REPS; round++)); do
             murl=http://127.0.0.1:$METRICS_PORT/metrics
             curl -s "$murl" >"$OUT/scrape.txt"
             c0=$(workers_cpu "$master")
-            for i in $(seq 1 500); do curl -s -o /dev/null "$murl"; done
+            scrapes=$(wrk -t1 -c1 -d5s "$murl" \
+                          | awk '/requests in/ {print $1}')
             c1=$(workers_cpu "$master")
-            echo "scrape_cpu_us $(echo "scale=1; ($c1 - $c0) * 1000000 / $hz / 500" | bc)" \
+            echo "scrape_cpu_us $(echo "scale=1; ($c1 - $c0) * 1000000 / $hz / $scrapes" | bc) ($scrapes scrapes)" \
                 | tee "$OUT/scrape.tsv"
             "$BENCH/load.sh" -c "$CONNS" -d 6 "http://127.0.0.1:$port" w1 \
                 >/dev/null &
