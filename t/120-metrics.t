@@ -255,3 +255,23 @@ GET /trpc/slow
 qr/times db=0\.0[5-9]\d{4} queue=0\.\d{6}/
 --- no_error_log
 [error]
+
+
+
+=== TEST 16: $backend_access_json: the whole line, valid JSON and UTF-8 whatever the path held
+--- http_config
+    backend_procedure health { tier public; data '{"ok":true}'; }
+    log_format j escape=none 'ACCESS $backend_access_json';
+--- config
+    location /trpc/ { backend_rpc; access_log logs/error.log j; }
+--- request eval
+["GET /trpc/health,nope?batch=1", "GET /trpc/x%22%5C%ff%01"]
+--- more_headers
+traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+--- error_code eval
+[207, 400]
+--- error_log eval
+[qr/ACCESS \{"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d","request_id":"[0-9a-f]{32}","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"[0-9a-f]{16}","actor":"anonymous","session":"","method":"GET","path":"\/trpc\/health,nope","procedure":"health,unknown","tier":"public,","code":"OK,NOT_FOUND","status":207,"request_time":\d+\.\d{3},"db_time":0\.000000,"queue_wait":0\.000000,"context_source":"none","batch":2,"bytes_in":\d+,"bytes_out":\d+\}/,
+ qr/ACCESS \{.*"path":"\/trpc\/x\\"\\\\\xef\xbf\xbd\\u0001","procedure":"","tier":"","code":"BAD_REQUEST","status":400,/]
+--- no_error_log
+[error]

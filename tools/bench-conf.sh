@@ -37,7 +37,7 @@ on)
         fi
     } >"$1/observability.conf"
     ;;
-off) : >"$1/observability.conf" ;;
+off) echo "access_log off;" >"$1/observability.conf" ;;
 *) echo "OBS must be on or off" >&2; exit 2 ;;
 esac
 
