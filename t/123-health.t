@@ -1,6 +1,6 @@
 # backend_liveness and backend_readiness: the answers, their JSON, the
 # checks against a real Postgres (the test database has migrations/
-# applied: version 3), Redis and JWKS states, the metrics, and the mistakes
+# applied: version 4), Redis and JWKS states, the metrics, and the mistakes
 # refused at configuration time with their file and line.
 
 use Test::Nginx::Socket 'no_plan';
@@ -94,7 +94,7 @@ Cache-Control: no-store
 === TEST 4: readiness is 503 when a higher migration version is required; Postgres itself is ok
 --- http_config
     $PG
-    backend_readiness_migration 4;
+    backend_readiness_migration 9999;
 --- config
     location = /readyz { backend_readiness; }
 --- request
@@ -195,7 +195,7 @@ GET /readyz
 --- http_config
     $PG
     backend_metrics_zone metrics 1m;
-    backend_readiness_migration 4;
+    backend_readiness_migration 9999;
 --- config
     location = /readyz { backend_readiness; }
     location = /metrics { backend_metrics; }
