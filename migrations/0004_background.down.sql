@@ -10,6 +10,9 @@ DROP FUNCTION IF EXISTS app.claim_items(text, text, integer, interval,
                                         integer);
 DROP FUNCTION IF EXISTS app.enqueue(text, jsonb, text, interval);
 DROP TABLE IF EXISTS app.queue_items;
+DROP FUNCTION IF EXISTS app.claim_next_slot(text, interval, timestamptz, text,
+                                            integer, text, interval, integer,
+                                            interval);
 DROP FUNCTION IF EXISTS app.due_slots(text, interval, timestamptz, text,
                                       integer, interval);
 DROP FUNCTION IF EXISTS app.slot_at(interval, timestamptz, timestamptz);

@@ -229,7 +229,10 @@ $$;
 --   all     the p_max latest slots (the current one included), oldest
 --           first; older ones missed
 -- Missed slots are recorded as 'missed' (at most 1,000 per call, the
--- newest).  A job never recorded starts at its current slot.
+-- newest).  A job never recorded starts at its current slot.  A caller
+-- claims them in order and stops at the first refusal: a newer slot
+-- claimed past an older one would leave the older one a gap for ever
+-- (app.claim_next_slot() does exactly that in one statement).
 CREATE FUNCTION app.due_slots(p_job text, p_every interval,
                               p_anchor timestamptz DEFAULT 'epoch',
                               p_catch_up text DEFAULT 'latest',
@@ -307,6 +310,39 @@ BEGIN
               OR (s.status = 'running' AND s.lease_until <= now()))
     ) x
     ORDER BY x.slot;
+END
+$$;
+
+
+-- One tick of a job in one statement: the oldest slot due_slots() gives,
+-- claimed (under the job's lock, so nothing changes in between), or no
+-- row: nothing due, or the oldest due slot refused (a run of the job is
+-- going) -- never a newer slot past it.
+CREATE FUNCTION app.claim_next_slot(p_job text, p_every interval,
+                                    p_anchor timestamptz, p_catch_up text,
+                                    p_max integer, p_owner text,
+                                    p_lease interval,
+                                    p_max_attempts integer,
+                                    p_grace interval DEFAULT NULL)
+  RETURNS TABLE (slot timestamptz, attempt integer, reason text)
+  LANGUAGE plpgsql AS $$
+DECLARE
+  d record;
+BEGIN
+  SELECT * INTO d
+    FROM app.due_slots(p_job, p_every, p_anchor, p_catch_up, p_max,
+                       p_grace) x
+   ORDER BY x.slot LIMIT 1;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  attempt := app.claim_slot(p_job, d.slot, p_owner, p_lease,
+                            p_max_attempts);
+  IF attempt IS NOT NULL THEN
+    slot := d.slot;
+    reason := d.reason;
+    RETURN NEXT;
+  END IF;
 END
 $$;
 

@@ -226,6 +226,50 @@ test('one run of a job at a time: another slot waits for the live lease, takes o
   assert.equal(direct.state, '23505');
 });
 
+test('4 sessions ticking a 0.2 s job (some runs slower than that) with catch_up all for 3 s: every slot once, no gap, never two runs at once', async () => {
+  q(`create function bg_tick(j text, s timestamptz) returns int language plpgsql as $$
+     begin
+       -- the job checks for itself that no other run of it is going
+       if not pg_try_advisory_xact_lock(hashtext(j)) then
+         raise exception 'two runs of % at once', j;
+       end if;
+       insert into bg_work (job, slot, tag) values (j, s, 'tick');
+       -- every 4th run outlasts the period: slots queue up behind it
+       perform pg_sleep(case when (extract(epoch from s) * 5)::bigint % 4 = 0
+                             then 0.5 else 0.01 end);
+       return 1;
+     end $$`);
+  const end = Date.now() + 3000;
+  let runs = 0;
+  const node = async (owner) => {
+    const s = new Session();
+    while (Date.now() < end) {
+      const r = await s.run(`select slot, attempt from app.claim_next_slot(
+                               'tick', '0.2 s', 'epoch', 'all', 1000, '${owner}', '1 min', 3)`);
+      assert.equal(r.state, '00000', r.error);
+      if (r.rows.length === 0) {
+        await sleep(20);
+        continue;
+      }
+      const [slot, attempt] = r.rows[0].split('|');
+      const done = await s.run(run(`select bg_tick('tick', '${slot}')`, 'tick', slot, owner, attempt));
+      assert.equal(done.state, '00000', done.error);
+      runs++;
+    }
+  };
+  await Promise.all(['n1:1', 'n1:2', 'n2:1', 'n2:2'].map(node));
+
+  const [n, span, statuses] = q(`select count(*), round(extract(epoch from max(slot) - min(slot)) / 0.2) + 1,
+                                        string_agg(distinct status, ',')
+                                   from app.job_slots where job = 'tick'`).split('|');
+  assert.ok(runs >= 3, `the job ran (${runs} runs)`);
+  assert.equal(statuses, 'done');
+  assert.equal(n, span, 'no gap between the first slot and the last');
+  assert.equal(String(runs), n, 'each run one slot');
+  assert.equal(q(`select count(*) || ' ' || count(distinct slot) from bg_work where job = 'tick'`),
+               `${n} ${n}`, 'the work of every slot once');
+});
+
 test('fail, retry when due, renew, fenced; failed after the last attempt; skip', async () => {
   const slot = '2026-01-01 04:00:00+00';
   assert.equal(q(`select app.claim_slot('retry', '${slot}', 'a:1', '1 min', 2)`), '1');
