@@ -422,7 +422,7 @@ CREATE FUNCTION app.claim_items(p_queue text, p_owner text, p_n integer,
      WHERE q.queue = p_queue AND q.status IN ('pending', 'running')
        AND q.run_after <= now()
      ORDER BY q.run_after, q.id
-     LIMIT p_n
+     LIMIT greatest(coalesce(p_n, 0), 0)   -- a NULL limit would be all
        FOR UPDATE SKIP LOCKED
   ), u AS (
     UPDATE app.queue_items q

@@ -407,6 +407,8 @@ test('an item: fail, retried after a jittered backoff, dead after max_attempts, 
   const id = q(`select app.enqueue('flaky', '{}')`);
   const claim = (owner) => q(`select id || ':' || attempt from app.claim_items('flaky', '${owner}', 10, '1 min')`);
 
+  assert.equal(q(`select count(*) from app.claim_items('flaky', 'a:1', 0, '1 min')`), '0');
+  assert.equal(q(`select count(*) from app.claim_items('flaky', 'a:1', null, '1 min')`), '0');
   assert.equal(claim('a:1'), `${id}:1`);
   assert.equal(claim('b:1'), '', 'claimed: not handed out again');
   assert.equal(q(`select app.fail_item(${id}, 'a:1', 1, 'boom 1', 3, '0.5 s')`), 'pending');
