@@ -8,7 +8,8 @@
 # shared 2-core machine) over the requests wrk made.  Then the scrape:
 # worker CPU per scrape of the full registry (wrk on /metrics for 5 s,
 # one connection, no other load), and the
-# time a scrape takes while W1 runs.
+# time a scrape takes while W1 runs.  Each measured run starts with a new
+# access log file (removed, nginx -s reopen), as log rotation leaves it.
 #
 # env: SECS (10) REPS (3) CONNS (64) WORKERS (2) POOL (2) PIPELINE (16)
 #      WORKLOADS ("w1 w2 w3 w4 w5") OUT (output directory)
@@ -69,6 +70,13 @@ for ((round = 1; round <= REPS; round++)); do
         for wl in $WORKLOADS; do
             "$BENCH/load.sh" -c "$CONNS" -d 2 "http://127.0.0.1:$port" "$wl" \
                 >/dev/null
+            # a fresh log file for each measured run, as rotation would
+            # leave it: gigabytes written within minutes would otherwise
+            # have the later runs pay the kernel's page cache reclaim
+            rm -f "$BENCH_TMP/nginx/logs/access.log"
+            "$NGINX_BIN" -p "$BENCH_TMP/nginx" -c "$BENCH_TMP/nginx.conf" \
+                -s reopen 2>/dev/null
+            sleep 0.5
             c0=$(workers_cpu "$master")
             line=$("$BENCH/load.sh" -c "$CONNS" -d "$SECS" \
                        "http://127.0.0.1:$port" "$wl")
