@@ -44,6 +44,8 @@ static ngx_int_t ngx_http_backend_log_list(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, uintptr_t what, ngx_str_t *out);
 static ngx_int_t ngx_http_backend_log_access_json(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, ngx_str_t *out);
+static u_char *ngx_http_backend_log_actor(u_char *p, u_char *last,
+    ngx_http_backend_ctx_t *ctx);
 static void ngx_http_backend_log_session(u_char *p, ngx_str_t *sid);
 static u_char *ngx_http_backend_log_uint(u_char *p, uint64_t v);
 static u_char *ngx_http_backend_log_fixed(u_char *p, uint64_t v,
@@ -125,7 +127,6 @@ static ngx_int_t
 ngx_http_backend_log_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                  *p;
     uint64_t                 us;
     ngx_str_t                s;
     ngx_http_backend_ctx_t  *ctx;
@@ -215,22 +216,15 @@ ngx_http_backend_log_variable(ngx_http_request_t *r,
         break;
 
     case NGX_HTTP_BACKEND_LOG_ACTOR:
-        if (ctx->auth.user_id.len || ctx->auth.clerk_user_id.len) {
-            s.len = sizeof("clerk:") - 1 + ngx_max(ctx->auth.user_id.len,
-                                                   ctx->auth.clerk_user_id.len);
-            s.data = ngx_pnalloc(r->pool, s.len);
-            if (s.data == NULL) {
-                return NGX_ERROR;
-            }
-
-            p = ctx->auth.user_id.len
-                ? ngx_sprintf(s.data, "user:%V", &ctx->auth.user_id)
-                : ngx_sprintf(s.data, "clerk:%V", &ctx->auth.clerk_user_id);
-            s.len = p - s.data;
-            break;
+        s.len = sizeof("anonymous") - 1 + ngx_max(ctx->auth.user_id.len,
+                                                  ctx->auth.clerk_user_id.len);
+        s.data = ngx_pnalloc(r->pool, s.len);
+        if (s.data == NULL) {
+            return NGX_ERROR;
         }
 
-        ngx_str_set(&s, "anonymous");
+        s.len = ngx_http_backend_log_actor(s.data, s.data + s.len, ctx)
+                - s.data;
         break;
 
     case NGX_HTTP_BACKEND_LOG_SESSION_HASH:
@@ -453,17 +447,7 @@ ngx_http_backend_log_access_json(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        if (ctx->auth.user_id.len) {
-            a = ngx_slprintf(actor, actor + sizeof(actor), "user:%V",
-                             &ctx->auth.user_id);
-
-        } else if (ctx->auth.clerk_user_id.len) {
-            a = ngx_slprintf(actor, actor + sizeof(actor), "clerk:%V",
-                             &ctx->auth.clerk_user_id);
-
-        } else {
-            a = ngx_cpymem(actor, "anonymous", sizeof("anonymous") - 1);
-        }
+        a = ngx_http_backend_log_actor(actor, actor + sizeof(actor), ctx);
 
         if (ctx->auth.session_id.len) {
             ngx_http_backend_log_session(sess, &ctx->auth.session_id);
@@ -581,6 +565,24 @@ ngx_http_backend_log_access_json(ngx_http_request_t *r,
     out->len = p - out->data;
 
     return NGX_OK;
+}
+
+
+/* user:<id>, clerk:<Clerk user id>, or anonymous */
+
+static u_char *
+ngx_http_backend_log_actor(u_char *p, u_char *last,
+    ngx_http_backend_ctx_t *ctx)
+{
+    if (ctx->auth.user_id.len) {
+        return ngx_slprintf(p, last, "user:%V", &ctx->auth.user_id);
+    }
+
+    if (ctx->auth.clerk_user_id.len) {
+        return ngx_slprintf(p, last, "clerk:%V", &ctx->auth.clerk_user_id);
+    }
+
+    return ngx_slprintf(p, last, "anonymous");
 }
 
 
