@@ -47,6 +47,9 @@ static ngx_int_t ngx_http_backend_log_access_json(ngx_http_request_t *r,
 static u_char *ngx_http_backend_log_actor(u_char *p, u_char *last,
     ngx_http_backend_ctx_t *ctx);
 static void ngx_http_backend_log_session(u_char *p, ngx_str_t *sid);
+static ngx_uint_t ngx_http_backend_log_safe(u_char *s, size_t len);
+static u_char *ngx_http_backend_log_chars(u_char *p, u_char *s, size_t len,
+    ngx_uint_t safe);
 static u_char *ngx_http_backend_log_uint(u_char *p, uint64_t v);
 static u_char *ngx_http_backend_log_fixed(u_char *p, uint64_t v,
     ngx_uint_t decimals);
@@ -404,21 +407,23 @@ ngx_http_backend_log_list(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
  *     log_format backend_json escape=none '$backend_access_json';
  * Built here in one pass: nginx's log module would evaluate and escape
  * twenty variables one by one, which costs a fast request a quarter of
- * its CPU.  Every string goes through the project's JSON writer, so the
- * line is valid JSON and valid UTF-8 whatever the request held (a path
- * of ill-formed UTF-8 has U+FFFD in its place).
+ * its CPU.  The line is valid JSON and valid UTF-8 whatever the request
+ * held: names from the configuration, codes, hex ids and a request id of
+ * [A-Za-z0-9._:-] go as they are; the path and the actor's id are checked
+ * for a byte JSON must escape and, only if one is there, go through the
+ * project's JSON writer (ill-formed UTF-8 gets U+FFFD in its place).
  */
 
 static ngx_int_t
 ngx_http_backend_log_access_json(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, ngx_str_t *out)
 {
-    u_char          *p, actor[256], *a;
-    size_t           len;
-    ngx_str_t        id, proc, tier, code, source, session;
+    u_char          *p;
+    size_t           len, path_len, user_len;
+    ngx_str_t        id, proc, tier, code, source, user, prefix;
+    ngx_uint_t       status, path_safe, user_safe;
     ngx_msec_int_t   ms;
     ngx_time_t      *tp;
-    ngx_uint_t       status;
     u_char           sess[16];
 
     if (ngx_http_backend_request_id(r, &id) != NGX_OK) {
@@ -428,10 +433,9 @@ ngx_http_backend_log_access_json(ngx_http_request_t *r,
     ngx_str_null(&proc);
     ngx_str_null(&tier);
     ngx_str_null(&code);
-    ngx_str_null(&session);
-    ngx_str_null(&source);
-
-    a = actor;
+    ngx_str_null(&user);
+    ngx_str_set(&prefix, "anonymous");
+    ngx_str_set(&source, "none");
 
     if (ctx) {
         if (ngx_http_backend_log_list(r, ctx, NGX_HTTP_BACKEND_LOG_PROCEDURE,
@@ -447,22 +451,30 @@ ngx_http_backend_log_access_json(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        a = ngx_http_backend_log_actor(actor, actor + sizeof(actor), ctx);
+        if (ctx->auth.user_id.len) {
+            ngx_str_set(&prefix, "user:");
+            user = ctx->auth.user_id;
 
-        if (ctx->auth.session_id.len) {
-            ngx_http_backend_log_session(sess, &ctx->auth.session_id);
-            session.data = sess;
-            session.len = 16;
+        } else if (ctx->auth.clerk_user_id.len) {
+            ngx_str_set(&prefix, "clerk:");
+            user = ctx->auth.clerk_user_id;
         }
 
         if (ctx->auth.source) {
             source.data = (u_char *) ctx->auth.source;
             source.len = ngx_strlen(ctx->auth.source);
-
-        } else {
-            ngx_str_set(&source, "none");
         }
     }
+
+    path_safe = ngx_http_backend_log_safe(r->uri.data, r->uri.len);
+    path_len = path_safe
+               ? r->uri.len
+               : ngx_http_backend_json_str_len(r->uri.data, r->uri.len) - 2;
+
+    user_safe = ngx_http_backend_log_safe(user.data, user.len);
+    user_len = user_safe
+               ? user.len
+               : ngx_http_backend_json_str_len(user.data, user.len) - 2;
 
     if (r->err_status) {
         status = r->err_status;
@@ -479,27 +491,18 @@ ngx_http_backend_log_access_json(ngx_http_request_t *r,
                            + (tp->msec - r->start_msec));
     ms = ngx_max(ms, 0);
 
-    len = sizeof("{\"time\":,\"request_id\":,\"trace_id\":\"\","
-                 "\"span_id\":\"\",\"actor\":,\"session\":\"\","
-                 "\"method\":,\"path\":,\"procedure\":,\"tier\":,"
-                 "\"code\":,\"status\":,\"request_time\":,"
-                 "\"db_time\":,\"queue_wait\":,\"context_source\":\"\","
-                 "\"batch\":,\"bytes_in\":,\"bytes_out\":}") - 1
-          + ngx_cached_http_log_iso8601.len + 2
-          + ngx_http_backend_json_str_len(id.data, id.len)
-          + 32 + 16
-          + ngx_http_backend_json_str_len(actor, a - actor)
-          + session.len
-          + ngx_http_backend_json_str_len(r->method_name.data,
-                                          r->method_name.len)
-          + ngx_http_backend_json_str_len(r->uri.data, r->uri.len)
-          + ngx_http_backend_json_str_len(proc.data, proc.len)
-          + ngx_http_backend_json_str_len(tier.data, tier.len)
-          + ngx_http_backend_json_str_len(code.data, code.len)
-          + source.len
-          + 3 + NGX_TIME_T_LEN + 4
-          + 2 * (NGX_INT64_LEN + 8)
-          + 3 * NGX_OFF_T_LEN + NGX_INT_T_LEN;
+    len = sizeof("{\"time\":\"\",\"request_id\":\"\",\"trace_id\":\"\","
+                 "\"span_id\":\"\",\"actor\":\"\",\"session\":\"\","
+                 "\"method\":\"\",\"path\":\"\",\"procedure\":\"\","
+                 "\"tier\":\"\",\"code\":\"\",\"status\":,"
+                 "\"request_time\":,\"db_time\":,\"queue_wait\":,"
+                 "\"context_source\":\"\",\"batch\":,\"bytes_in\":,"
+                 "\"bytes_out\":}") - 1
+          + ngx_cached_http_log_iso8601.len + id.len + 32 + 16
+          + prefix.len + user_len + 16
+          + r->method_name.len + path_len
+          + proc.len + tier.len + code.len + source.len
+          + 5 * NGX_INT64_LEN + 2 * 8 + 4 + NGX_INT_T_LEN;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -508,13 +511,16 @@ ngx_http_backend_log_access_json(ngx_http_request_t *r,
 
     out->data = p;
 
+    /* the request id: the client's of [A-Za-z0-9._:-], or ours in hex */
+
     p = ngx_cpymem(p, "{\"time\":\"", sizeof("{\"time\":\"") - 1);
     p = ngx_cpymem(p, ngx_cached_http_log_iso8601.data,
                    ngx_cached_http_log_iso8601.len);
-    p = ngx_cpymem(p, "\",\"request_id\":", sizeof("\",\"request_id\":") - 1);
-    p = ngx_http_backend_json_str_write(p, id.data, id.len);
+    p = ngx_cpymem(p, "\",\"request_id\":\"",
+                   sizeof("\",\"request_id\":\"") - 1);
+    p = ngx_cpymem(p, id.data, id.len);
 
-    p = ngx_cpymem(p, ",\"trace_id\":\"", sizeof(",\"trace_id\":\"") - 1);
+    p = ngx_cpymem(p, "\",\"trace_id\":\"", sizeof("\",\"trace_id\":\"") - 1);
     if (ctx) {
         p = ngx_cpymem(p, ctx->trace_id, 32);
     }
@@ -524,25 +530,35 @@ ngx_http_backend_log_access_json(ngx_http_request_t *r,
         p = ngx_cpymem(p, ctx->span_id, 16);
     }
 
-    p = ngx_cpymem(p, "\",\"actor\":", sizeof("\",\"actor\":") - 1);
-    p = ngx_http_backend_json_str_write(p, actor, a - actor);
-    p = ngx_cpymem(p, ",\"session\":\"", sizeof(",\"session\":\"") - 1);
-    p = ngx_cpymem(p, session.data, session.len);
-    p = ngx_cpymem(p, "\",\"method\":", sizeof("\",\"method\":") - 1);
-    p = ngx_http_backend_json_str_write(p, r->method_name.data,
-                                        r->method_name.len);
-    p = ngx_cpymem(p, ",\"path\":", sizeof(",\"path\":") - 1);
-    p = ngx_http_backend_json_str_write(p, r->uri.data, r->uri.len);
-    p = ngx_cpymem(p, ",\"procedure\":", sizeof(",\"procedure\":") - 1);
-    p = ngx_http_backend_json_str_write(p, proc.data, proc.len);
-    p = ngx_cpymem(p, ",\"tier\":", sizeof(",\"tier\":") - 1);
-    p = ngx_http_backend_json_str_write(p, tier.data, tier.len);
-    p = ngx_cpymem(p, ",\"code\":", sizeof(",\"code\":") - 1);
-    p = ngx_http_backend_json_str_write(p, code.data, code.len);
+    p = ngx_cpymem(p, "\",\"actor\":\"", sizeof("\",\"actor\":\"") - 1);
+    p = ngx_cpymem(p, prefix.data, prefix.len);
+    p = ngx_http_backend_log_chars(p, user.data, user.len, user_safe);
+
+    p = ngx_cpymem(p, "\",\"session\":\"", sizeof("\",\"session\":\"") - 1);
+    if (ctx && ctx->auth.session_id.len) {
+        ngx_http_backend_log_session(sess, &ctx->auth.session_id);
+        p = ngx_cpymem(p, sess, 16);
+    }
+
+    /* nginx's parser lets only A-Z, "_" and "-" into a method */
+
+    p = ngx_cpymem(p, "\",\"method\":\"", sizeof("\",\"method\":\"") - 1);
+    p = ngx_cpymem(p, r->method_name.data, r->method_name.len);
+    p = ngx_cpymem(p, "\",\"path\":\"", sizeof("\",\"path\":\"") - 1);
+    p = ngx_http_backend_log_chars(p, r->uri.data, r->uri.len, path_safe);
+
+    /* procedure and tier names are checked by the configuration */
+
+    p = ngx_cpymem(p, "\",\"procedure\":\"", sizeof("\",\"procedure\":\"") - 1);
+    p = ngx_cpymem(p, proc.data, proc.len);
+    p = ngx_cpymem(p, "\",\"tier\":\"", sizeof("\",\"tier\":\"") - 1);
+    p = ngx_cpymem(p, tier.data, tier.len);
+    p = ngx_cpymem(p, "\",\"code\":\"", sizeof("\",\"code\":\"") - 1);
+    p = ngx_cpymem(p, code.data, code.len);
 
     /* numbers by hand: ngx_sprintf() would cost this line half its time */
 
-    p = ngx_cpymem(p, ",\"status\":", sizeof(",\"status\":") - 1);
+    p = ngx_cpymem(p, "\",\"status\":", sizeof("\",\"status\":") - 1);
     p = ngx_http_backend_log_uint(p, status);
     p = ngx_cpymem(p, ",\"request_time\":", sizeof(",\"request_time\":") - 1);
     p = ngx_http_backend_log_fixed(p, (uint64_t) ms, 3);
@@ -565,6 +581,44 @@ ngx_http_backend_log_access_json(ngx_http_request_t *r,
     out->len = p - out->data;
 
     return NGX_OK;
+}
+
+
+/* whether s goes into a JSON string as it is: no '"', '\', control or 8-bit */
+
+static ngx_uint_t
+ngx_http_backend_log_safe(u_char *s, size_t len)
+{
+    u_char  *last;
+
+    for (last = s + len; s < last; s++) {
+        if (*s < 0x20 || *s >= 0x7f || *s == '"' || *s == '\\') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* s inside a JSON string, its quotes written by the caller */
+
+static u_char *
+ngx_http_backend_log_chars(u_char *p, u_char *s, size_t len, ngx_uint_t safe)
+{
+    u_char  *q;
+
+    if (safe) {
+        return ngx_cpymem(p, s, len);
+    }
+
+    q = ngx_http_backend_json_str_write(p, s, len);
+
+    /* the writer quotes the string: drop its quotes */
+
+    ngx_memmove(p, p + 1, q - p - 2);
+
+    return q - 2;
 }
 
 
