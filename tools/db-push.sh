@@ -5,8 +5,14 @@
 # changed since (its sha256 differs from the one recorded).
 #
 #   tools/db-push.sh             apply what is pending
+#   tools/db-push.sh --up N      apply the next N pending only
 #   tools/db-push.sh --down N    revert the last N applied (NNNN_name.down.sql)
 #   tools/db-push.sh --status    list applied and pending migrations
+#
+# A migration whose up file says "-- @irreversible: REASON" in its leading
+# comment block has no down: --down refuses to cross it, before reverting
+# anything (as it does when a down file is missing), and prints the reason.
+# migrations/README.md describes the annotations.
 #
 # env: DATABASE_URL   default postgres://postgres@127.0.0.1:$PG_PORT/app,
 #                     the make run database (PG_PORT default 54329)
@@ -19,14 +25,19 @@ MIGRATIONS_DIR=${MIGRATIONS_DIR:-$ROOT/migrations}
 DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:${PG_PORT:-54329}/app}
 
 usage() {
-    echo "usage: tools/db-push.sh [--down N | --status]" >&2
+    echo "usage: tools/db-push.sh [--up N | --down N | --status]" >&2
     exit 2
 }
 
 mode=up
 down=0
+up_max=0    # 0: all pending
 case "${1:-}" in
 "") ;;
+--up)
+    up_max=${2:-}
+    [[ "$up_max" =~ ^[1-9][0-9]*$ ]] || usage
+    ;;
 --down)
     mode=down
     down=${2:-}
@@ -43,6 +54,31 @@ command -v psql >/dev/null || die "psql not found (apt-get install postgresql-cl
 db() {
     PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" \
         psql -X -q -v ON_ERROR_STOP=1 -d "$DATABASE_URL" "$@"
+}
+
+# the reason an up file gives for having no down ("-- @irreversible:
+# REASON" in the comments it starts with, continued on the comment lines
+# that follow it), or nothing; an annotation without a reason still counts
+# (make lint asks for the reason)
+irreversible() {
+    awk 'function out() { on = 0; print (r == "" ? "(no reason given)" : r); exit }
+         on && /^[[:space:]]*--[[:space:]]*[^[:space:]@-]/ {
+             t = $0
+             sub(/^[[:space:]]*--[[:space:]]*/, "", t)
+             sub(/[[:space:]]+$/, "", t)
+             r = r (r == "" ? "" : " ") t
+             next
+         }
+         on { out() }
+         /^[[:space:]]*$/ { next }
+         !/^[[:space:]]*--/ { exit }
+         match($0, /^[[:space:]]*--[[:space:]]*@irreversible/) {
+             r = substr($0, RSTART + RLENGTH)
+             sub(/^:?[[:space:]]*/, "", r)
+             sub(/[[:space:]]+$/, "", r)
+             on = 1
+         }
+         END { if (on) out() }' "$1"
 }
 
 # where we push, without a password if the URL has one
@@ -117,6 +153,7 @@ up)
     n=0
     for v in "${versions[@]}"; do
         [ -z "${a_sum[$v]:-}" ] || continue
+        [ "$up_max" = 0 ] || [ "$n" -lt "$up_max" ] || break
         # the row goes in the same transaction as the migration itself
         # (psql --single-transaction wraps all -f files in one BEGIN/COMMIT)
         cat >"$tmp/record.sql" <<'SQL'
@@ -137,11 +174,20 @@ SQL
     ;;
 
 down)
+    # every migration of the range revertible, or nothing is reverted
+    for ((i = ${#applied[@]} - 1, n = 0; i >= 0 && n < down; i--, n++)); do
+        v=${applied[$i]}
+        file=$MIGRATIONS_DIR/${v}_${a_name[$v]}.down.sql
+        why=
+        [ -z "${f_file[$v]:-}" ] || why=$(irreversible "${f_file[$v]}")
+        [ -z "$why" ] || die "refusing --down $down: ${v}_${a_name[$v]} is irreversible: $why
+         (nothing was reverted; undo what must be undone in a new migration)"
+        [ -f "$file" ] || die "no ${file##*/}: cannot revert ${v}_${a_name[$v]} (nothing was reverted)"
+    done
     n=0
     for ((i = ${#applied[@]} - 1; i >= 0 && n < down; i--)); do
         v=${applied[$i]}
         file=$MIGRATIONS_DIR/${v}_${a_name[$v]}.down.sql
-        [ -f "$file" ] || die "no ${file##*/}: cannot revert ${v}_${a_name[$v]}"
         cat >"$tmp/forget.sql" <<'SQL'
 DELETE FROM schema_migrations WHERE version = :'version';
 SQL

@@ -1,0 +1,5 @@
+-- @irreversible
+CREATE TABLE users (
+  id    bigserial PRIMARY KEY,
+  email text NOT NULL
+);

@@ -1,0 +1,2 @@
+ALTER TABLE users ADD COLUMN late integer;
+-- @irreversible: too late: db-push reads the leading comments only

@@ -1,0 +1,2 @@
+-- @drop users.flags
+ALTER TABLE users DROP COLUMN flags;

@@ -1,0 +1,2 @@
+-- fixture (lint, drop): a column dropped without an annotation
+ALTER TABLE users DROP COLUMN nickname;

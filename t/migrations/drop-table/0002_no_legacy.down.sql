@@ -1,0 +1,4 @@
+CREATE TABLE legacy_logins (
+  id bigserial PRIMARY KEY,
+  at timestamptz
+);
