@@ -5,6 +5,11 @@
 # in a fresh /tmp/backend-test.XXXXXX, creates database backend_test and
 # applies migrations/ to it, then runs, each as one suite:
 #   schemas  conf/schemas/*.json are what Zod exports (make schemas)
+#   migrations  tools/migrations.sh roundtrip: every migration's down
+#          restores the schema before its up, and the up applies again;
+#          then t/migrations/*.test.mjs: the lint's rules, the round
+#          trip and db-push's refusals on fixture migrations (databases of
+#          their own on the same Postgres)
 #   unit   make unit (t/unit/unit.mk), if that file exists
 #   fuzz-smoke  make fuzz FUZZ_SECONDS=5: every libFuzzer target of t/fuzz
 #          for 5 s (FUZZ_SMOKE_SECONDS); skipped, with a message, without
@@ -29,6 +34,7 @@
 #   TEST_NGINX_PG_USER=postgres   TEST_NGINX_REDIS_HOST=127.0.0.1  TEST_NGINX_REDIS_PORT
 #   TEST_NGINX_RANDOMIZE=1   DATABASE_URL (backend_test)
 #   BACKEND_MODULE (= the .so), BACKEND_ROOT (repository root)
+#   MIGRATIONS_PG_URL        the cluster's postgres database (tools/migrations.sh)
 #
 # SANITIZE=address (module built in .build/nginx-asan): Debian's nginx is
 # not built with ASan, so TEST_NGINX_BINARY is a wrapper that runs it with
@@ -38,8 +44,8 @@
 # env: MODULE, SANITIZE, MAKE (from the Makefile), PROVE_JOBS (default 1),
 #      KEEP_TEST_DIR=1 (keep the temporary directory, servers stopped),
 #      SUITES="nginx e2e" (run only these suites; default all; names:
-#      schemas unit fuzz-smoke prometheus nginx e2e bench-check
-#      bench-smoke),
+#      schemas migrations unit fuzz-smoke prometheus nginx e2e
+#      bench-check bench-smoke),
 #      PROVE_FILES="t/010-procedures.t ..." (default: t/, recursively),
 #      E2E_FILES="t/e2e/auth.test.mjs ..." (default: t/e2e/*.test.mjs)
 set -uo pipefail
@@ -162,12 +168,23 @@ export TEST_NGINX_REDIS_PORT=$REDIS_PORT
 export TEST_NGINX_RANDOMIZE=1
 export BACKEND_MODULE=$MODULE
 export BACKEND_ROOT=$ROOT
+# tools/migrations.sh makes its scratch databases there
+export MIGRATIONS_PG_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres
 
 echo
 echo "test: postgres 127.0.0.1:$PG_PORT/backend_test, redis 127.0.0.1:$REDIS_PORT, module $MODULE"
 
 # suites
 suite schemas node tools/schemas.mjs --check conf/schemas
+
+# every down of migrations/ against its up, then the checks' own tests
+migrations_suite() {
+    local rc=0
+    "$TOOLS/migrations.sh" roundtrip migrations || rc=1
+    node --test t/migrations/*.test.mjs || rc=1
+    return $rc
+}
+suite migrations migrations_suite
 
 if [ -f t/unit/unit.mk ]; then
     # under ASan when the build has it, else under valgrind
