@@ -406,8 +406,12 @@ roundtrip() {
 
     for ((i = n; i >= 1; i--)); do
         s=${stems[i - 1]}
-        why=$(annotations "$DIR/$s.up.sql" | awk -F '\037' '$1 == "irreversible" && $5 == 1 { print $3; exit }')
-        if annotations "$DIR/$s.up.sql" | cut -d $'\x1f' -f1,5 | grep -qx $'irreversible\x1f1'; then
+        # "-" and the reason when irreversible (as db-push reads it: in
+        # the leading comments)
+        why=$(annotations "$DIR/$s.up.sql" \
+              | awk -F '\037' '$1 == "irreversible" && $5 == 1 { print "-" $3; exit }')
+        if [ -n "$why" ]; then
+            why=${why#-}
             # db-push must refuse, and change nothing
             if push --down 1 >"$tmp/push.out" 2>&1; then
                 echo "roundtrip: $s is irreversible, yet db-push --down 1 did it" >&2
