@@ -44,8 +44,8 @@ static ngx_int_t ngx_http_backend_log_list(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, uintptr_t what, ngx_str_t *out);
 static ngx_int_t ngx_http_backend_log_access_json(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, ngx_str_t *out);
-static u_char *ngx_http_backend_log_actor(u_char *p, u_char *last,
-    ngx_http_backend_ctx_t *ctx);
+static void ngx_http_backend_log_actor(ngx_http_backend_ctx_t *ctx,
+    ngx_str_t *prefix, ngx_str_t *id);
 static void ngx_http_backend_log_session(u_char *p, ngx_str_t *sid);
 static ngx_uint_t ngx_http_backend_log_safe(u_char *s, size_t len);
 static u_char *ngx_http_backend_log_chars(u_char *p, u_char *s, size_t len,
@@ -131,7 +131,7 @@ ngx_http_backend_log_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     uint64_t                 us;
-    ngx_str_t                s;
+    ngx_str_t                s, prefix, id;
     ngx_http_backend_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
@@ -219,15 +219,16 @@ ngx_http_backend_log_variable(ngx_http_request_t *r,
         break;
 
     case NGX_HTTP_BACKEND_LOG_ACTOR:
-        s.len = sizeof("anonymous") - 1 + ngx_max(ctx->auth.user_id.len,
-                                                  ctx->auth.clerk_user_id.len);
+        ngx_http_backend_log_actor(ctx, &prefix, &id);
+
+        s.len = prefix.len + id.len;
         s.data = ngx_pnalloc(r->pool, s.len);
         if (s.data == NULL) {
             return NGX_ERROR;
         }
 
-        s.len = ngx_http_backend_log_actor(s.data, s.data + s.len, ctx)
-                - s.data;
+        ngx_memcpy(ngx_cpymem(s.data, prefix.data, prefix.len), id.data,
+                   id.len);
         break;
 
     case NGX_HTTP_BACKEND_LOG_SESSION_HASH:
@@ -433,9 +434,9 @@ ngx_http_backend_log_access_json(ngx_http_request_t *r,
     ngx_str_null(&proc);
     ngx_str_null(&tier);
     ngx_str_null(&code);
-    ngx_str_null(&user);
-    ngx_str_set(&prefix, "anonymous");
     ngx_str_set(&source, "none");
+
+    ngx_http_backend_log_actor(ctx, &prefix, &user);
 
     if (ctx) {
         if (ngx_http_backend_log_list(r, ctx, NGX_HTTP_BACKEND_LOG_PROCEDURE,
@@ -449,15 +450,6 @@ ngx_http_backend_log_access_json(ngx_http_request_t *r,
                != NGX_OK)
         {
             return NGX_ERROR;
-        }
-
-        if (ctx->auth.user_id.len) {
-            ngx_str_set(&prefix, "user:");
-            user = ctx->auth.user_id;
-
-        } else if (ctx->auth.clerk_user_id.len) {
-            ngx_str_set(&prefix, "clerk:");
-            user = ctx->auth.clerk_user_id;
         }
 
         if (ctx->auth.source) {
@@ -622,21 +614,25 @@ ngx_http_backend_log_chars(u_char *p, u_char *s, size_t len, ngx_uint_t safe)
 }
 
 
-/* user:<id>, clerk:<Clerk user id>, or anonymous */
+/* the actor: user:<id>, clerk:<Clerk user id>, or anonymous, in two parts */
 
-static u_char *
-ngx_http_backend_log_actor(u_char *p, u_char *last,
-    ngx_http_backend_ctx_t *ctx)
+static void
+ngx_http_backend_log_actor(ngx_http_backend_ctx_t *ctx, ngx_str_t *prefix,
+    ngx_str_t *id)
 {
-    if (ctx->auth.user_id.len) {
-        return ngx_slprintf(p, last, "user:%V", &ctx->auth.user_id);
-    }
+    ngx_str_null(id);
 
-    if (ctx->auth.clerk_user_id.len) {
-        return ngx_slprintf(p, last, "clerk:%V", &ctx->auth.clerk_user_id);
-    }
+    if (ctx && ctx->auth.user_id.len) {
+        ngx_str_set(prefix, "user:");
+        *id = ctx->auth.user_id;
 
-    return ngx_slprintf(p, last, "anonymous");
+    } else if (ctx && ctx->auth.clerk_user_id.len) {
+        ngx_str_set(prefix, "clerk:");
+        *id = ctx->auth.clerk_user_id;
+
+    } else {
+        ngx_str_set(prefix, "anonymous");
+    }
 }
 
 
