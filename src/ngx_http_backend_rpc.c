@@ -1377,7 +1377,7 @@ ngx_http_backend_rpc_invalidated(ngx_http_backend_invalidate_t *inv)
 static void
 ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q)
 {
-    char                          *primary, *detail;
+    char                          *primary, *detail, *source;
     PGresult                      *res;
     ngx_int_t                      rc;
     ngx_str_t                      data, msg, *message;
@@ -1480,12 +1480,6 @@ ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q)
         {
             code = NGX_HTTP_BACKEND_CONFLICT;
             level = NGX_LOG_INFO;
-
-        } else if (ngx_http_backend_rpc_bad_value(q->sqlstate)) {
-            code = NGX_HTTP_BACKEND_BAD_REQUEST;
-            level = NGX_LOG_INFO;
-            ngx_str_set(&msg, "Invalid input");
-            message = &msg;
         }
 
         /* one log line: libpq's whole message spans several */
@@ -1493,6 +1487,34 @@ ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q)
         primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
                       : NULL;
         detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+
+        if (ngx_http_backend_rpc_bad_value(q->sqlstate)) {
+            code = NGX_HTTP_BACKEND_BAD_REQUEST;
+            level = NGX_LOG_INFO;
+            ngx_str_set(&msg, "Invalid input");
+            message = &msg;
+
+            /*
+             * a refusal the application's own SQL raised (PL/pgSQL RAISE
+             * ... USING ERRCODE = '22023', say) is worded for the client
+             * and goes out as it is; the server's wording of its own
+             * errors (types, constraints) stays in the log
+             */
+
+            source = res ? PQresultErrorField(res, PG_DIAG_SOURCE_FILE)
+                         : NULL;
+
+            if (primary && source && ngx_strcmp(source, "pl_exec.c") == 0) {
+                msg.len = ngx_strlen(primary);
+                msg.data = ngx_pnalloc(r->pool, msg.len);
+                if (msg.data == NULL) {
+                    ngx_str_set(&msg, "Invalid input");
+
+                } else {
+                    ngx_memcpy(msg.data, primary, msg.len);
+                }
+            }
+        }
 
         ngx_log_error(level, r->connection->log, 0,
                       "backend: procedure \"%V\" failed: %s%s%s "

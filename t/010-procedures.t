@@ -180,6 +180,49 @@ invalid input syntax for type integer
 
 
 
+=== TEST 7b: a refusal the application's SQL raises (RAISE ... USING ERRCODE 22023) reaches the client with its message
+--- http_config eval
+$::http_config . q{
+    backend_procedure t.role {
+        tier public; type mutation;
+        sql "select id from app.set_user_role(0, $1)"; params input; result many;
+    }
+}
+--- config
+    location /trpc/ { backend_rpc; }
+--- request
+POST /trpc/t.role
+"no-such-role"
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"role \"no-such-role\" does not exist (roles: admin, mentorado, user)","code":-32600,"data":{"code":"BAD_REQUEST","httpStatus":400,"path":"t.role"}}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 7c: the server's own wording of a refused value stays in the log
+--- http_config eval
+$::http_config . q{
+    backend_procedure t.bad {
+        tier public;
+        sql "select make_interval(days => $1::int)"; params input; result value;
+    }
+}
+--- config
+    location /trpc/ { backend_rpc; }
+--- request
+GET /trpc/t.bad?input=%2299999999999%22
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"Invalid input","code":-32600,"data":{"code":"BAD_REQUEST","httpStatus":400,"path":"t.bad"}}}
+--- error_log
+out of range for type integer
+--- no_error_log
+[error]
+
+
+
 === TEST 8: unique violation is 409 CONFLICT, nothing stored
 --- http_config eval
 $::http_config . q{

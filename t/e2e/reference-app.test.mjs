@@ -47,6 +47,7 @@ after(async () => {
   await n?.stop();
   psql(`delete from webhook_events where svix_id like '${tag}%'`);
   psql(`delete from users where clerk_id like '${tag}%'`);
+  psql(`delete from roles where name = '${tag}coach'`);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -67,7 +68,11 @@ test('admin.users.setRole changes the tier at once; only admins may call it', as
   const r = await call('admin.users.setRole', admin, { userId: id, role: 'user' });
   assert.deepEqual(r.body.result.data, { id, email: `m@${tag}.test`, role: 'user', clerkId: `${tag}_m` });
   assert.equal((await call(list, m)).status, 403);
-  assert.equal((await call('admin.users.setRole', admin, { userId: id, role: 'boss' })).status, 400);
+  // a role that does not exist is refused with what was refused
+  const boss = await call('admin.users.setRole', admin, { userId: id, role: 'boss' });
+  assert.equal(boss.status, 400);
+  assert.equal(boss.body.error.message,
+               'role "boss" does not exist (roles: admin, mentorado, user)');
   assert.equal((await call('admin.users.setRole', admin, { userId: 999999999, role: 'user' })).status, 404);
 });
 
@@ -96,4 +101,35 @@ test('admin.webhooks.failures lists a failed delivery; replay applies it once fi
   assert.equal(r.body.result.data.status, 'applied');
   assert.equal(psql(`select role from users where clerk_id = '${tag}_m'`), 'admin');
   assert.equal((await call('admin.webhooks.replay', admin, { svixId: id })).status, 404);
+});
+
+test('a new role is one INSERT into roles: setRole and the Clerk webhook take it, no other change', async () => {
+  const role = `${tag}coach`;
+  const id = Number(psql(`select id from users where clerk_id = '${tag}_m'`));
+  const before = await call('admin.users.setRole', admin, { userId: id, role });
+  assert.equal(before.status, 400);
+  assert.match(before.body.error.message, new RegExp(`role "${role}" does not exist`));
+
+  // what its migration would do
+  psql(`insert into roles (name, description) values ('${role}', 'e2e')`);
+
+  const r = await call('admin.users.setRole', admin, { userId: id, role });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.result.data.role, role);
+
+  const sid = `${tag}_coach_msg`;
+  const body = JSON.stringify({ type: 'user.updated',
+    data: { id: `${tag}_c`, email_addresses: [], public_metadata: { role },
+            updated_at: Date.now() } });
+  const ts = new Date();
+  const res = await fetch(`http://127.0.0.1:${n.port}/webhooks/clerk`, {
+    method: 'POST',
+    headers: { 'svix-id': sid, 'svix-timestamp': String(Math.floor(ts / 1000)),
+               'svix-signature': new Webhook(secret).sign(sid, ts, body) },
+    body,
+  });
+  assert.deepEqual(await res.json(), { status: 'applied' });
+  assert.equal(psql(`select role from users where clerk_id = '${tag}_c'`), role);
+
+  psql(`update users set role = 'user' where role = '${role}'`);
 });
