@@ -76,7 +76,7 @@ NPM_STAMP := node_modules/.deps.stamp
 
 LINT_SRC := $(sort $(wildcard src/*.c src/*.h))
 
-.PHONY: deps build check lint db-push run test unit fuzz fuzz-zod schemas token clean \
+.PHONY: deps build check lint db-push run reload seed invalidate webhook test unit fuzz fuzz-zod schemas token clean \
         bench bench-check bench-obs soak FORCE
 
 
@@ -201,6 +201,33 @@ db-push:
 
 run: deps build
 	MODULE='$(MODULE)' tools/run.sh
+
+# make reload: conf/ changed while make run serves (tools/reload.sh)
+
+reload: $(NPM_STAMP)
+	tools/reload.sh
+
+# make invalidate CLERK_ID=<clerk user id> (or SESSION=<id>): drop its cached
+# auth contexts on every node after a change made in SQL
+# (tools/invalidate.sh)
+
+invalidate:
+	@if [ -n "$(SESSION)" ]; then tools/invalidate.sh session '$(SESSION)'; \
+	else tools/invalidate.sh user '$(CLERK_ID)'; fi
+
+# make webhook EVENT=user.updated ID=3 ROLE=admin (or FILE=event.json): a
+# Clerk delivery signed with the dev secret, to make run's /webhooks/clerk
+
+webhook: $(NPM_STAMP)
+	@if [ -n "$(FILE)" ]; then node tools/webhook.mjs --file '$(FILE)'; \
+	else node tools/webhook.mjs '$(EVENT)' '$(ID)' $(if $(ROLE),'$(ROLE)'); fi
+
+# make seed: the demo data of tools/seed.sql into make run's database
+# again (make run loads it into a new database only)
+
+seed:
+	psql -X -q -v ON_ERROR_STOP=1 -f tools/seed.sql \
+	    "$${DATABASE_URL:-postgres://postgres@127.0.0.1:$${PG_PORT:-54329}/app}"
 
 
 # make bench-check: ../shared/bench/check.sh against the reference app,

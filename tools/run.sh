@@ -119,30 +119,40 @@ psql_pg() {
         psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"
 }
 
+created=0
 if [ -z "$(psql_pg -d postgres -At -c "SELECT 1 FROM pg_database WHERE datname = 'app'")" ]; then
     psql_pg -d postgres -c 'CREATE DATABASE app'
     echo "database app created"
+    created=1
 fi
 
 export DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/app
 "$TOOLS/db-push.sh"
-psql_pg -d app -f "$TOOLS/seed.sql"
-echo "demo data: $(psql_pg -d app -At -c "SELECT count(*) || ' users, ' || (SELECT count(*) FROM mentorado_sessions) || ' sessions' FROM users")"
+
+# the demo data goes into a new database only: what was changed by hand
+# (a role, a session) stays from one run to the next
+if [ "$created" = 1 ]; then
+    psql_pg -d app -f "$TOOLS/seed.sql"
+    echo "demo data: $(psql_pg -d app -At -c "SELECT count(*) || ' users, ' || (SELECT count(*) FROM mentorado_sessions) || ' sessions' FROM users")"
+else
+    echo "database app kept as it was (demo data not loaded again: make seed does it)"
+fi
 
 # the dev key pair that the dev config trusts and "make token" signs with
 node "$TOOLS/dev-keys.mjs" "$RUN/keys"
 
+# what make reload needs to render the same configuration again
+cat >"$RUN/run.env" <<ENV
+MODULE='$MODULE'
+PORT='$PORT'
+METRICS_PORT='$METRICS_PORT'
+PG_PORT='$PG_PORT'
+REDIS_PORT='$REDIS_PORT'
+ENV
+
 # .run/nginx.conf from conf/nginx.dev.conf.in
-sed_escape() { printf '%s' "$1" | sed -e 's/[|&\\]/\\&/g'; }
-sed -e "s|@PREFIX@|$(sed_escape "$RUN/nginx")|g" \
-    -e "s|@MODULE@|$(sed_escape "$MODULE")|g" \
-    -e "s|@PORT@|$(sed_escape "$PORT")|g" \
-    -e "s|@METRICS_PORT@|$(sed_escape "$METRICS_PORT")|g" \
-    -e "s|@PG_PORT@|$(sed_escape "$PG_PORT")|g" \
-    -e "s|@REDIS_PORT@|$(sed_escape "$REDIS_PORT")|g" \
-    -e "s|@CONF_DIR@|$(sed_escape "$ROOT/conf")|g" \
-    -e "s|@KEYS@|$(sed_escape "$RUN/keys")|g" \
-    "$ROOT/conf/nginx.dev.conf.in" >"$RUN/nginx.conf.new"
+RUN=$RUN MODULE=$MODULE PORT=$PORT METRICS_PORT=$METRICS_PORT PG_PORT=$PG_PORT \
+    REDIS_PORT=$REDIS_PORT "$TOOLS/run-conf.sh" >"$RUN/nginx.conf.new"
 mv -f "$RUN/nginx.conf.new" "$RUN/nginx.conf"
 
 nginx_cmd=("$NGINX" -p "$RUN/nginx" -c "$RUN/nginx.conf" -e "$RUN/nginx/logs/error.log")
@@ -173,6 +183,8 @@ ngx_backend on http://$base/trpc/   (Ctrl-C stops nginx, Postgres and Redis)
   curl -s 127.0.0.1:$METRICS_PORT/metrics        (Prometheus, loopback only)
 
   logs: $RUN/nginx/logs/error.log, access.log (JSON, one line a request)
+
+  changed conf/ (a procedure, a schema)?  make reload   (in another shell)
 
 MSG
 

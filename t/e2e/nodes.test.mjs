@@ -6,8 +6,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Nginx, conninfo } from './lib/nginx.mjs';
+import { Nginx, ROOT, conninfo } from './lib/nginx.mjs';
 import { psql } from './lib/pg.mjs';
 import { Redis } from './lib/redis.mjs';
 import { AZP, ISSUER, keyPair, keysDir, mint, writeJwks } from './lib/clerk.mjs';
@@ -105,6 +106,32 @@ test('a role changed through node A is seen by node B on its next request', asyn
 
   await setRole(B, 'x', 'mentorado');
   assert.equal(await role(A, 'x'), 'mentorado', 'and the other way round');
+});
+
+test('a role changed in SQL, outside nginx: tools/invalidate.sh drops it on every node at once', async () => {
+  for (let i = 0; i < 2; i++) {
+    assert.equal(await role(A, 'y'), 'mentorado');
+    assert.equal(await role(B, 'y'), 'mentorado');
+  }
+  psql(`update users set role = 'user' where id = ${ids.y}`);
+  // cached (ttl=60s): the module cannot see a change made in SQL
+  assert.equal(await role(A, 'y'), 'mentorado');
+  assert.equal(await role(B, 'y'), 'mentorado');
+
+  const r = spawnSync(join(ROOT, 'tools/invalidate.sh'), ['user', `${tag}_y`],
+                      { encoding: 'utf8', env: { ...process.env, REDIS_PORT: String(redis.port) } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /published to 4 subscriber\(s\)/);   // 2 nodes x 2 workers
+
+  // the subscribers drop their zones as the message arrives: poll briefly
+  await until('both nodes answering the new role', async () =>
+    (await role(A, 'y')) === 'user' && (await role(B, 'y')) === 'user', 5000);
+
+  psql(`update users set role = 'mentorado' where id = ${ids.y}`);
+  assert.equal(spawnSync(join(ROOT, 'tools/invalidate.sh'), ['user', `${tag}_y`],
+    { env: { ...process.env, REDIS_PORT: String(redis.port) } }).status, 0);
+  await until('both nodes back to mentorado', async () =>
+    (await role(A, 'y')) === 'mentorado' && (await role(B, 'y')) === 'mentorado', 5000);
 });
 
 test('Redis slow: its commands time out and Postgres answers', async () => {
