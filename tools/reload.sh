@@ -13,7 +13,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-RUN=$ROOT/.run
+RUN=${RUN_DIR:-$ROOT/.run}
 TOOLS=$ROOT/tools
 NGINX=${NGINX:-/usr/sbin/nginx}
 export -n NGINX
