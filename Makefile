@@ -69,7 +69,7 @@ APT_PACKAGES := clang libclang-rt-14-dev nginx nginx-dev \
     zlib1g-dev postgresql redis-server wrk bc cppcheck \
     libtest-base-perl libtext-diff-perl libtest-longstring-perl \
     libipc-run-perl liblist-moreutils-perl libwww-perl liburi-perl \
-    valgrind nodejs npm prometheus
+    valgrind nodejs npm prometheus pgbouncer
 
 APT_STAMP := .build/deps-apt.stamp
 NPM_STAMP := node_modules/.deps.stamp

@@ -82,7 +82,13 @@ struct ngx_http_backend_pg_conn_s {
 };
 
 
-#define ngx_http_backend_pg_piped(pool)  ((pool)->server->pipeline > 1)
+/*
+ * pooler=transaction goes the pipeline's way with one statement per
+ * connection: its preamble, the statement and one Sync
+ */
+
+#define ngx_http_backend_pg_piped(pool)                                      \
+    ((pool)->server->pipeline > 1 || (pool)->server->pooler)
 
 
 struct ngx_http_backend_pg_pool_s {
@@ -132,6 +138,8 @@ static ngx_http_backend_pg_status_e ngx_http_backend_pg_outcome(
     ngx_http_backend_pg_conn_t *pc, ngx_http_backend_pg_query_t *q,
     PGresult *res);
 static void ngx_http_backend_pg_pipe_send(ngx_http_backend_pg_conn_t *pc,
+    ngx_http_backend_pg_query_t *q);
+static ngx_int_t ngx_http_backend_pg_pooled(ngx_http_backend_pg_conn_t *pc,
     ngx_http_backend_pg_query_t *q);
 static ngx_http_backend_pg_conn_t *ngx_http_backend_pg_pipe_pick(
     ngx_http_backend_pg_pool_t *pool);
@@ -194,7 +202,7 @@ ngx_http_backend_pg_init_pool(ngx_cycle_t *cycle,
             return NGX_ERROR;
         }
 
-        if (server->pipeline > 1) {
+        if (server->pipeline > 1 || server->pooler) {
             pool->conns[i].slots = ngx_pcalloc(cycle->pool,
                                   server->pipeline
                                   * sizeof(ngx_http_backend_pg_slot_t));
@@ -1377,7 +1385,7 @@ ngx_http_backend_pg_log_error(ngx_http_backend_pg_conn_t *pc,
     const char *what)
 {
     size_t      len;
-    char       *msg, *host, *port;
+    char       *msg, *host, *port, *hint;
     ngx_log_t  *log;
 
     msg = pc->pgconn ? PQerrorMessage(pc->pgconn) : "";
@@ -1403,9 +1411,14 @@ ngx_http_backend_pg_log_error(ngx_http_backend_pg_conn_t *pc,
     }
 
     if (what == NULL) {
+        /* PgBouncer's answer to "options": a pooler in front */
+        hint = (!pc->pool->server->pooler
+                && ngx_strstr(msg, "unsupported startup parameter"))
+               ? " (a transaction pooler? see pooler=transaction)" : "";
+
         ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "backend_pg \"%V\": could not connect to %s:%s: %*s",
-                      &pc->pool->server->name, host, port, len, msg);
+                      "backend_pg \"%V\": could not connect to %s:%s: %*s%s",
+                      &pc->pool->server->name, host, port, len, msg, hint);
         return;
     }
 
@@ -1502,6 +1515,15 @@ ngx_http_backend_pg_pipe_send(ngx_http_backend_pg_conn_t *pc,
     ngx_http_backend_pg_clock(q, NGX_HTTP_BACKEND_PG_RUNNING);
     ngx_http_backend_pg_gauges(pc);
 
+    if (pc->pool->server->pooler) {
+        if (ngx_http_backend_pg_pooled(pc, q) != NGX_OK) {
+            goto failed;
+        }
+
+        slot->skip++;
+        goto sent;
+    }
+
     if (pc->prepared[stmt->index] == NGX_HTTP_BACKEND_PG_STALE) {
         if (ngx_http_backend_pg_deallocate(pc, stmt) != NGX_OK) {
             goto failed;
@@ -1540,6 +1562,8 @@ ngx_http_backend_pg_pipe_send(ngx_http_backend_pg_conn_t *pc,
         goto failed;
     }
 
+sent:
+
     /* reset by every answer: it fires when the server stops answering */
 
     if (!pc->connection->read->timer_set) {
@@ -1561,6 +1585,36 @@ failed:
     ngx_http_backend_pg_log_error(pc, "could not send query");
     ngx_http_backend_pg_lost(pc);
     ngx_http_backend_pg_pipe_fail(pc, NGX_HTTP_BACKEND_PG_UNAVAILABLE);
+}
+
+
+/*
+ * pooler=transaction: the preamble and the statement, both unnamed (a
+ * transaction pooler hands each transaction to any server connection, on
+ * which a named statement may not exist), then one Sync: one implicit
+ * transaction, so the preamble's settings end with it, and the pooler
+ * sees one request and one ReadyForQuery at a time
+ */
+
+static ngx_int_t
+ngx_http_backend_pg_pooled(ngx_http_backend_pg_conn_t *pc,
+    ngx_http_backend_pg_query_t *q)
+{
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, q->log, 0,
+                   "backend_pg: run unnamed \"%V\"", &q->stmt->sql);
+
+    if (!PQsendQueryParams(pc->pgconn, (char *) pc->pool->server->preamble,
+                           0, NULL, NULL, NULL, NULL, 0)
+        || !PQsendQueryParams(pc->pgconn, (char *) q->stmt->sql.data,
+                              (int) q->stmt->nparams, NULL,
+                              (const char * const *) q->values,
+                              NULL, NULL, 0)
+        || !PQpipelineSync(pc->pgconn))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1662,8 +1716,9 @@ ngx_http_backend_pg_pipe_receive(ngx_http_backend_pg_conn_t *pc)
             continue;
 
         case PGRES_COMMAND_OK:
+        case PGRES_TUPLES_OK:
             if (slot->skip) {
-                /* a Deallocate's or Prepare's */
+                /* a Deallocate's, Prepare's or preamble's */
                 slot->skip--;
                 PQclear(res);
                 continue;
@@ -1735,7 +1790,9 @@ ngx_http_backend_pg_pipe_done(ngx_http_backend_pg_conn_t *pc)
     replan = 0;
 
     if (res) {
-        if (!slot->early && ngx_http_backend_pg_stale(res)) {
+        if (!slot->early && !server->pooler
+            && ngx_http_backend_pg_stale(res))
+        {
             /* see ngx_http_backend_pg_done() */
             pc->prepared[slot->stmt->index] = NGX_HTTP_BACKEND_PG_STALE;
             replan = (q && !q->replanned);
@@ -2035,7 +2092,8 @@ ngx_http_backend_pg_deallocate(ngx_http_backend_pg_conn_t *pc,
  * failure stops only its own): a statement that does not prepare is
  * reported once, naming its procedure, file and line.  Requests are not
  * changed: a statement that fails now (a table not created yet) is
- * prepared again at its first use, as any other.
+ * prepared again at its first use, as any other.  Behind a transaction
+ * pooler, one Sync at a time: the next goes when the last is answered.
  */
 
 static ngx_int_t
@@ -2054,7 +2112,7 @@ ngx_http_backend_pg_check(ngx_http_backend_pg_conn_t *pc)
         return NGX_ERROR;
     }
 
-    for (i = 0; i < server->stmts.nelts; i++) {
+    for (i = 0; i < (server->pooler ? 1 : server->stmts.nelts); i++) {
         if (!PQsendPrepare(pc->pgconn, "", (char *) stmt[i]->sql.data, 0,
                            NULL)
             || !PQpipelineSync(pc->pgconn))
@@ -2131,6 +2189,20 @@ ngx_http_backend_pg_check_handler(ngx_http_backend_pg_conn_t *pc,
 
         case PGRES_PIPELINE_SYNC:
             pc->check++;
+
+            if (server->pooler && pc->check < server->stmts.nelts
+                && (!PQsendPrepare(pc->pgconn, "",
+                                   (char *) stmt[pc->check]->sql.data, 0,
+                                   NULL)
+                    || !PQpipelineSync(pc->pgconn)
+                    || ngx_http_backend_pg_flush(pc) == NGX_ERROR))
+            {
+                PQclear(res);
+                ngx_http_backend_pg_log_error(pc, "could not send query");
+                ngx_http_backend_pg_connect_failed(pc);
+                return;
+            }
+
             break;
 
         case PGRES_COMMAND_OK:

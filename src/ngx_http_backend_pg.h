@@ -97,6 +97,14 @@ struct ngx_http_backend_pg_server_s {
     ngx_uint_t                      max_requests;
     ngx_uint_t                      pipeline;   /* statements per conn */
 
+    /*
+     * pooler=transaction: behind a transaction pooler (PgBouncer), no
+     * session state at all: each statement is an unnamed one, sent with
+     * preamble (its settings, SET LOCAL) as one transaction, one Sync
+     */
+    ngx_uint_t                      pooler;
+    u_char                         *preamble;   /* null-terminated */
+
     ngx_array_t                     stmts;      /* of stmt_t * */
 
     /* the worker's pool, created in init_process */

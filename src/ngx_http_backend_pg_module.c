@@ -29,6 +29,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_backend_pg_conninfo(ngx_conf_t *cf,
     ngx_http_backend_pg_server_t *server);
+static ngx_int_t ngx_http_backend_pg_preamble(ngx_conf_t *cf,
+    ngx_http_backend_pg_server_t *server);
 static char *ngx_http_backend_pg_strdup(ngx_pool_t *pool, const char *s);
 static void *ngx_http_backend_pg_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_backend_pg_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -403,6 +405,18 @@ ngx_http_backend_pg(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 3; i < cf->args->nelts; i++) {
 
+        if (value[i].len > sizeof("pooler=") - 1
+            && ngx_strncmp(value[i].data, "pooler=", sizeof("pooler=") - 1)
+               == 0)
+        {
+            if (ngx_strcmp(value[i].data, "pooler=transaction") != 0) {
+                goto invalid;
+            }
+
+            server->pooler = 1;
+            continue;
+        }
+
         for (p = ngx_http_backend_pg_params; p->name.len; p++) {
             if (value[i].len > p->name.len
                 && ngx_strncmp(value[i].data, p->name.data, p->name.len) == 0)
@@ -438,6 +452,15 @@ ngx_http_backend_pg(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
+    if (server->pooler && server->pipeline > 1) {
+        /* several Syncs in flight: some PgBouncer versions mishandle them */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"pipeline=%ui\" is not supported with "
+                           "\"pooler=transaction\" in \"%V\"",
+                           server->pipeline, &server->name);
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_backend_pg_conninfo(cf, server) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
@@ -466,6 +489,14 @@ invalid:
  * in a worker), one host only and an SSL mode that never reconnects (libpq
  * would open a new socket under us), server settings that make results
  * read the same everywhere, and statement_timeout backing query_timeout.
+ *
+ * With pooler=transaction those settings cannot be the session's: a
+ * transaction pooler refuses "options" (PgBouncer: "unsupported startup
+ * parameter") and would hand a SET to whichever client gets the server
+ * connection next.  The startup packet then carries only what PgBouncer
+ * tracks per client (application_name, client_encoding), and the settings
+ * go into a preamble that each statement's transaction runs first, local
+ * to that transaction (set_config(..., true), as SET LOCAL).
  */
 
 static ngx_int_t
@@ -476,7 +507,7 @@ ngx_http_backend_pg_conninfo(ngx_conf_t *cf,
     u_char              *p, *conninfo, addr[NGX_SOCKADDR_STRLEN];
     size_t               len;
     ngx_url_t            u;
-    ngx_uint_t           n, i, has_app, has_ssl, has_gss;
+    ngx_uint_t           n, i, has_app, has_ssl, has_gss, has_enc;
     const char          *host, *hostaddr, *options;
     PQconninfoOption    *opts, *o;
 
@@ -513,6 +544,7 @@ ngx_http_backend_pg_conninfo(ngx_conf_t *cf,
     has_app = 0;
     has_ssl = 0;
     has_gss = 0;
+    has_enc = 0;
     n = 0;
 
     for (o = opts; o->keyword; o++) {
@@ -536,6 +568,9 @@ ngx_http_backend_pg_conninfo(ngx_conf_t *cf,
 
         } else if (ngx_strcmp(o->keyword, "gssencmode") == 0) {
             has_gss = 1;
+
+        } else if (ngx_strcmp(o->keyword, "client_encoding") == 0) {
+            has_enc = 1;
 
         } else if (ngx_strcmp(o->keyword, "sslmode") == 0) {
             has_ssl = 1;
@@ -561,7 +596,18 @@ ngx_http_backend_pg_conninfo(ngx_conf_t *cf,
         goto failed;
     }
 
-    /* room for ours: hostaddr, options, application_name, ssl, gss, NULL */
+    if (server->pooler && options) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"options\" in \"%V\" cannot pass a transaction "
+                           "pooler: set them on the role or database",
+                           &server->name);
+        goto failed;
+    }
+
+    /*
+     * room for ours: hostaddr, options or client_encoding,
+     * application_name, ssl, gss, NULL
+     */
 
     server->keywords = ngx_pcalloc(cf->pool, (n + 6) * sizeof(char *));
     server->values = ngx_pcalloc(cf->pool, (n + 6) * sizeof(char *));
@@ -622,25 +668,37 @@ ngx_http_backend_pg_conninfo(ngx_conf_t *cf,
         i++;
     }
 
-    len = sizeof("-c statement_timeout=4294967295 -c TimeZone=UTC "
-                 "-c DateStyle=ISO,MDY -c IntervalStyle=postgres ") - 1
-          + (options ? ngx_strlen(options) : 0) + 1;
+    if (server->pooler) {
+        if (ngx_http_backend_pg_preamble(cf, server) != NGX_OK) {
+            goto failed;
+        }
 
-    s = ngx_pnalloc(cf->pool, len);
-    if (s == NULL) {
-        goto failed;
+        if (!has_enc) {
+            server->keywords[i] = "client_encoding";
+            server->values[i++] = "UTF8";
+        }
+
+    } else {
+        len = sizeof("-c statement_timeout=4294967295 -c TimeZone=UTC "
+                     "-c DateStyle=ISO,MDY -c IntervalStyle=postgres ") - 1
+              + (options ? ngx_strlen(options) : 0) + 1;
+
+        s = ngx_pnalloc(cf->pool, len);
+        if (s == NULL) {
+            goto failed;
+        }
+
+        /* the user's options come last: they win */
+
+        p = ngx_snprintf((u_char *) s, len - 1,
+                         "-c statement_timeout=%M -c TimeZone=UTC "
+                         "-c DateStyle=ISO,MDY -c IntervalStyle=postgres %s",
+                         server->query_timeout, options ? options : "");
+        *p = '\0';
+
+        server->keywords[i] = "options";
+        server->values[i++] = s;
     }
-
-    /* the user's options come last: they win */
-
-    p = ngx_snprintf((u_char *) s, len - 1,
-                     "-c statement_timeout=%M -c TimeZone=UTC "
-                     "-c DateStyle=ISO,MDY -c IntervalStyle=postgres %s",
-                     server->query_timeout, options ? options : "");
-    *p = '\0';
-
-    server->keywords[i] = "options";
-    server->values[i++] = s;
 
     if (!has_app) {
         server->keywords[i] = "application_name";
@@ -671,6 +729,40 @@ failed:
     PQconninfoFree(opts);
 
     return NGX_ERROR;
+}
+
+
+/*
+ * pooler=transaction: the settings of "options" above, for one transaction
+ * each, run first in the same Sync as the statement (ngx_http_backend_pg.c)
+ */
+
+static ngx_int_t
+ngx_http_backend_pg_preamble(ngx_conf_t *cf,
+    ngx_http_backend_pg_server_t *server)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = sizeof("select set_config('statement_timeout', '4294967295', true),"
+                 " set_config('TimeZone', 'UTC', true),"
+                 " set_config('DateStyle', 'ISO, MDY', true),"
+                 " set_config('IntervalStyle', 'postgres', true)");
+
+    server->preamble = ngx_pnalloc(cf->pool, len);
+    if (server->preamble == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_snprintf(server->preamble, len - 1,
+                     "select set_config('statement_timeout', '%M', true),"
+                     " set_config('TimeZone', 'UTC', true),"
+                     " set_config('DateStyle', 'ISO, MDY', true),"
+                     " set_config('IntervalStyle', 'postgres', true)",
+                     server->query_timeout);
+    *p = '\0';
+
+    return NGX_OK;
 }
 
 
