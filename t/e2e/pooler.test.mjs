@@ -226,6 +226,7 @@ test('query_timeout of one backend_pg does not apply to another sharing the serv
   assert.equal(short.body.error.data.code, 'GATEWAY_TIMEOUT');
   // not the engine's own timer (query_timeout + 1 s, dropping the connection)
   assert.doesNotMatch(A.errorLog(), /no answer within/);
+  assert.equal(bouncer.psql('show statement_timeout'), '0', 'the session keeps nothing of short');
 
   // ...and main (query_timeout=5s) runs 2 s statements on that session
   // right after, on both nodes: a session-level statement_timeout of 1 s
