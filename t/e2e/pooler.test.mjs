@@ -239,6 +239,27 @@ test('query_timeout of one backend_pg does not apply to another sharing the serv
   assert.deepEqual([...A.problems(), ...B.problems()], []);
 });
 
+test('PgBouncer restarted: both nodes answer every call on new connections', async () => {
+  for (const node of [A, B]) {
+    assert.equal((await call(node, 't.named?input=1')).status, 200);
+  }
+  bouncer.restart();
+  // a connection it closed is noticed idle, or at its use: a query runs
+  // again on a new one; none is answered with an error
+  for (let i = 0; i < 20; i++) {
+    const r = await call(i % 2 ? A : B, `t.named?input=${i}`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.result.data, i + 1);
+  }
+  const r = await call(B, 'admin.users.setRole', admin, { userId: ids.m, role: 'mentorado' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  // the connections of before were closed under both nodes
+  for (const node of [A, B]) {
+    assert.match(node.errorLog(), /backend_pg "main": (idle connection closed by server|connection lost)/);
+  }
+  assert.deepEqual([...A.problems(), ...B.problems()], []);
+});
+
 test('without pooler=transaction, PgBouncer refuses the startup packet: logged, a tRPC 503', async () => {
   const C = await new Nginx({
     http: `backend_pg main "${conninfo(bouncer.pg, `${tag}_c`)}" max=2;

@@ -31,6 +31,12 @@ export class PgBouncer {
     }
   }
 
+  // stopped (clients cut off) and started again on the same port
+  restart() {
+    this.ctl('stop');
+    this.ctl('start', String(this.port), String(this.upstream.port));
+  }
+
   // a statement through the pooler, as any other client would send it
   psql(sql) {
     return psql(sql, this.pg);
