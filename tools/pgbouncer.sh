@@ -111,13 +111,15 @@ stop)
         echo "pgbouncer not running ($dir)"
         exit 0
     fi
-    # SIGTERM: immediate shutdown (SIGINT would wait for clients to leave)
+    # SIGTERM: immediate shutdown (SIGINT would wait for clients to leave);
+    # SIGKILL after 5 s: a throwaway pooler must not outlive its test
     kill -TERM "$pid"
-    for _ in $(seq 1 100); do
+    for i in $(seq 1 100); do
         if ! kill -0 "$pid" 2>/dev/null; then
             echo "pgbouncer stopped ($dir)"
             exit 0
         fi
+        [ "$i" = 50 ] && kill -KILL "$pid" 2>/dev/null
         sleep 0.1
     done
     echo "pgbouncer.sh: pid $pid did not stop" >&2
