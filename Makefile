@@ -64,7 +64,7 @@ CONFIGURE_ARGS := --with-cc-opt='$(CC_OPT)' --with-ld-opt='$(LD_OPT)' \
 
 # what each library is for, and why not libjwt or NDK: docs/architecture.md,
 # Dependencies
-APT_PACKAGES := clang libclang-rt-14-dev nginx nginx-dev \
+APT_PACKAGES := clang libclang-rt-14-dev nginx nginx-dev libnginx-mod-stream \
     libpq-dev libyajl-dev libhiredis-dev libssl-dev libpcre2-dev \
     zlib1g-dev postgresql redis-server wrk bc cppcheck \
     libtest-base-perl libtext-diff-perl libtest-longstring-perl \

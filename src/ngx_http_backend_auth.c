@@ -2244,8 +2244,8 @@ ngx_http_backend_auth_md_free(void *data)
 
 /*
  * backend_session_redis address [timeout=100ms] [connect_timeout=1s]
- *     [password=file] [db=n] [prefix=ngx_backend:] [outage_ttl=5s]
- *     [heartbeat=1s] [pending=1000]
+ *     [user=name] [password=file] [db=n] [prefix=ngx_backend:]
+ *     [outage_ttl=5s] [heartbeat=1s] [pending=1000]
  */
 
 static char *
@@ -2269,6 +2269,37 @@ ngx_http_backend_session_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 
     rc = ngx_pcalloc(cf->pool, sizeof(ngx_http_backend_redis_conf_t));
     if (rc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * A URL's credentials would sit in nginx.conf and its logs (only the
+     * scheme is echoed), and hiredis 0.14 has no TLS: say what to do instead
+     */
+
+    p = ngx_strlcasestrn(value[1].data, value[1].data + value[1].len,
+                         (u_char *) "://", 3 - 1);
+
+    if (p) {
+        s.data = value[1].data;
+        s.len = p - value[1].data;
+
+        if (s.len == sizeof("rediss") - 1
+            && ngx_strncasecmp(s.data, (u_char *) "rediss", s.len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"rediss://\" is not supported: TLS goes "
+                               "through a local stream server with "
+                               "proxy_ssl on, whose address is given here "
+                               "(see \"Managed services\" in "
+                               "docs/deployment.md)");
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V://\" URLs are not supported: give the "
+                           "address as host:port, the credentials as user= "
+                           "and password=file, the database as db=", &s);
         return NGX_CONF_ERROR;
     }
 
@@ -2359,6 +2390,13 @@ ngx_http_backend_session_redis(ngx_conf_t *cf, ngx_command_t *cmd,
         } else if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
             amcf->redis_prefix = s;
 
+        } else if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
+            if (s.len == 0) {
+                goto invalid;
+            }
+
+            rc->user = s;
+
         } else if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
             /* a file, so that the secret stays out of nginx.conf */
 
@@ -2372,11 +2410,27 @@ ngx_http_backend_session_redis(ngx_conf_t *cf, ngx_command_t *cmd,
                 content.len--;
             }
 
+            /* else no AUTH at all, and a NOAUTH far from its cause */
+
+            if (content.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "the redis password file \"%V\" is empty",
+                                   &s);
+                return NGX_CONF_ERROR;
+            }
+
             rc->password = content;
 
         } else {
             goto invalid;
         }
+    }
+
+    if (rc->user.len && rc->password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "redis user=\"%V\" needs password=file "
+                           "(AUTH user password)", &rc->user);
+        return NGX_CONF_ERROR;
     }
 
     amcf->redis_channel.len = amcf->redis_prefix.len + sizeof("invalidate");

@@ -66,6 +66,7 @@ typedef struct {
     unsigned                            failing:1;    /* a failure logged */
     unsigned                            connected:1;  /* ever */
     unsigned                            pinged:1;     /* not answered yet */
+    unsigned                            refused:1;    /* AUTH failed */
 } ngx_http_backend_redis_link_t;
 
 
@@ -537,7 +538,7 @@ ngx_http_backend_redis_down(ngx_http_backend_redis_link_t *link,
     const char *why)
 {
     size_t                     len;
-    ngx_uint_t                 was;
+    ngx_uint_t                 was, level;
     ngx_http_backend_redis_t  *redis;
 
     redis = link->redis;
@@ -545,6 +546,9 @@ ngx_http_backend_redis_down(ngx_http_backend_redis_link_t *link,
     was = link->state;
     link->state = NGX_HTTP_BACKEND_REDIS_DOWN;
     link->pinged = 0;
+
+    level = link->refused ? NGX_LOG_ERR : NGX_LOG_WARN;
+    link->refused = 0;
 
     if (link->connect_timer.timer_set) {
         ngx_del_timer(&link->connect_timer);
@@ -567,7 +571,7 @@ ngx_http_backend_redis_down(ngx_http_backend_redis_link_t *link,
         || ngx_strncmp(link->why, why, len) != 0
         || link->why[len] != '\0')
     {
-        ngx_log_error(NGX_LOG_WARN, redis->log, 0,
+        ngx_log_error(level, redis->log, 0,
                       "redis %V: %s%s: %s, retrying in the background",
                       &redis->addr, link->subscriber ? "subscription: " : "",
                       was == NGX_HTTP_BACKEND_REDIS_READY ? "connection lost"
@@ -675,9 +679,10 @@ ngx_http_backend_redis_up(ngx_http_backend_redis_link_t *link)
 static void
 ngx_http_backend_redis_connected(const redisAsyncContext *cac, int status)
 {
-    size_t                          len[2];
+    int                             argc;
+    size_t                          len[3];
     u_char                         *p;
-    const char                     *argv[2];
+    const char                     *argv[3];
     redisAsyncContext              *ac;
     ngx_http_backend_redis_t       *redis;
     ngx_http_backend_redis_link_t  *link;
@@ -705,14 +710,24 @@ ngx_http_backend_redis_connected(const redisAsyncContext *cac, int status)
      */
 
     if (redis->conf->password.len) {
-        argv[0] = "AUTH";
-        len[0] = sizeof("AUTH") - 1;
-        argv[1] = (const char *) redis->conf->password.data;
-        len[1] = redis->conf->password.len;
+        argc = 0;
+
+        argv[argc] = "AUTH";
+        len[argc++] = sizeof("AUTH") - 1;
+
+        /* Redis 6's ACL form, what managed services give */
+
+        if (redis->conf->user.len) {
+            argv[argc] = (const char *) redis->conf->user.data;
+            len[argc++] = redis->conf->user.len;
+        }
+
+        argv[argc] = (const char *) redis->conf->password.data;
+        len[argc++] = redis->conf->password.len;
 
         (void) redisAsyncCommandArgv(ac, ngx_http_backend_redis_handshake,
                                      NGX_HTTP_BACKEND_REDIS_AUTH,
-                                     2, argv, len);
+                                     argc, argv, len);
     }
 
     /* a subscription is not bound to a database */
@@ -751,6 +766,8 @@ ngx_http_backend_redis_handshake(redisAsyncContext *ac, void *r,
     ngx_http_backend_redis_link_t  *link;
     u_char                          why[NGX_HTTP_BACKEND_REDIS_WHY_LEN];
 
+    static ngx_str_t  default_user = ngx_string("default");
+
     reply = r;
     link = ac->data;
 
@@ -763,12 +780,24 @@ ngx_http_backend_redis_handshake(redisAsyncContext *ac, void *r,
     redis = link->redis;
 
     if (reply->type == REDIS_REPLY_ERROR) {
-        what = (privdata == NGX_HTTP_BACKEND_REDIS_AUTH) ? "AUTH"
-               : (privdata == NGX_HTTP_BACKEND_REDIS_SELECT) ? "SELECT"
-               : "PING";
+        if (privdata == NGX_HTTP_BACKEND_REDIS_AUTH) {
+            /* a wrong user or password does not heal by itself */
+            link->refused = 1;
 
-        p = ngx_snprintf(why, NGX_HTTP_BACKEND_REDIS_WHY_LEN - 1, "%s: %*s",
-                         what, reply->len, reply->str);
+            p = ngx_snprintf(why, NGX_HTTP_BACKEND_REDIS_WHY_LEN - 1,
+                             "AUTH as \"%V\" refused: %*s",
+                             redis->conf->user.len ? &redis->conf->user
+                                                   : &default_user,
+                             reply->len, reply->str);
+
+        } else {
+            what = (privdata == NGX_HTTP_BACKEND_REDIS_SELECT) ? "SELECT"
+                                                              : "PING";
+
+            p = ngx_snprintf(why, NGX_HTTP_BACKEND_REDIS_WHY_LEN - 1,
+                             "%s: %*s", what, reply->len, reply->str);
+        }
+
         *p = '\0';
 
         /* a reply callback: hiredis frees the context after it returns */

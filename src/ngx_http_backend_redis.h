@@ -55,6 +55,8 @@ typedef struct {
     ngx_str_t                           host;       /* IP literal, null-
                                                        terminated */
     in_port_t                           port;
+    ngx_str_t                           user;       /* ACL user, or
+                                                       empty: "default" */
     ngx_str_t                           password;   /* empty: no AUTH */
     ngx_int_t                           db;         /* SELECT when > 0 */
     ngx_msec_t                          connect_timeout;
