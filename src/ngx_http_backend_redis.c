@@ -116,6 +116,7 @@ static void ngx_http_backend_redis_reply(redisAsyncContext *ac, void *reply,
 static void ngx_http_backend_redis_timeout(ngx_event_t *ev);
 static void ngx_http_backend_redis_connect_timeout(ngx_event_t *ev);
 static void ngx_http_backend_redis_reconnect(ngx_event_t *ev);
+static void ngx_http_backend_redis_exiting(redisAsyncContext *ac);
 static void ngx_http_backend_redis_heartbeat(ngx_event_t *ev);
 
 static void ngx_http_backend_redis_read_handler(ngx_event_t *ev);
@@ -475,6 +476,14 @@ ngx_http_backend_redis_connect(ngx_http_backend_redis_link_t *link)
 
     c->data = ac;
     c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
+
+    /*
+     * Idle for nginx: a graceful shutdown closes it (see read_handler), else
+     * a Redis reached through a stream server of this nginx (the TLS hop)
+     * would keep that server's session, and so the worker, alive
+     */
+
+    c->idle = 1;
 
     c->read->handler = ngx_http_backend_redis_read_handler;
     c->write->handler = ngx_http_backend_redis_write_handler;
@@ -1038,6 +1047,55 @@ ngx_http_backend_redis_disconnected(const redisAsyncContext *ac, int status)
 }
 
 
+/*
+ * A graceful shutdown (a reload, nginx -s quit): the commands pending are
+ * told "disconnected" and their requests go on without Redis, as in an
+ * outage; invalidations not taken stay pending in the zone for the other
+ * workers.  Not a loss of the subscription: the zone is not flushed, the
+ * node's other workers still listen.
+ */
+
+static void
+ngx_http_backend_redis_exiting(redisAsyncContext *ac)
+{
+    ngx_http_backend_redis_t       *redis;
+    ngx_http_backend_redis_link_t  *link;
+
+    link = ac->data;
+    redis = link->redis;
+
+    /* a context detached already is being freed by hiredis */
+
+    if (link->ac != ac || redis->destroyed) {
+        return;
+    }
+
+    link->ac = NULL;
+    link->state = NGX_HTTP_BACKEND_REDIS_DOWN;
+    link->up = 0;
+
+    if (link->connect_timer.timer_set) {
+        ngx_del_timer(&link->connect_timer);
+    }
+
+    if (link->heartbeat.timer_set) {
+        ngx_del_timer(&link->heartbeat);
+    }
+
+    if (link->reconnect.timer_set) {
+        ngx_del_timer(&link->reconnect);
+    }
+
+    ngx_log_error(NGX_LOG_INFO, redis->log, 0,
+                  "redis %V: %sclosed, the worker is shutting down",
+                  &redis->addr, link->subscriber ? "subscription " : "");
+
+    /* outside hiredis's callbacks: frees the context and the connection */
+
+    redisAsyncFree(ac);
+}
+
+
 static void
 ngx_http_backend_redis_reconnect(ngx_event_t *ev)
 {
@@ -1100,6 +1158,12 @@ ngx_http_backend_redis_read_handler(ngx_event_t *ev)
     ngx_connection_t  *c;
 
     c = ev->data;
+
+    if (c->close) {
+        /* ngx_close_idle_connections(): the worker is shutting down */
+        ngx_http_backend_redis_exiting(c->data);
+        return;
+    }
 
     /* may free the context and, through the cleanup hook, c itself */
 

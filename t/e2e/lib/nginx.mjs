@@ -43,8 +43,11 @@ export class Nginx {
   // valgrind: 'workers': the master and its workers, each under memcheck
   // (worker-only code runs, e.g. worker 0's timers), reports in
   // logs/valgrind.<pid>.log
+  // main: top-level directives after the module's load_module (another
+  // load_module, a stream block)
   constructor({ http = '', location = 'location /trpc/ { backend_rpc; }', workers = 1,
-                valgrind = false } = {}) {
+                valgrind = false, main = '' } = {}) {
+    this.main = main;
     this.http = http;
     this.location = location;
     this.workers = workers;
@@ -58,6 +61,7 @@ export class Nginx {
     this.url = `http://127.0.0.1:${this.port}/trpc`;
     writeFileSync(join(this.prefix, 'nginx.conf'), `
 load_module ${MODULE};
+${this.main}
 worker_processes ${this.workers};
 error_log ${this.prefix}/logs/error.log info;
 pid ${this.prefix}/logs/nginx.pid;
