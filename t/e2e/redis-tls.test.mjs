@@ -84,7 +84,8 @@ user app on >${SECRET} ~ngx_backend:* &ngx_backend:invalidate +@all
 
 // passwordFile: the file backend_session_redis reads; name: the name the
 // hop checks Redis's certificate against
-async function node({ passwordFile = join(dir, 'redis-password'), name = 'redis.test', main = '' } = {}) {
+async function node({ passwordFile = join(dir, 'redis-password'), name = 'redis.test', main = '',
+                      timeout = '1s' } = {}) {
   const hop = await freePort();
   const n = new Nginx({
     main: `
@@ -110,7 +111,7 @@ stream {
     backend_auth_authorized_parties ${AZP};
     backend_session_zone tls:1m ttl=60s;
     backend_session_redis 127.0.0.1:${hop} user=app password=${passwordFile}
-                          timeout=1s connect_timeout=2s;
+                          timeout=${timeout} connect_timeout=2s;
     backend_tier mentorado mentorado admin;
     backend_tier admin admin;
     backend_auth_user "select id, email, role from users where clerk_id = $1";
@@ -275,7 +276,36 @@ test('a graceful stop with Redis up: the worker closes its Redis connections, th
   await until('nginx to exit', () => !alive(pid), 10000);
   assert.match(E.errorLog(), new RegExp(`redis 127\\.0\\.0\\.1:${E.hop}: closed, the worker is shutting down`));
   assert.match(E.errorLog(), new RegExp(`redis 127\\.0\\.0\\.1:${E.hop}: subscription closed, the worker is shutting down`));
+  assert.deepEqual(E.problems(), []);
   assert.deepEqual(errors(E), []);
+});
+
+test('a graceful stop while a command waits for Redis: its request answers from Postgres at once', async () => {
+  // timeout=30s: only the shutdown can end the command before Redis does
+  const G = await node({ timeout: '30s' });
+  extra.push(G);
+  await until('G connected and subscribed', () =>
+    new RegExp(`redis 127\\.0\\.0\\.1:${G.hop}: connected`).test(G.errorLog())
+    && /subscribed to "ngx_backend:invalidate"/.test(G.errorLog()));
+  const pid = G.pid();
+  let paused = false;
+  try {
+    // 5 s: no client of Redis, not even redis-cli's AUTH, runs meanwhile
+    assert.equal(cli('CLIENT', 'PAUSE', '5000', 'ALL'), 'OK');
+    paused = true;
+    // a zone miss: the context's MGET goes to Redis, which holds it
+    const pending = status(G, 'y');
+    await sleep(1000);   // the request reaches the worker (nothing to poll for)
+    G.run(['-c', join(G.prefix, 'nginx.conf'), '-s', 'quit']);
+    assert.deepEqual(await pending, [200, '{"result":{"data":"m"}}']);
+    assert.match(G.errorLog(), /backend auth: redis read failed: disconnected, using postgres/);
+    await until('nginx to exit', () => !alive(pid), 10000);
+  } finally {
+    // answered once the pause is over (the command was the quit's, not Redis's)
+    if (paused) cli('PING');
+  }
+  assert.deepEqual(G.problems(), []);
+  assert.deepEqual(errors(G), []);
 });
 
 // the worker's last word on each of its links says up
