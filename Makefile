@@ -5,6 +5,8 @@
 #                Postgres and Redis; last line "N passed, N failed"
 #   make build   .build/nginx/ngx_http_backend_module.so
 #   make check   build + lint
+#   make image   the container image (docker/Dockerfile) with buildah;
+#                make image-test smoke-tests it (slow, not in make test)
 #
 # The module is built out of tree against Debian's nginx (package
 # nginx-dev, sources in /usr/share/nginx/src), the way Debian builds its own
@@ -69,7 +71,14 @@ APT_PACKAGES := clang libclang-rt-14-dev nginx nginx-dev libnginx-mod-stream \
     zlib1g-dev postgresql redis-server wrk bc cppcheck \
     libtest-base-perl libtext-diff-perl libtest-longstring-perl \
     libipc-run-perl liblist-moreutils-perl libwww-perl liburi-perl \
-    valgrind nodejs npm prometheus pgbouncer
+    valgrind nodejs npm prometheus pgbouncer docker-compose
+
+# make image and image-test only (not make deps): buildah builds without a
+# Docker engine, debootstrap makes the base image where no registry is
+# reachable (tools/image.sh), curl and python3 for the test
+IMAGE_PACKAGES := buildah debootstrap curl python3
+IMAGE_STAMP := .build/deps-image.stamp
+IMAGE ?= localhost/ngx_backend:dev
 
 APT_STAMP := .build/deps-apt.stamp
 NPM_STAMP := node_modules/.deps.stamp
@@ -77,7 +86,7 @@ NPM_STAMP := node_modules/.deps.stamp
 LINT_SRC := $(sort $(wildcard src/*.c src/*.h))
 
 .PHONY: deps build check lint db-push run reload seed invalidate webhook test unit fuzz fuzz-zod schemas token clean \
-        bench bench-check bench-obs soak FORCE
+        bench bench-check bench-obs soak image image-test FORCE
 
 
 # deps: Debian packages (only the missing ones), then node_modules
@@ -141,7 +150,8 @@ $(NGX_SRC)/src/core/nginx.h: | $(APT_STAMP)
 
 # lint: nginx's style, then cppcheck with nginx's headers, then the rules
 # of migrations/ on the catalog of a scratch Postgres (tools/migrations.sh
-# lint, migrations/README.md; about 3 s, most of it starting Postgres)
+# lint, migrations/README.md; about 3 s, most of it starting Postgres),
+# then docker-compose's own check of docker/compose.yml
 
 lint: $(BUILD_DIR)/Makefile
 	@rc=0; \
@@ -155,6 +165,7 @@ lint: $(BUILD_DIR)/Makefile
 	    -I$(BUILD_DIR) -I/usr/include/postgresql -Isrc \
 	    $(filter %.c,$(LINT_SRC)) || rc=1; \
 	tools/migrations.sh lint migrations || rc=1; \
+	docker-compose -f docker/compose.yml config -q || rc=1; \
 	if [ $$rc = 0 ]; then echo "lint: ok"; else echo "lint: failed" >&2; fi; \
 	exit $$rc
 
@@ -266,6 +277,22 @@ ID ?= 3
 token: $(NPM_STAMP)
 	@node tools/dev-keys.mjs .run/keys
 	@node tools/token.mjs '$(ID)'
+
+
+# make image: docker/Dockerfile built with buildah (no Docker engine; the
+# base image made with debootstrap if there is none), tagged IMAGE; make
+# image-test runs it against a throwaway Postgres and Redis
+# (tools/image-test.sh, about a minute).  Both as root.
+
+$(IMAGE_STAMP): Makefile tools/deps.sh
+	tools/deps.sh $(IMAGE_PACKAGES)
+	@mkdir -p $(@D) && touch $@
+
+image: $(IMAGE_STAMP)
+	IMAGE='$(IMAGE)' tools/image.sh
+
+image-test: image $(APT_STAMP)
+	IMAGE='$(IMAGE)' tools/image-test.sh
 
 
 # make test: throwaway Postgres + Redis, then unit, Test::Nginx (t/*.t,
