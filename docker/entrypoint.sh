@@ -5,6 +5,8 @@
 #                     foreground (the default command)
 #   check             render it and test it (nginx -t)
 #   render            render it and print it
+#   reload            render it again (changed keys or secrets, new
+#                     settings need a new container), nginx -s reload
 #   migrate [ARG...]  apply pending migrations to DATABASE_URL
 #                     (tools/db-push.sh ARG...: --status, --down N)
 #   healthcheck       GET /healthz on PORT answers 200 (the HEALTHCHECK)
@@ -241,6 +243,12 @@ cmd=${1:-serve}
 case "$cmd" in
 serve)
     render
+    # nginx opens the access log's /dev/stdout by name, which a pipe
+    # another user made (the runtime's, when run with --user) refuses:
+    # then a pipe of this user's in between
+    if [ "$(id -u)" != 0 ] && ! { : >/dev/stdout; } 2>/dev/null; then
+        exec > >(exec cat)
+    fi
     exec "${nginx_cmd[@]}" "$@"
     ;;
 check)
@@ -250,6 +258,10 @@ check)
 render)
     render
     cat "$CONF"
+    ;;
+reload)
+    render
+    exec "${nginx_cmd[@]}" -s reload
     ;;
 migrate)
     [ -n "${DATABASE_URL:-}" ] || die "DATABASE_URL is not set"

@@ -135,17 +135,17 @@ base_env=(-e "NGX_BACKEND_RUN_DIR=$rundir"
           -e "DATABASE_PASSWORD_FILE=/secrets/db-password"
           -e "CLERK_ISSUER=$ISSUER")
 
-# in_ctr [-e NAME=VALUE...] -- ARG...: the entry point in the container,
-# its output and exit status; both pass through a mounted directory, as
-# buildah run itself (chroot) was seen to drop a quick command's output
+# in_ctr [-e NAME=VALUE | --user UID ...] -- ARG...: the entry point in
+# the container, its output and exit status; both pass through a mounted
+# directory (as $tmp/out/$IN_CTR_LOG.log, a name of its own by default),
+# as buildah run itself (chroot) was seen to drop a quick command's output
 mkdir -p "$tmp/out"
-n_run=0
+chmod 1777 "$tmp/out"   # written by the --user run too
 in_ctr() {
     local envs=() out rc
     while [ "$1" != -- ]; do envs+=("$1" "$2"); shift 2; done
     shift
-    n_run=$((n_run + 1))
-    out=run$n_run
+    out=${IN_CTR_LOG:-$(mktemp -u run.XXXXXXXX)}
     buildah run --isolation chroot --network host \
         -v "$tmp/secrets:/secrets:ro" -v "$tmp/out:/out" "${envs[@]}" \
         "$ctr" -- /bin/bash -c \
@@ -221,8 +221,8 @@ serve_env=("${base_env[@]}"
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 t0=$(date +%s%N)
-serve_log=$tmp/out/run$((n_run + 1)).log   # in_ctr's, in the background
-in_ctr "${serve_env[@]}" -- serve >/dev/null 2>&1 &
+serve_log=$tmp/out/serve.log
+IN_CTR_LOG=serve in_ctr "${serve_env[@]}" -- serve >/dev/null 2>&1 &
 serve_pid=$!
 
 # poll_status URL WANT SECONDS: the URL answers WANT within SECONDS
@@ -339,6 +339,29 @@ if grep -E '\[(error|crit|alert|emerg)\]' "$serve_log" >/dev/null; then
         "$(grep -E '\[(error|crit|alert|emerg)\]' "$serve_log" | head -n 5)"
 else
     ok "no error in nginx's log"
+fi
+
+# --user 10001 (as Kubernetes' runAsNonRoot would): master and workers
+# as that user, the JSON access log still on the container's stdout
+port2=$("$TOOLS/free-port.sh")
+serve2_log=$tmp/out/serve-user.log
+IN_CTR_LOG=serve-user in_ctr --user 10001 "${base_env[@]}" -e CLERK_JWT_KEY_FILE=/secrets/clerk.pem \
+    -e "PORT=$port2" -e "METRICS_PORT=$("$TOOLS/free-port.sh")" \
+    -e NGX_BACKEND_RUN_DIR="$rundir.user" -- serve >/dev/null 2>&1 &
+serve_pid=$!
+rundir=$rundir.user     # for master_pid and cleanup
+if poll_status "http://127.0.0.1:$port2/trpc/health" 200 30; then
+    master=$(master_pid)
+    if [ "$(ps -o uid= -p "${master:-0}" | tr -d ' ')" = 10001 ] \
+       && grep -q '"path":"/trpc/health"' "$serve2_log"; then
+        ok "--user 10001: serves, master as 10001, access log on stdout"
+    else
+        fail "--user 10001: master as 10001, access log on stdout" \
+            "master '$master'" "$(tail -n 5 "$serve2_log")"
+    fi
+    kill -QUIT "$master" 2>/dev/null || true
+else
+    fail "--user 10001: serves within 30 s" "$(tail -n 5 "$serve2_log")"
 fi
 
 size=$(buildah images --format '{{.Size}}' "$IMAGE" | head -n 1)
