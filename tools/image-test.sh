@@ -14,8 +14,10 @@
 #     the start of the container; the image's HEALTHCHECK command passes;
 #     the workers run as uid 10001; a Svix-signed Clerk webhook creates a
 #     user and a token signed with the key of the JWKS URL reads it back
-#     (user.me); nothing secret is in the rendered nginx.conf; SIGQUIT
-#     (the image's STOPSIGNAL) stops it cleanly.
+#     (user.me); nothing secret is in the rendered nginx.conf; "reload"
+#     reconfigures it; SIGQUIT (the image's STOPSIGNAL) stops it cleanly;
+#   - "serve" as --user 10001: all of nginx as that user, the access log
+#     still on stdout.
 #
 # Ends with "image-test: N passed, N failed"; exit 1 if any failed.
 # env: IMAGE (localhost/ngx_backend:dev)
@@ -314,6 +316,22 @@ if grep -q 'backend_webhook_secret  /secrets/webhook-secret;' <<<"$conf" \
     ok "rendered nginx.conf names the secret files, holds no secret"
 else
     fail "rendered nginx.conf holds no secret" "$(head -n 5 <<<"$conf")"
+fi
+
+# reload (rotated keys or secrets): the configuration rendered again and
+# loaded by the running master
+expect "reload: rendered again, nginx -s reload" 0 '' \
+    in_ctr "${serve_env[@]}" -- reload
+end=$((SECONDS + 30))
+until grep -q 'reconfiguring' "$serve_log" || [ "$SECONDS" -ge "$end" ]; do
+    sleep 0.1
+done
+if grep -q 'reconfiguring' "$serve_log" \
+   && poll_status "http://127.0.0.1:$port/readyz" 200 30; then
+    ok "reload: the master reconfigured, ready again"
+else
+    fail "reload: the master reconfigured, ready again" \
+        "$(tail -n 5 "$serve_log")"
 fi
 
 # SIGQUIT, the image's STOPSIGNAL: graceful, the container's command ends 0
