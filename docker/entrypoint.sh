@@ -100,7 +100,8 @@ render() {
     # inside "..." of nginx.conf: \ and " escaped
     v=${DATABASE_URL//\\/\\\\}
     export NGX_DATABASE_URL=${v//\"/\\\"}
-    export NGX_DATABASE_POOL=${DATABASE_POOL:-max=4 queue=512 queue_timeout=5s connect_timeout=3s query_timeout=10s}
+    v="max=4 queue=512 queue_timeout=5s connect_timeout=3s query_timeout=10s"
+    export NGX_DATABASE_POOL=${DATABASE_POOL:-$v}
     for v in $NGX_DATABASE_POOL; do
         want_re DATABASE_POOL "$v" '^[a-z_]+=[0-9a-z]+$' "name=value words"
     done
@@ -229,8 +230,8 @@ render() {
     mkdir -p "$RUN_DIR"
     (
         umask 077
-        envsubst "$(grep -o '\${NGX_[A-Z_]*}' "$TEMPLATE" | sort -u | tr '\n' ' ')" \
-            <"$TEMPLATE" >"$CONF.new"
+        names=$(grep -o '\${NGX_[A-Z_]*}' "$TEMPLATE" | sort -u | tr '\n' ' ')
+        envsubst "$names" <"$TEMPLATE" >"$CONF.new"
     )
     mv -f "$CONF.new" "$CONF"
 }
