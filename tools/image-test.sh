@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make image-test: the image of make image, smoke-tested without a Docker
-# engine.  A working container of it (buildah from) runs each command with
+# engine.  The image's config: entry point, command, HEALTHCHECK (which the
+# OCI format would drop), STOPSIGNAL.  A working container of it (buildah
+# from) runs each command with
 # buildah run --isolation chroot --network host, so it reaches a throwaway
 # Postgres and Redis and a JWKS server on the host's loopback, and the host
 # reaches its nginx:
@@ -85,6 +87,15 @@ expect() {
 }
 
 b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+
+
+# the image's configuration: what a Docker engine would run (the OCI
+# format would have dropped the HEALTHCHECK)
+expect "image config: entrypoint, serve, HEALTHCHECK, SIGQUIT, ports" 0 \
+    '^\{\[CMD /usr/local/bin/ngx_backend healthcheck\] .*\| \[/usr/local/bin/ngx_backend\] \| \[serve\] \| SIGQUIT \| map\[8080/tcp:\{\} 9145/tcp:\{\}\]$' \
+    buildah inspect --type image --format \
+    '{{.Docker.Config.Healthcheck}} | {{.Docker.Config.Entrypoint}} | {{.Docker.Config.Cmd}} | {{.Docker.Config.StopSignal}} | {{.Docker.Config.ExposedPorts}}' \
+    "$IMAGE"
 
 
 # the services the container uses, on the host's loopback
