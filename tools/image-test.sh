@@ -189,8 +189,9 @@ expect "nginx -t names nginx.conf and the line of a refused value" 1 \
     in_ctr "${base_env[@]}" -e CLERK_JWT_KEY_FILE=/secrets/clerk.pem \
     -e "DATABASE_URL=$DB_URL?sslmode=prefer" -- check
 
+# (https: proxy_ssl_trusted_certificate must load the image's CA bundle)
 full_env=("${base_env[@]}"
-          -e "CLERK_JWKS_URL=http://127.0.0.1:$jwks_port/jwks.json"
+          -e "CLERK_JWKS_URL=https://127.0.0.1:$jwks_port/jwks.json"
           -e "CLERK_JWKS_FILE=/secrets/jwks.json"
           -e "CLERK_JWT_KEY_FILE=/secrets/clerk.pem"
           -e "CLERK_AUTHORIZED_PARTIES=$ORIGIN"
