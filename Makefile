@@ -282,7 +282,7 @@ token: $(NPM_STAMP)
 # make image: docker/Dockerfile built with buildah (no Docker engine; the
 # base image made with debootstrap if there is none), tagged IMAGE; make
 # image-test runs it against a throwaway Postgres and Redis
-# (tools/image-test.sh, about a minute).  Both as root.
+# (tools/image-test.sh, 5-20 s after the build).  Both as root.
 
 $(IMAGE_STAMP): Makefile tools/deps.sh
 	tools/deps.sh $(IMAGE_PACKAGES)

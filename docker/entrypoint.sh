@@ -8,7 +8,8 @@
 #   reload            render it again (changed keys or secrets, new
 #                     settings need a new container), nginx -s reload
 #   migrate [ARG...]  apply pending migrations to DATABASE_URL
-#                     (tools/db-push.sh ARG...: --status, --down N)
+#                     (tools/db-push.sh ARG...: --up N, --down N,
+#                     --status)
 #   healthcheck       GET /healthz on PORT answers 200 (the HEALTHCHECK)
 #   anything else     run as given (bash, psql, nginx -V, ...)
 #
