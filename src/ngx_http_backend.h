@@ -137,8 +137,14 @@ typedef struct {
 typedef struct {
     ngx_flag_t                      rpc;
     ngx_uint_t                      max_batch;
+    ngx_uint_t                      transformer;
     off_t                           max_body;
 } ngx_http_backend_loc_conf_t;
+
+
+/* backend_rpc_transformer */
+#define NGX_HTTP_BACKEND_TRANSFORMER_JSON       0
+#define NGX_HTTP_BACKEND_TRANSFORMER_SUPERJSON  1
 
 
 typedef struct ngx_http_backend_ctx_s  ngx_http_backend_ctx_t;
@@ -154,6 +160,7 @@ typedef struct {
     ngx_http_backend_pg_query_t     query;
 
     ngx_str_t                       out;        /* the call's envelope */
+    ngx_array_t                    *dates;      /* superjson: its Dates */
     ngx_uint_t                      status;
     ngx_http_backend_error_e        code;       /* or NGX_HTTP_BACKEND_OK */
 
@@ -203,6 +210,7 @@ struct ngx_http_backend_ctx_s {
     unsigned                        batch:1;
     unsigned                        jsonl:1;    /* v11 httpBatchStreamLink */
     unsigned                        stream:1;   /* v10 trpc-batch-mode */
+    unsigned                        superjson:1;
     unsigned                        async:1;    /* rpc_start() returned */
     unsigned                        head_sent:1;
     unsigned                        finalized:1;
@@ -255,6 +263,14 @@ ngx_int_t ngx_http_backend_request_id(ngx_http_request_t *r, ngx_str_t *id);
 ngx_int_t ngx_http_backend_rpc_start(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, u_char *body, size_t len);
 void ngx_http_backend_rpc_call_done(ngx_http_backend_call_t *call);
+/* ngx_http_backend_superjson.c: backend_rpc_transformer superjson */
+ngx_int_t ngx_http_backend_superjson_input(ngx_pool_t *pool,
+    ngx_http_backend_json_t **input, ngx_uint_t batch, ngx_str_t *err);
+ngx_int_t ngx_http_backend_superjson_call(ngx_pool_t *pool, ngx_str_t *out,
+    ngx_array_t *dates);
+ngx_int_t ngx_http_backend_superjson_error(ngx_pool_t *pool, ngx_str_t *out);
+ngx_int_t ngx_http_backend_superjson_line(ngx_pool_t *pool, ngx_str_t *line,
+    ngx_http_backend_ctx_t *ctx, ngx_http_backend_call_t *one);
 
 
 extern ngx_module_t  ngx_http_backend_module;

@@ -1210,7 +1210,7 @@ ngx_http_backend_json_equal(ngx_http_backend_json_t *a,
     ngx_http_backend_json_t        **ai, **bi, *v;
     ngx_http_backend_json_member_t  *m;
 
-    if (a->type != b->type) {
+    if (a->type != b->type || a->superjson != b->superjson) {
         return 0;
     }
 

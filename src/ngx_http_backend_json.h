@@ -63,7 +63,19 @@ struct ngx_http_backend_json_s {
 
     /* ARRAY: of ngx_http_backend_json_t *; OBJECT: of ..._member_t */
     ngx_array_t                   items;
+
+    /*
+     * what superjson's meta says the value is (a Date, a bigint, NaN or
+     * an infinity: a STRING of its text; undefined), or 0
+     */
+    unsigned                      superjson:3;
 };
+
+
+#define NGX_HTTP_BACKEND_JSON_SJ_DATE       1
+#define NGX_HTTP_BACKEND_JSON_SJ_BIGINT     2
+#define NGX_HTTP_BACKEND_JSON_SJ_NUMBER     3
+#define NGX_HTTP_BACKEND_JSON_SJ_UNDEFINED  4
 
 
 typedef struct {

@@ -51,6 +51,13 @@ static ngx_conf_num_bounds_t  ngx_http_backend_max_batch_bounds = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_backend_transformers[] = {
+    { ngx_string("json"), NGX_HTTP_BACKEND_TRANSFORMER_JSON },
+    { ngx_string("superjson"), NGX_HTTP_BACKEND_TRANSFORMER_SUPERJSON },
+    { ngx_null_string, 0 }
+};
+
+
 /* ctx.<field>: where each lives in the request's context */
 
 typedef struct {
@@ -91,6 +98,13 @@ static ngx_command_t  ngx_http_backend_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_backend_loc_conf_t, max_batch),
       &ngx_http_backend_max_batch_bounds },
+
+    { ngx_string("backend_rpc_transformer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_backend_loc_conf_t, transformer),
+      &ngx_http_backend_transformers },
 
     { ngx_string("backend_procedure"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
@@ -768,6 +782,7 @@ ngx_http_backend_create_loc_conf(ngx_conf_t *cf)
 
     conf->rpc = NGX_CONF_UNSET;
     conf->max_batch = NGX_CONF_UNSET_UINT;
+    conf->transformer = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -785,6 +800,8 @@ ngx_http_backend_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_uint_value(conf->max_batch, prev->max_batch, 100);
+    ngx_conf_merge_uint_value(conf->transformer, prev->transformer,
+                              NGX_HTTP_BACKEND_TRANSFORMER_JSON);
 
     if (!conf->rpc) {
         return NGX_CONF_OK;

@@ -195,6 +195,13 @@ size_t ngx_http_backend_pg_value(u_char *p, Oid type, u_char *v, size_t len,
 size_t ngx_http_backend_pg_bound(Oid type, u_char *v, size_t len);
 ngx_int_t ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
     ngx_http_backend_pg_shape_e shape, ngx_str_t *out);
+/*
+ * superjson: where in what result_json() writes the Dates are (timestamp
+ * and timestamptz values that are not null), as superjson's paths
+ * ("0.createdAt"; "" the value itself); *dates NULL: none
+ */
+ngx_int_t ngx_http_backend_pg_result_dates(ngx_pool_t *pool, PGresult *res,
+    ngx_http_backend_pg_shape_e shape, ngx_array_t **dates);
 /* a column by its name as written (PQfnumber() folds case); -1: none */
 int ngx_http_backend_pg_column(PGresult *res, const char *name);
 

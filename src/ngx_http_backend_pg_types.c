@@ -320,6 +320,126 @@ ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
 }
 
 
+ngx_int_t
+ngx_http_backend_pg_result_dates(ngx_pool_t *pool, PGresult *res,
+    ngx_http_backend_pg_shape_e shape, ngx_array_t **dates)
+{
+    int                         row, col, nrows, ncols;
+    u_char                     *p, *name;
+    size_t                      len, n, k;
+    Oid                         type;
+    ngx_str_t                  *path, *keys;
+    ngx_http_backend_pg_out_t   o;
+
+    *dates = NULL;
+
+    nrows = PQntuples(res);
+    ncols = PQnfields(res);
+
+    if (shape != NGX_HTTP_BACKEND_PG_ROWS && nrows > 1) {
+        nrows = 1;
+    }
+
+    if (shape == NGX_HTTP_BACKEND_PG_VALUE && ncols > 1) {
+        ncols = 1;
+    }
+
+    keys = NULL;
+
+    /* row by row, as superjson lists them */
+
+    for (row = 0; row < nrows; row++) {
+
+        for (col = 0; col < ncols; col++) {
+            type = PQftype(res, col);
+
+            if ((type != NGX_PG_TIMESTAMP && type != NGX_PG_TIMESTAMPTZ)
+                || PQgetisnull(res, row, col))
+            {
+                continue;
+            }
+
+            /* infinity is written null: no Date */
+            o.p = NULL;
+            o.n = 0;
+
+            if (ngx_http_backend_pg_timestamp(&o,
+                                            (u_char *) PQgetvalue(res, row,
+                                                                  col),
+                                            PQgetlength(res, row, col))
+                != NGX_OK)
+            {
+                continue;
+            }
+
+            if (*dates == NULL) {
+                *dates = ngx_array_create(pool, 4, sizeof(ngx_str_t));
+                if (*dates == NULL) {
+                    return NGX_ERROR;
+                }
+
+                keys = ngx_pcalloc(pool, ncols * sizeof(ngx_str_t));
+                if (keys == NULL) {
+                    return NGX_ERROR;
+                }
+            }
+
+            path = ngx_array_push(*dates);
+            if (path == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (shape == NGX_HTTP_BACKEND_PG_VALUE) {
+                ngx_str_null(path);
+                continue;
+            }
+
+            if (keys[col].data == NULL) {
+                /* superjson escapes "." and "\" in a key with "\" */
+                name = (u_char *) PQfname(res, col);
+                n = ngx_strlen(name);
+
+                for (len = n, k = 0; k < n; k++) {
+                    if (name[k] == '.' || name[k] == '\\') {
+                        len++;
+                    }
+                }
+
+                keys[col].data = ngx_pnalloc(pool, len);
+                if (keys[col].data == NULL) {
+                    return NGX_ERROR;
+                }
+
+                for (p = keys[col].data, k = 0; k < n; k++) {
+                    if (name[k] == '.' || name[k] == '\\') {
+                        *p++ = '\\';
+                    }
+
+                    *p++ = name[k];
+                }
+
+                keys[col].len = len;
+            }
+
+            if (shape == NGX_HTTP_BACKEND_PG_ROW) {
+                *path = keys[col];
+                continue;
+            }
+
+            path->data = ngx_pnalloc(pool, NGX_INT_T_LEN + 1 + keys[col].len);
+            if (path->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            path->len = ngx_sprintf(path->data, "%d.%V", row, &keys[col])
+                        - path->data;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_backend_pg_out(ngx_http_backend_pg_out_t *out, u_char *s, size_t len)
 {

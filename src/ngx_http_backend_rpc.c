@@ -62,6 +62,9 @@ static ngx_int_t ngx_http_backend_rpc_send(ngx_http_backend_ctx_t *ctx);
 static ngx_int_t ngx_http_backend_rpc_send_head(ngx_http_backend_ctx_t *ctx);
 static ngx_int_t ngx_http_backend_rpc_send_line(ngx_http_backend_ctx_t *ctx,
     ngx_http_backend_call_t *call);
+static ngx_int_t ngx_http_backend_rpc_line(ngx_http_backend_ctx_t *ctx,
+    ngx_http_backend_call_t *call, u_char *data, size_t len,
+    ngx_uint_t last);
 static ngx_int_t ngx_http_backend_rpc_headers(ngx_http_request_t *r,
     ngx_uint_t status, off_t length);
 static ngx_int_t ngx_http_backend_rpc_output(ngx_http_request_t *r,
@@ -334,9 +337,10 @@ ngx_int_t
 ngx_http_backend_send_error(ngx_http_request_t *r,
     ngx_http_backend_error_e code, ngx_str_t *message)
 {
-    ngx_int_t                rc;
-    ngx_str_t                out;
-    ngx_http_backend_ctx_t  *ctx;
+    ngx_int_t                     rc;
+    ngx_str_t                     out;
+    ngx_http_backend_ctx_t       *ctx;
+    ngx_http_backend_loc_conf_t  *blcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
 
@@ -348,6 +352,14 @@ ngx_http_backend_send_error(ngx_http_request_t *r,
 
     if (ngx_http_backend_error(r->pool, &out, code, message, NULL, NULL)
         != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_module);
+
+    if (blcf->transformer == NGX_HTTP_BACKEND_TRANSFORMER_SUPERJSON
+        && ngx_http_backend_superjson_error(r->pool, &out) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -382,6 +394,8 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
     ctx->request = r;
     ctx->start = ngx_http_backend_metrics_now();
     ctx->received = len;
+    ctx->superjson = (blcf->transformer
+                      == NGX_HTTP_BACKEND_TRANSFORMER_SUPERJSON);
 
     /* the calls: their paths */
 
@@ -473,6 +487,22 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
             return ngx_http_backend_send_error(r,
                                                NGX_HTTP_BACKEND_BAD_REQUEST,
                                                &msg);
+        }
+
+        if (ctx->superjson && ctx->input) {
+            /* a bad envelope is bad input, as invalid JSON is */
+            rc = ngx_http_backend_superjson_input(r->pool, &ctx->input,
+                                                  ctx->batch,
+                                                  &ctx->input_error);
+            if (rc == NGX_ERROR) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (rc == NGX_DECLINED) {
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "backend: bad input: %V", &ctx->input_error);
+                ctx->input = NULL;
+            }
         }
     }
 
@@ -1433,6 +1463,11 @@ ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q)
 
         rc = ngx_http_backend_pg_result_json(r->pool, res, shape, &data);
 
+        if (rc == NGX_OK && call->ctx->superjson) {
+            rc = ngx_http_backend_pg_result_dates(r->pool, res, shape,
+                                                  &call->dates);
+        }
+
         if (rc == NGX_OK && proc->invalidate) {
             rc = ngx_http_backend_rpc_invalidate(call, res, &data);
 
@@ -1639,6 +1674,19 @@ ngx_http_backend_rpc_call_done(ngx_http_backend_call_t *call)
 
     ctx = call->ctx;
     r = ctx->request;
+
+    if (ctx->superjson && !ctx->jsonl
+        && ngx_http_backend_superjson_call(r->pool, &call->out, call->dates)
+           != NGX_OK)
+    {
+        ngx_str_set(&call->out,
+                    "{\"error\":{\"json\":{\"message\":"
+                    "\"INTERNAL_SERVER_ERROR\",\"code\":-32603,\"data\":"
+                    "{\"code\":\"INTERNAL_SERVER_ERROR\","
+                    "\"httpStatus\":500}}}}");
+        call->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        call->code = NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR;
+    }
 
     call->done = 1;
     ctx->pending--;
@@ -1847,9 +1895,45 @@ ngx_http_backend_rpc_send_head(ngx_http_backend_ctx_t *ctx)
     }
 
     *p++ = '}';
-    *p++ = '\n';
 
-    return ngx_http_backend_rpc_output(r, start, p - start, 0);
+    return ngx_http_backend_rpc_line(ctx, NULL, start, p - start, 0);
+}
+
+
+/* a v11 JSON line and its newline; with superjson, serialized whole */
+
+static ngx_int_t
+ngx_http_backend_rpc_line(ngx_http_backend_ctx_t *ctx,
+    ngx_http_backend_call_t *call, u_char *data, size_t len, ngx_uint_t last)
+{
+    ngx_str_t            line;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    line.data = data;
+    line.len = len;
+
+    if (ctx->superjson) {
+        if (ngx_http_backend_superjson_line(r->pool, &line, ctx, call)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        data = ngx_pnalloc(r->pool, line.len + 1);
+        if (data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(data, line.data, line.len);
+        line.data = data;
+    }
+
+    /* every buffer above has room for it */
+    line.data[line.len++] = '\n';
+
+    return ngx_http_backend_rpc_output(r, line.data, line.len, last);
 }
 
 
@@ -1884,7 +1968,10 @@ ngx_http_backend_rpc_send_line(ngx_http_backend_ctx_t *ctx,
         }
 
     } else {
-        p = ngx_sprintf(start, "[%ui,0,[[%V]]]\n", call->index, &call->out);
+        p = ngx_sprintf(start, "[%ui,0,[[%V]]]", call->index, &call->out);
+
+        return ngx_http_backend_rpc_line(ctx, call, start, p - start,
+                                         ctx->pending == 0);
     }
 
     return ngx_http_backend_rpc_output(r, start, p - start,

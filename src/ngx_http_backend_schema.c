@@ -217,6 +217,15 @@ ngx_http_backend_schema_node(ngx_http_backend_schema_compiler_t *c,
         s->min_contains = 1;
     }
 
+    if (s->date) {
+        /*
+         * z.date() of a superjson location: a string only as its wire
+         * form, which the input's meta must mark a Date
+         */
+        s->types = NGX_SCHEMA_DATE;
+        s->format = NGX_SCHEMA_FORMAT_NONE;
+    }
+
     return s;
 }
 
@@ -647,6 +656,20 @@ ngx_http_backend_schema_keyword(ngx_http_backend_schema_compiler_t *c,
         pend->schema = s;
         pend->ref = v->string;
         pend->pointer = *pointer;
+
+        return NGX_OK;
+    }
+
+    if (ngx_schema_is("x-superjson")) {
+        if (v->type != NGX_HTTP_BACKEND_JSON_STRING
+            || v->string.len != 4
+            || ngx_strncmp(v->string.data, "Date", 4) != 0)
+        {
+            return ngx_http_backend_schema_error(c, pointer, k,
+                                                 "must be \"Date\"");
+        }
+
+        s->date = 1;
 
         return NGX_OK;
     }

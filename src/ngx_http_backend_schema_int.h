@@ -39,6 +39,9 @@
 #define NGX_SCHEMA_NUMBER    0x10
 #define NGX_SCHEMA_STRING    0x20
 #define NGX_SCHEMA_INTEGER   0x40
+/* superjson's: a Date ("x-superjson": "Date"), a bigint */
+#define NGX_SCHEMA_DATE      0x80
+#define NGX_SCHEMA_BIGINT    0x100
 
 #define NGX_SCHEMA_MAX_DEPTH  64
 
@@ -128,6 +131,7 @@ struct ngx_http_backend_schema_s {
 
     unsigned                      unique_items:1;
     unsigned                      has_const:1;
+    unsigned                      date:1;     /* "x-superjson": "Date" */
 };
 
 

@@ -211,6 +211,16 @@ ngx_http_backend_schema_infinity(ngx_http_backend_schema_ctx_t *ctx,
 {
     ngx_str_t  msg;
 
+    if (isnan(v->number)) {
+        /* superjson's NaN */
+        ngx_str_set(&msg, "Invalid input: expected number, received NaN");
+        ngx_http_backend_schema_issue(ctx, path,
+                                      "\"expected\":\"number\","
+                                      "\"code\":\"invalid_type\","
+                                      "\"received\":\"NaN\"", &msg);
+        return;
+    }
+
     if (v->number < 0) {
         ngx_str_set(&msg, "Invalid input: expected number, received "
                           "-Infinity");
@@ -245,7 +255,21 @@ ngx_http_backend_schema_type_of(ngx_http_backend_json_t *v)
         return v->integer ? NGX_SCHEMA_INTEGER : NGX_SCHEMA_NUMBER;
 
     case NGX_HTTP_BACKEND_JSON_STRING:
-        return NGX_SCHEMA_STRING;
+        switch (v->superjson) {
+
+        case NGX_HTTP_BACKEND_JSON_SJ_DATE:
+            return NGX_SCHEMA_DATE;
+
+        case NGX_HTTP_BACKEND_JSON_SJ_BIGINT:
+            return NGX_SCHEMA_BIGINT;
+
+        case NGX_HTTP_BACKEND_JSON_SJ_NUMBER:
+            /* NaN or an infinity, in v->number */
+            return NGX_SCHEMA_NUMBER;
+
+        default:
+            return NGX_SCHEMA_STRING;
+        }
 
     case NGX_HTTP_BACKEND_JSON_ARRAY:
         return NGX_SCHEMA_ARRAY;
@@ -268,7 +292,12 @@ ngx_http_backend_schema_received(ngx_http_backend_json_t *v)
     type = ngx_http_backend_schema_type_of(v);
 
     if (type == NGX_SCHEMA_NUMBER && !isfinite(v->number)) {
-        return v->number < 0 ? "-Infinity" : "Infinity";
+        return isnan(v->number) ? "NaN"
+                                : v->number < 0 ? "-Infinity" : "Infinity";
+    }
+
+    if (type == NGX_SCHEMA_DATE) {
+        return "Date";
     }
 
     return ngx_http_backend_schema_type_name(type == NGX_SCHEMA_INTEGER
@@ -301,6 +330,14 @@ ngx_http_backend_schema_type_name(ngx_uint_t types)
 
     if (types & NGX_SCHEMA_NULL) {
         return "null";
+    }
+
+    if (types & NGX_SCHEMA_DATE) {
+        return "date";
+    }
+
+    if (types & NGX_SCHEMA_BIGINT) {
+        return "bigint";
     }
 
     return "unknown";

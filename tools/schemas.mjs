@@ -10,7 +10,12 @@
 // does not check, ...), is refused, naming the file, the schema path and
 // the construct, unless the author opts out for that part of the schema
 // with .meta({ exportUnchecked: 'why' }) (docs/input-contracts.md).  What
-// has no JSON form at all (z.date(), z.bigint(), ...) is refused always.
+// has no JSON form at all (z.date(), z.bigint(), ...) is refused always,
+// except z.date() in a module that says `export const transformer =
+// 'superjson'`: its input comes through backend_rpc_transformer superjson
+// locations, whose meta marks Dates; it is exported as
+// {"type":"string","format":"date-time","x-superjson":"Date"}, a string
+// that superjson's meta says is a Date (docs/clients.md).
 //
 // usage: node tools/schemas.mjs [--check] [--out=DIR] [DIR | FILE.mjs ...]
 //   --out=DIR  write (or compare) the .json files in DIR instead of next
@@ -77,6 +82,11 @@ function pipeName(def) {
 function inspect(schema) {
   const def = schema._zod.def;
   const found = [];
+
+  if (def.type === 'date' && def.checks?.length) {
+    found.push('z.date().min() or .max(): the export has no bound for a Date');
+    return found;
+  }
 
   if (def.coerce) {
     found.push(`z.coerce.${def.type}(): Zod converts any input to a ${def.type} `
@@ -186,8 +196,9 @@ function uncovered(root) {
 }
 
 
-// the JSON Schema of one file's default export, or a list of refusals
-function exportSchema(schema) {
+// the JSON Schema of one file's default export, or a list of refusals;
+// superjson: z.date() is a marked string (above)
+function exportSchema(schema, superjson = false) {
   const unrepresentable = new Map();   // schema -> what
   const groups = [];                   // per node: [{ path, what, always }]
   const optOuts = [];                  // their paths
@@ -205,6 +216,11 @@ function exportSchema(schema) {
     override: (ctx) => {
       const node = [];
       const path = ctx.path;
+      if (superjson && ctx.zodSchema._zod.def.type === 'date') {
+        unrepresentable.delete(ctx.zodSchema);
+        Object.assign(ctx.jsonSchema, { type: 'string', format: 'date-time',
+                                        'x-superjson': 'Date' });
+      }
       if (unrepresentable.has(ctx.zodSchema)) {
         node.push({ path, always: true, what: unrepresentable.get(ctx.zodSchema) });
       }
@@ -296,9 +312,14 @@ for (const path of files) {
     continue;
   }
 
+  if (mod.transformer !== undefined && mod.transformer !== 'superjson') {
+    fail(`export const transformer: "superjson" or nothing, not ${JSON.stringify(mod.transformer)}`);
+    continue;
+  }
+
   let result;
   try {
-    result = exportSchema(mod.default);
+    result = exportSchema(mod.default, mod.transformer === 'superjson');
   } catch (e) {
     fail(`cannot export: ${String(e?.message ?? e).split('\n')[0]}`);
     continue;

@@ -58,6 +58,8 @@ const refused = {
     'input.properties.x: z.custom() or z.instanceof(): Custom types cannot be represented in JSON Schema; a JSON body cannot hold it'],
   'date.mjs': [
     'input.properties.at: z.date(): Date cannot be represented in JSON Schema; a JSON body cannot hold it'],
+  'date-superjson-min.mjs': [
+    `input.properties.at: z.date().min() or .max(): the export has no bound for a Date; ${OPT}`],
   'bigint.mjs': [
     'input.properties.n: z.bigint(): BigInt cannot be represented in JSON Schema; a JSON body cannot hold it'],
   'several.mjs': [
@@ -90,7 +92,7 @@ for (const [file, lines] of Object.entries(refused)) {
 
 test('every fixture is covered', () => {
   const all = readdirSync(join(ROOT, FIX)).filter((f) => f.endsWith('.mjs')).sort();
-  assert.deepEqual(all, [...Object.keys(refused), 'opt-out.mjs'].sort());
+  assert.deepEqual(all, [...Object.keys(refused), 'opt-out.mjs', 'date-superjson.mjs'].sort());
 });
 
 test('an explicit opt-out exports the weaker contract, with its reason in the JSON', () => {
@@ -105,10 +107,20 @@ test('an explicit opt-out exports the weaker contract, with its reason in the JS
   });
 });
 
+test('z.date() of a superjson module: a string its meta marks a Date', () => {
+  const r = exporter(`${FIX}/date-superjson.mjs`);
+  assert.equal(r.status, 0, r.stderr);
+  const date = { type: 'string', format: 'date-time', 'x-superjson': 'Date' };
+  assert.deepEqual(JSON.parse(r.written['date-superjson.json']).properties, {
+    at: date,
+    until: { anyOf: [date, { type: 'null' }] },
+  });
+});
+
 test('a directory: the refused files are named, the others still exported, exit 1', () => {
   const r = exporter(FIX);
   assert.equal(r.status, 1);
-  assert.deepEqual(Object.keys(r.written), ['opt-out.json']);
+  assert.deepEqual(Object.keys(r.written).sort(), ['date-superjson.json', 'opt-out.json']);
   for (const file of Object.keys(refused)) {
     assert.match(r.stderr, new RegExp(`^${FIX}/${file.replace('.', '\\.')}: `, 'm'), file);
   }
