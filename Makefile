@@ -85,7 +85,8 @@ NPM_STAMP := node_modules/.deps.stamp
 
 LINT_SRC := $(sort $(wildcard src/*.c src/*.h))
 
-.PHONY: deps build check lint db-push run reload seed invalidate webhook test unit fuzz fuzz-zod schemas token clean \
+.PHONY: deps build check lint db-push run reload seed invalidate webhook test unit fuzz fuzz-zod \
+        schemas client-types token clean \
         bench bench-check bench-obs soak image image-test FORCE
 
 
@@ -200,6 +201,23 @@ schemas: $(NPM_STAMP)
 	node tools/schemas.mjs conf/schemas
 
 
+# conf/app-router.ts: the TypeScript types of conf/procedures.conf for
+# createTRPCClient<AppRouter>() (docs/clients.md), the statements described
+# by a throwaway Postgres with migrations/ applied (or DATABASE_URL's);
+# make test fails when the committed file is not current.
+# CONF=my/procedures.conf OUT=web/src/app-router.ts for another configuration
+
+DESCRIBE := .build/pg-describe
+
+$(DESCRIBE): tools/pg-describe.c | $(APT_STAMP)
+	@mkdir -p $(@D)
+	cc -O2 -Wall -Wextra -Werror -I$$(pg_config --includedir) $< -o $@ -lpq
+
+client-types: $(NPM_STAMP) $(DESCRIBE)
+	tools/client-types.sh $(if $(OUT),--out='$(OUT)') \
+	    '$(or $(CONF),conf/procedures.conf)'
+
+
 # database of make run (or DATABASE_URL): apply pending migrations;
 # revert with tools/db-push.sh --down N
 
@@ -298,7 +316,7 @@ image-test: image $(APT_STAMP)
 # make test: throwaway Postgres + Redis, then unit, Test::Nginx (t/*.t,
 # t/harness) and node (t/e2e) suites
 
-test: deps build
+test: deps build $(DESCRIBE)
 	MODULE='$(MODULE)' SANITIZE='$(SANITIZE)' MAKE='$(MAKE)' tools/test.sh
 
 # unit tests of t/unit (t/unit/unit.mk: nginx's own pool and string code

@@ -10,6 +10,7 @@
 #          then t/migrations/*.test.mjs: the lint's rules, the round
 #          trip and db-push's refusals on fixture migrations (databases of
 #          their own on the same Postgres)
+#   client-types  conf/app-router.ts is what make client-types writes
 #   unit   make unit (t/unit/unit.mk), if that file exists
 #   fuzz-smoke  make fuzz FUZZ_SECONDS=5: every libFuzzer target of t/fuzz
 #          for 5 s (FUZZ_SMOKE_SECONDS); skipped, with a message, without
@@ -44,8 +45,8 @@
 # env: MODULE, SANITIZE, MAKE (from the Makefile), PROVE_JOBS (default 1),
 #      KEEP_TEST_DIR=1 (keep the temporary directory, servers stopped),
 #      SUITES="nginx e2e" (run only these suites; default all; names:
-#      schemas migrations unit fuzz-smoke prometheus nginx e2e
-#      bench-check bench-smoke),
+#      schemas client-types migrations unit fuzz-smoke prometheus nginx
+#      e2e bench-check bench-smoke),
 #      PROVE_FILES="t/010-procedures.t ..." (default: t/, recursively),
 #      E2E_FILES="t/e2e/auth.test.mjs ..." (default: t/e2e/*.test.mjs)
 set -uo pipefail
@@ -176,6 +177,9 @@ echo "test: postgres 127.0.0.1:$PG_PORT/backend_test, redis 127.0.0.1:$REDIS_POR
 
 # suites
 suite schemas node tools/schemas.mjs --check conf/schemas
+# conf/app-router.ts is what make client-types writes (the migrated
+# database describes the statements)
+suite client-types node tools/client-types.mjs --check conf/procedures.conf
 
 # every down of migrations/ against its up, then the checks' own tests
 migrations_suite() {
