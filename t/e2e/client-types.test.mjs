@@ -244,6 +244,16 @@ export const n = c.shop.items.since.query({ since: new Date() });
   assert.match(badDate.out, /shop-bad-date\.ts\(5,[0-9]+\): error TS2322/);
 });
 
+test('make client-types without DATABASE_URL: a throwaway Postgres, migrated, gives the committed file', () => {
+  const out = join(dir, 'throwaway.ts');
+  const env = { ...process.env };
+  delete env.DATABASE_URL;
+  const r = spawnSync('tools/client-types.sh', [`--out=${out}`, 'conf/procedures.conf'],
+                      { cwd: ROOT, encoding: 'utf8', env, timeout: 120000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(readFileSync(out, 'utf8'), readFileSync(join(ROOT, 'conf/app-router.ts'), 'utf8'));
+});
+
 test('a statement that does not prepare names its file and line', () => {
   writeFileSync(join(dir, 'broken.conf'), `
 backend_procedure a.b {

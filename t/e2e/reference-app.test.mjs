@@ -7,6 +7,8 @@ import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Webhook } from 'svix';
+import { createTRPCClient, httpBatchLink } from '@trpc/client';
+import superjson from 'superjson';
 import { Nginx, ROOT, conninfo } from './lib/nginx.mjs';
 import { psql } from './lib/pg.mjs';
 import { AZP, ISSUER, keyPair, keysDir, mint, writeJwks } from './lib/clerk.mjs';
@@ -35,6 +37,7 @@ before(async () => {
       include ${ROOT}/conf/procedures.conf;`,
     location: `
       location /trpc/ { backend_rpc; }
+      location /trpc-sj/ { backend_rpc; backend_rpc_transformer superjson; }
       location = /webhooks/clerk {
           include ${ROOT}/conf/webhooks.conf;
           backend_webhook_secret ${join(dir, 'secret')};
@@ -132,4 +135,26 @@ test('a new role is one INSERT into roles: setRole and the Clerk webhook take it
   assert.equal(psql(`select role from users where clerk_id = '${tag}_c'`), role);
 
   psql(`update users set role = 'user' where role = '${role}'`);
+});
+
+test('the superjson location (/trpc-sj/ of make run): the same procedures, Dates as Dates', async () => {
+  const mentorado = await mint(key, { sub: `${tag}_m`, sid: `${tag}_sm` });
+  const client = (token, path) => createTRPCClient({
+    links: [httpBatchLink({ url: `${n.url.replace(/\/trpc$/, '')}/${path}`, headers: { authorization: `Bearer ${token}` },
+                            ...(path === 'trpc-sj' ? { transformer: superjson } : {}) })],
+  });
+  psql(`insert into mentorado_sessions (user_id, title, scheduled_at)
+          select id, '${tag} session', '2030-01-02 03:04:05.678+00' from users where clerk_id = '${tag}_m'`);
+  const [sj] = await client(mentorado, 'trpc-sj').mentorado.sessions.list.query({ limit: 1 });
+  const [plain] = await client(mentorado, 'trpc').mentorado.sessions.list.query({ limit: 1 });
+  assert.ok(sj.scheduledAt instanceof Date);
+  assert.equal(sj.scheduledAt.toISOString(), '2030-01-02T03:04:05.678Z');
+  assert.equal(plain.scheduledAt, '2030-01-02T03:04:05.678Z');
+  assert.ok(sj.createdAt instanceof Date);
+  assert.deepEqual({ ...sj, scheduledAt: plain.scheduledAt, createdAt: plain.createdAt }, plain);
+  const [before] = await client(mentorado, 'trpc-sj').mentorado.sessions.list.query({
+    limit: 1, before: '2030-01-02T03:04:05.679Z' });
+  assert.equal(before.id, sj.id);
+  const me = await client(admin, 'trpc-sj').user.me.query();
+  assert.equal(me.email, `a@${tag}.test`);
 });
