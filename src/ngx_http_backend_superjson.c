@@ -70,7 +70,7 @@ ngx_http_backend_superjson_input(ngx_pool_t *pool,
     ngx_http_backend_json_t **input, ngx_uint_t batch, ngx_str_t *err)
 {
     ngx_int_t                        rc;
-    ngx_uint_t                       i;
+    ngx_uint_t                       i, n;
     ngx_http_backend_sj_ctx_t        sj;
     ngx_http_backend_json_member_t  *m;
 
@@ -92,12 +92,19 @@ ngx_http_backend_superjson_input(ngx_pool_t *pool,
 
     m = (*input)->items.elts;
 
-    for (i = 0; i < (*input)->items.nelts; i++) {
+    for (i = 0, n = 0; i < (*input)->items.nelts; i++) {
         rc = ngx_http_backend_superjson_decode(&sj, &m[i].value);
         if (rc != NGX_OK) {
             return rc;
         }
+
+        /* an undefined input is a missing one: no member holds NULL */
+        if (m[i].value) {
+            m[n++] = m[i];
+        }
     }
+
+    (*input)->items.nelts = n;
 
     return NGX_OK;
 }
@@ -241,7 +248,8 @@ ngx_http_backend_superjson_path(ngx_http_backend_sj_ctx_t *sj,
             return NGX_ERROR;
         }
 
-        ngx_str_null(seg);
+        /* "" (not NULL: the segment is compared and printed) */
+        ngx_str_set(seg, "");
         return NGX_OK;
     }
 

@@ -22,7 +22,8 @@
  * the query string, one line each, then the body.  Checked: the calls
  * cover the path, each without a ','; rpc_utf8() leaves well-formed UTF-8
  * and never less; an input serializes to JSON that parses and serializes
- * to the same bytes.
+ * to the same bytes; the same input as a superjson location decodes it
+ * is refused with a message or leaves JSON whose strings end in NUL.
  */
 
 
@@ -115,6 +116,53 @@ fuzz_trpc_parse(ngx_http_request_t *r, u_char *body, size_t len,
     }
 
     return NGX_OK;
+}
+
+
+/* a string of the input: NUL-terminated, as binding reads it */
+
+static void
+fuzz_strings(ngx_http_backend_json_t *v, ngx_uint_t depth)
+{
+    ngx_uint_t                        i;
+    ngx_http_backend_json_t         **item;
+    ngx_http_backend_json_member_t   *m;
+
+    if (depth > NGX_HTTP_BACKEND_JSON_MAX_DEPTH + 1) {
+        abort();
+    }
+
+    switch (v->type) {
+
+    case NGX_HTTP_BACKEND_JSON_STRING:
+        if (v->string.data[v->string.len] != '\0') {
+            fprintf(stderr, "a string not NUL-terminated\n");
+            abort();
+        }
+
+        break;
+
+    case NGX_HTTP_BACKEND_JSON_ARRAY:
+        item = v->items.elts;
+
+        for (i = 0; i < v->items.nelts; i++) {
+            fuzz_strings(item[i], depth + 1);
+        }
+
+        break;
+
+    case NGX_HTTP_BACKEND_JSON_OBJECT:
+        m = v->items.elts;
+
+        for (i = 0; i < v->items.nelts; i++) {
+            fuzz_strings(m[i].value, depth + 1);
+        }
+
+        break;
+
+    default:
+        break;
+    }
 }
 
 
@@ -279,6 +327,50 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             {
                 fprintf(stderr, "input serialized as %.*s: %.*s\n",
                         (int) out.len, out.data, (int) err.len, err.data);
+                abort();
+            }
+
+            /*
+             * the same input read by a superjson location: refused or
+             * decoded, never an error; what it leaves is JSON, and each
+             * string NUL-terminated for binding
+             */
+
+            err.len = 0;
+
+            switch (ngx_http_backend_superjson_input(r.pool, &t.input,
+                                                     t.batch, &err))
+            {
+            case NGX_OK:
+                if (t.input == NULL) {
+                    break;
+                }
+
+                fuzz_strings(t.input, 0);
+
+                if (ngx_http_backend_json_serialize(r.pool, t.input, &out)
+                    != NGX_OK
+                    || ngx_http_backend_json_parse(r.pool, out.data, out.len,
+                                                NGX_HTTP_BACKEND_JSON_MAX_DEPTH,
+                                                   &again, &err)
+                       != NGX_OK)
+                {
+                    fprintf(stderr, "superjson left %.*s\n",
+                            (int) out.len, out.data);
+                    abort();
+                }
+
+                break;
+
+            case NGX_DECLINED:
+                if (err.len == 0) {
+                    fprintf(stderr, "superjson refused without a message\n");
+                    abort();
+                }
+
+                break;
+
+            default:
                 abort();
             }
         }
