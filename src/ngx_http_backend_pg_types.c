@@ -30,9 +30,28 @@
 #define NGX_HTTP_BACKEND_PG_DATE_LEN  29
 
 
+#define NGX_HTTP_BACKEND_PG_ARRAY_DEPTH  6
+
+
+/*
+ * superjson's Dates in an array (result_dates()): each timestamp the
+ * array writer reads is added to paths as prefix.i.j, its indexes
+ */
+
 typedef struct {
-    u_char     *p;
-    size_t      n;
+    ngx_array_t    *paths;
+    ngx_pool_t     *pool;
+    ngx_str_t       prefix;
+    ngx_uint_t      depth;
+    ngx_uint_t      index[NGX_HTTP_BACKEND_PG_ARRAY_DEPTH + 1];
+    ngx_uint_t      failed;
+} ngx_http_backend_pg_dates_t;
+
+
+typedef struct {
+    u_char                       *p;
+    size_t                        n;
+    ngx_http_backend_pg_dates_t  *dates;    /* NULL: not collected */
 } ngx_http_backend_pg_out_t;
 
 
@@ -58,6 +77,7 @@ static void ngx_http_backend_pg_json(ngx_http_backend_pg_out_t *out,
     u_char *v, size_t len);
 static ngx_int_t ngx_http_backend_pg_timestamp(ngx_http_backend_pg_out_t *out,
     u_char *v, size_t len);
+static void ngx_http_backend_pg_date_path(ngx_http_backend_pg_out_t *out);
 static u_char *ngx_http_backend_pg_digits(u_char *p, int64_t n,
     ngx_uint_t width);
 static Oid ngx_http_backend_pg_element(Oid type);
@@ -101,6 +121,7 @@ ngx_http_backend_pg_value(u_char *p, Oid type, u_char *v, size_t len,
 
     out.p = NULL;
     out.n = 0;
+    out.dates = NULL;
 
     element = ngx_http_backend_pg_element(type);
 
@@ -301,6 +322,7 @@ ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
 
             o.p = p;
             o.n = 0;
+            o.dates = NULL;
             ngx_http_backend_pg_scalar(&o, cols[col].type, v, n);
             p = o.p;
         }
@@ -325,11 +347,14 @@ ngx_http_backend_pg_result_dates(ngx_pool_t *pool, PGresult *res,
     ngx_http_backend_pg_shape_e shape, ngx_array_t **dates)
 {
     int                         row, col, nrows, ncols;
-    u_char                     *p, *name;
+    u_char                     *p, *v, *name, *scratch;
     size_t                      len, n, k;
-    Oid                         type;
-    ngx_str_t                  *path, *keys;
+    Oid                         type, element;
+    ngx_str_t                  *path, *keys, base;
+    ngx_uint_t                  i;
+    ngx_array_t                 found;
     ngx_http_backend_pg_out_t   o;
+    ngx_http_backend_pg_dates_t  walk;
 
     *dates = NULL;
 
@@ -352,22 +377,26 @@ ngx_http_backend_pg_result_dates(ngx_pool_t *pool, PGresult *res,
 
         for (col = 0; col < ncols; col++) {
             type = PQftype(res, col);
+            element = ngx_http_backend_pg_element(type);
 
-            if ((type != NGX_PG_TIMESTAMP && type != NGX_PG_TIMESTAMPTZ)
+            if ((type != NGX_PG_TIMESTAMP && type != NGX_PG_TIMESTAMPTZ
+                 && element != NGX_PG_TIMESTAMP
+                 && element != NGX_PG_TIMESTAMPTZ)
                 || PQgetisnull(res, row, col))
             {
                 continue;
             }
 
-            /* infinity is written null: no Date */
+            v = (u_char *) PQgetvalue(res, row, col);
+            len = PQgetlength(res, row, col);
+
             o.p = NULL;
             o.n = 0;
+            o.dates = NULL;
 
-            if (ngx_http_backend_pg_timestamp(&o,
-                                            (u_char *) PQgetvalue(res, row,
-                                                                  col),
-                                            PQgetlength(res, row, col))
-                != NGX_OK)
+            /* infinity is written null: no Date */
+            if (element == 0
+                && ngx_http_backend_pg_timestamp(&o, v, len) != NGX_OK)
             {
                 continue;
             }
@@ -384,28 +413,18 @@ ngx_http_backend_pg_result_dates(ngx_pool_t *pool, PGresult *res,
                 }
             }
 
-            path = ngx_array_push(*dates);
-            if (path == NULL) {
-                return NGX_ERROR;
-            }
-
-            if (shape == NGX_HTTP_BACKEND_PG_VALUE) {
-                ngx_str_null(path);
-                continue;
-            }
-
-            if (keys[col].data == NULL) {
+            if (shape != NGX_HTTP_BACKEND_PG_VALUE && keys[col].data == NULL) {
                 /* superjson escapes "." and "\" in a key with "\" */
                 name = (u_char *) PQfname(res, col);
                 n = ngx_strlen(name);
 
-                for (len = n, k = 0; k < n; k++) {
+                for (k = 0, keys[col].len = n; k < n; k++) {
                     if (name[k] == '.' || name[k] == '\\') {
-                        len++;
+                        keys[col].len++;
                     }
                 }
 
-                keys[col].data = ngx_pnalloc(pool, len);
+                keys[col].data = ngx_pnalloc(pool, keys[col].len + 1);
                 if (keys[col].data == NULL) {
                     return NGX_ERROR;
                 }
@@ -417,26 +436,118 @@ ngx_http_backend_pg_result_dates(ngx_pool_t *pool, PGresult *res,
 
                     *p++ = name[k];
                 }
-
-                keys[col].len = len;
             }
 
-            if (shape == NGX_HTTP_BACKEND_PG_ROW) {
-                *path = keys[col];
+            /* the value's own path: "", "key", "row.key" */
+
+            if (shape == NGX_HTTP_BACKEND_PG_VALUE) {
+                ngx_str_set(&base, "");
+
+            } else if (shape == NGX_HTTP_BACKEND_PG_ROW) {
+                base = keys[col];
+
+            } else {
+                base.data = ngx_pnalloc(pool,
+                                        NGX_INT_T_LEN + 1 + keys[col].len);
+                if (base.data == NULL) {
+                    return NGX_ERROR;
+                }
+
+                base.len = ngx_sprintf(base.data, "%d.%V", row, &keys[col])
+                           - base.data;
+            }
+
+            if (element == 0) {
+                path = ngx_array_push(*dates);
+                if (path == NULL) {
+                    return NGX_ERROR;
+                }
+
+                *path = base;
                 continue;
             }
 
-            path->data = ngx_pnalloc(pool, NGX_INT_T_LEN + 1 + keys[col].len);
-            if (path->data == NULL) {
+            /*
+             * an array: its elements' paths, as the array writer walks
+             * it; none if it would be written as text instead
+             */
+
+            scratch = ngx_pnalloc(pool, len + 1);
+            if (scratch == NULL) {
                 return NGX_ERROR;
             }
 
-            path->len = ngx_sprintf(path->data, "%d.%V", row, &keys[col])
-                        - path->data;
+            if (ngx_array_init(&found, pool, 4, sizeof(ngx_str_t)) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            ngx_memzero(&walk, sizeof(ngx_http_backend_pg_dates_t));
+            walk.paths = &found;
+            walk.pool = pool;
+            walk.prefix = base;
+            o.dates = &walk;
+
+            if (ngx_http_backend_pg_array(&o, element, v, v + len, scratch, 0)
+                == NULL)
+            {
+                continue;
+            }
+
+            if (walk.failed) {
+                return NGX_ERROR;
+            }
+
+            for (i = 0; i < found.nelts; i++) {
+                path = ngx_array_push(*dates);
+                if (path == NULL) {
+                    return NGX_ERROR;
+                }
+
+                *path = ((ngx_str_t *) found.elts)[i];
+            }
         }
     }
 
     return NGX_OK;
+}
+
+
+/* an array element's superjson path: the column's, then its indexes */
+
+static void
+ngx_http_backend_pg_date_path(ngx_http_backend_pg_out_t *out)
+{
+    u_char                       *p;
+    ngx_str_t                    *path;
+    ngx_uint_t                    i;
+    ngx_http_backend_pg_dates_t  *d;
+
+    d = out->dates;
+
+    path = ngx_array_push(d->paths);
+    if (path == NULL) {
+        d->failed = 1;
+        return;
+    }
+
+    path->data = ngx_pnalloc(d->pool, d->prefix.len
+                             + (d->depth + 1) * (NGX_INT_T_LEN + 1));
+    if (path->data == NULL) {
+        d->failed = 1;
+        return;
+    }
+
+    p = ngx_cpymem(path->data, d->prefix.data, d->prefix.len);
+
+    for (i = 0; i <= d->depth; i++) {
+        if (p != path->data) {
+            *p++ = '.';
+        }
+
+        p = ngx_sprintf(p, "%ui", d->index[i]);
+    }
+
+    path->len = p - path->data;
 }
 
 
@@ -542,6 +653,10 @@ ngx_http_backend_pg_scalar(ngx_http_backend_pg_out_t *out, Oid type,
     case NGX_PG_TIMESTAMP:
     case NGX_PG_TIMESTAMPTZ:
         if (ngx_http_backend_pg_timestamp(out, v, len) == NGX_OK) {
+            if (out->dates) {
+                ngx_http_backend_pg_date_path(out);
+            }
+
             return;
         }
 
@@ -874,7 +989,7 @@ ngx_http_backend_pg_array(ngx_http_backend_pg_out_t *out, Oid type,
         p++;
     }
 
-    if (p == last || *p != '{' || depth > 6) {
+    if (p == last || *p != '{' || depth > NGX_HTTP_BACKEND_PG_ARRAY_DEPTH) {
         return NULL;
     }
 
@@ -899,6 +1014,11 @@ ngx_http_backend_pg_array(ngx_http_backend_pg_out_t *out, Oid type,
 
         if (n) {
             ngx_http_backend_pg_out(out, (u_char *) ",", 1);
+        }
+
+        if (out->dates) {
+            out->dates->depth = depth;
+            out->dates->index[depth] = n;
         }
 
         if (*p == '{') {

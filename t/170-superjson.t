@@ -42,6 +42,12 @@ our $http_config = <<'_EOC_';
         params  input.since;
         result  one;
     }
+    backend_procedure arrays {
+        tier    public;
+        sql     "select array[null, '2025-06-02 14:00:00+00'::timestamptz] as \"a.b\"
+                 union all
+                 select '{{\"2020-01-01 00:00:00+00\",infinity},{NULL,\"2021-01-01 00:00:00+00\"}}'";
+    }
     backend_procedure secret { tier protected; data '1'; }
     backend_procedure ok { tier public; data '{"ok":true}'; }
 _EOC_
@@ -142,7 +148,20 @@ GET /sj/ok,row?batch=1
 
 
 
-=== TEST 6: backend_rpc_transformer takes json or superjson
+=== TEST 6: arrays: each timestamp element's indexes after the column's path
+--- http_config eval: $::http_config
+--- user_files eval: $::schema
+--- config eval: $::config
+--- request
+GET /sj/arrays
+--- response_body chomp
+{"result":{"data":{"json":[{"a.b":[null,"2025-06-02T14:00:00.000Z"]},{"a.b":[["2020-01-01T00:00:00.000Z",null],[null,"2021-01-01T00:00:00.000Z"]]}],"meta":{"values":{"0.a\\.b.1":["Date"],"1.a\\.b.0.0":["Date"],"1.a\\.b.1.1":["Date"]},"v":1}}}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: backend_rpc_transformer takes json or superjson
 --- config
     location /trpc/ { backend_rpc; backend_rpc_transformer devalue; }
 --- must_die
@@ -151,7 +170,7 @@ qr/\[emerg\] .*invalid value "devalue" in .*nginx\.conf:\d+/
 
 
 
-=== TEST 7: x-superjson names Date only
+=== TEST 8: x-superjson names Date only
 --- http_config eval: $::http_config
 --- user_files
 >>> s.json

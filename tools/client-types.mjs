@@ -221,8 +221,8 @@ function outputType(t, sj) {
     if (!ARRAYS.has(t.element.type)) {
       return 'string';
     }
-    // elements may be NULL; Dates inside arrays stay strings
-    return `Array<${outputType(t.element, false)} | null>`;
+    // elements may be NULL (and infinity is written null)
+    return `Array<${outputType(t.element, sj)} | null>`;
   }
   if (t.type === 'bool') {
     return 'boolean';

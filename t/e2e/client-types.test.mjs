@@ -148,7 +148,8 @@ backend_procedure shop.ping { type query; tier public; data '{"pong":[1,"a",null
 
 backend_procedure shop.items.list {
     tier    public;
-    sql     "select id, name, kind, due, tags, price, extra, due as \\"dueAgain\\"
+    sql     "select id, name, kind, due, tags, price, extra, due as \\"dueAgain\\",
+                    array[due] as dues
                from e2e_ct_items order by id limit $1";
     params  input.limit;
 }
@@ -204,9 +205,11 @@ export async function main() {
   const added: number | null = await c.shop.items.add.mutate({ item: { name: 'n', kind: 'tool' }, due: null });
   const cleared: void = await c.shop.items.clear.mutate();
   const dueDate: Date | null = (await s.shop.items.list.query({ limit: 1 }))[0].dueAgain;
+  const dues: Array<Date | null> | null = (await s.shop.items.list.query({ limit: 1 }))[0].dues;
+  const dueTexts: Array<string | null> | null = items[0].dues;
   const n: number | null = await s.shop.items.since.query({ since: new Date(), kinds: ['book'] });
   await s.shop.items.add.mutate({ item: { name: 'n' }, due: new Date() });
-  return [pong, kind, due, extra, one.name, added, cleared, dueDate, n];
+  return [pong, kind, due, extra, one.name, added, cleared, dueDate, n, dues, dueTexts];
 }
 `);
   assert.equal(good.status, 0, good.out);

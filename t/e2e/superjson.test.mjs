@@ -49,6 +49,14 @@ const http = `
         not_found  "session not found";
     }
 
+    backend_procedure sj.arrays {
+        tier    public;
+        sql     "select array['2025-06-02 14:00:00+00'::timestamptz, null, 'infinity'] as list,
+                        array[['2001-01-01 00:00:00'::timestamp], ['2002-02-02 02:02:02.002'::timestamp]] as grid,
+                        '{}'::timestamptz[] as empty";
+        result  one;
+    }
+
     backend_procedure sj.echoDate {
         tier    public;
         sql     "select $1::timestamptz";
@@ -157,6 +165,16 @@ for (const [name, link] of links) {
       for (const iso of ['-000001-06-01T00:00:00.000Z', '+010000-01-01T00:00:00.000Z']) {
         assert.equal((await client().sj.echoDate.query(new Date(iso))).toISOString(), iso);
       }
+    });
+
+    test('arrays of timestamps: their elements are Dates, nested ones too', async () => {
+      const r = await client().sj.arrays.query();
+      assert.deepEqual(r, {
+        list: [new Date('2025-06-02T14:00:00.000Z'), null, null],
+        grid: [[new Date('2001-01-01T00:00:00.000Z')], [new Date('2002-02-02T02:02:02.002Z')]],
+        empty: [],
+      });
+      assert.ok(r.grid[1][0] instanceof Date);
     });
 
     test('z.date() input: Dates accepted, undefined is missing, a default applied', async () => {

@@ -253,6 +253,80 @@ test_results(ngx_pool_t *pool)
 }
 
 
+/* superjson: the paths of the Dates, as result_json() writes the values */
+
+static void
+test_dates(ngx_pool_t *pool)
+{
+    char           buf[512], *p;
+    PGresult      *res;
+    ngx_str_t      got, *path;
+    ngx_uint_t     i, k;
+    ngx_array_t   *dates;
+    PGresAttDesc   attrs[4];
+
+    static struct {
+        ngx_http_backend_pg_shape_e   shape;
+        const char                   *want;
+    } cases[] = {
+        { NGX_HTTP_BACKEND_PG_ROWS,
+          "0.at 0.a\\.b\\\\ 0.list.1 0.list.2.0 1.list.0" },
+        { NGX_HTTP_BACKEND_PG_ROW, "at a\\.b\\\\ list.1 list.2.0" },
+        { NGX_HTTP_BACKEND_PG_VALUE, "(root)" },
+    };
+
+    const char *cells[] = {
+        "2025-06-02 14:00:00+00", "2025-06-02 14:00:00", "7",
+        "{NULL,\"2020-01-01 00:00:00+00\",{\"2021-01-01 00:00:00+00\"},"
+        "infinity}",
+        "infinity", NULL, "8", "{\"1999-12-31 23:59:59.999+00\"}",
+    };
+
+    ngx_memzero(attrs, sizeof(attrs));
+    attrs[0].name = "at";
+    attrs[0].typid = 1184;
+    attrs[1].name = "a.b\\";
+    attrs[1].typid = 1114;
+    attrs[2].name = "n";
+    attrs[2].typid = 23;
+    attrs[3].name = "list";
+    attrs[3].typid = 1185;
+
+    res = test_result(4, attrs, 2, cells);
+    if (res == NULL) {
+        printf("Bail out! PQmakeEmptyPGresult\n");
+        exit(1);
+    }
+
+    for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        if (ngx_http_backend_pg_result_dates(pool, res, cases[k].shape, &dates)
+            != NGX_OK)
+        {
+            printf("Bail out! result_dates\n");
+            exit(1);
+        }
+
+        p = buf;
+        path = dates ? dates->elts : NULL;
+
+        for (i = 0; dates && i < dates->nelts; i++) {
+            p += snprintf(p, buf + sizeof(buf) - p, "%s%.*s", i ? " " : "",
+                          path[i].len ? (int) path[i].len : 6,
+                          path[i].len ? (char *) path[i].data : "(root)");
+        }
+
+        got.data = (u_char *) buf;
+        got.len = p - buf;
+
+        test_ok(got.len == strlen(cases[k].want)
+                && ngx_strncmp(got.data, cases[k].want, got.len) == 0,
+                "the Dates' paths (superjson)", &got, cases[k].want);
+    }
+
+    PQclear(res);
+}
+
+
 static void
 test_sql_params(void)
 {
@@ -411,6 +485,7 @@ main(void)
     }
 
     test_results(pool);
+    test_dates(pool);
     test_bounds();
     test_sql_params();
 
