@@ -98,7 +98,8 @@ const nginx = new Nginx({
   http,
   location: `
         location /trpc/ { backend_rpc; }
-        location /sj/ { backend_rpc; backend_rpc_transformer superjson; backend_rpc_max_batch 4; }`,
+        location /sj/ { backend_rpc; backend_rpc_transformer superjson; backend_rpc_max_batch 4;
+                        client_max_body_size 4k; }`,
 });
 
 let base;
@@ -269,6 +270,11 @@ test('a batch over backend_rpc_max_batch: the whole-request error is a superjson
     assert.equal(x.reason.message, 'Batch call exceeds maximum size');
     assert.equal(x.reason.data?.code, 'BAD_REQUEST');
   }
+});
+
+test('a body over client_max_body_size: PAYLOAD_TOO_LARGE as a superjson envelope', async () => {
+  const c = createTRPCClient({ links: [httpLink({ url: `${base}/sj`, transformer: superjson })] });
+  await rejects(c.sj.values.mutate({ big: 1n, f: 1, list: 'x'.repeat(8192) }), 'PAYLOAD_TOO_LARGE', 413);
 });
 
 test('envelopes by hand: what superjson would not send is BAD_REQUEST, never a 500', async () => {
