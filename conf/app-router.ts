@@ -43,12 +43,12 @@ export type AppRouter = TRPCBuiltRouter<Root<false>, {
       }>;
     users: {
       setRole: TRPCMutationProcedure<{
-          input: { userId: number; role: "user" | "mentorado" | "admin" };
+          input: { userId: number; role: string };
           output: {
-            id: number;
-            email: string;
-            role: string;
-            clerkId: string;
+            id: number | null;
+            email: string | null;
+            role: string | null;
+            clerkId: string | null;
           };
           meta: object;
         }>;
@@ -134,12 +134,12 @@ export type AppRouterSuperjson = TRPCBuiltRouter<Root<true>, {
       }>;
     users: {
       setRole: TRPCMutationProcedure<{
-          input: { userId: number; role: "user" | "mentorado" | "admin" };
+          input: { userId: number; role: string };
           output: {
-            id: number;
-            email: string;
-            role: string;
-            clerkId: string;
+            id: number | null;
+            email: string | null;
+            role: string | null;
+            clerkId: string | null;
           };
           meta: object;
         }>;
