@@ -138,6 +138,9 @@ test('a new role is one INSERT into roles: setRole and the Clerk webhook take it
 });
 
 test('the superjson location (/trpc-sj/ of make run): the same procedures, Dates as Dates', async () => {
+  // a mentorado again, whatever the tests above made of the user; a
+  // session of its own, so no context of theirs is cached
+  psql(`update users set role = 'mentorado' where clerk_id = '${tag}_m'`);
   const mentorado = await mint(key, { sub: `${tag}_m`, sid: `${tag}_sm` });
   const client = (token, path) => createTRPCClient({
     links: [httpBatchLink({ url: `${n.url.replace(/\/trpc$/, '')}/${path}`, headers: { authorization: `Bearer ${token}` },
