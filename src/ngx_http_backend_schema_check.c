@@ -751,6 +751,29 @@ ngx_http_backend_schema_check_value(ngx_http_backend_schema_ctx_t *ctx,
 
     type = ngx_http_backend_schema_type_of(v);
 
+    if (type == NGX_SCHEMA_DATE && (s->types & NGX_SCHEMA_OBJECT)) {
+        /*
+         * superjson's Date: Zod's z.object() takes any object, a Date
+         * one without keys of its own, and returns a new one
+         */
+
+        v = ngx_http_backend_json_new(ctx->pool, NGX_HTTP_BACKEND_JSON_OBJECT);
+        if (v == NULL
+            || ngx_array_init(&v->items, ctx->pool, 1,
+                              sizeof(ngx_http_backend_json_member_t))
+               != NGX_OK)
+        {
+            ctx->nomem = 1;
+            return 0;
+        }
+
+        if (ctx->defaults) {
+            *vp = v;
+        }
+
+        type = NGX_SCHEMA_OBJECT;
+    }
+
     if (type == NGX_SCHEMA_NUMBER && !isfinite(v->number)
         && (s->types & (NGX_SCHEMA_NUMBER|NGX_SCHEMA_INTEGER))
         && !s->has_const && s->enum_values == NULL)

@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTRPCClient, httpBatchLink, httpBatchStreamLink, httpLink, TRPCClientError } from '@trpc/client';
 import superjson from 'superjson';
+import { z } from 'zod';
+import range from './fixtures/superjson/range.mjs';
 import { Nginx, ROOT, conninfo } from './lib/nginx.mjs';
 import { psql } from './lib/pg.mjs';
 
@@ -332,6 +334,30 @@ test('a flood of annotations on one object is refused, not walked member by memb
   assert.equal(res.status, 400);
   assert.match(body.error.json.message, /^Invalid superjson input: too many annotations at "k\d+"$/);
   console.log(`# 30,000 annotations refused in ${Date.now() - t0} ms`);
+});
+
+test('z.date() and the other superjson values: the same decisions and issues as zod', async () => {
+  // what a tRPC app with this Zod schema and superjson would answer
+  const d = new Date('2024-02-29T12:00:00.000Z');
+  const inputs = [
+    { from: d }, { from: d, to: d, limit: 3 }, { from: '2024-02-29T12:00:00.000Z' }, { from: 5 },
+    { from: null }, {}, { from: d, to: 'x' }, { from: d, limit: 0 }, { from: d, limit: 5n },
+    { from: d, limit: NaN }, { from: d, limit: Infinity }, { from: d, to: undefined, extra: 1 },
+    { from: d, to: null }, [d], d, undefined,
+  ];
+  const c = createTRPCClient({ links: [httpLink({ url: `${base}/sj`, transformer: superjson })] });
+  for (const input of inputs) {
+    const want = range.safeParse(input);
+    const got = await c.sj.range.query(input).then((data) => ({ data }), (error) => ({ error }));
+    const what = superjson.stringify(input);
+    if (want.success) {
+      assert.ok(got.data, `${what}: ${got.error?.message}`);
+      assert.deepEqual(got.data, { from: want.data.from, to: want.data.to ?? null, limit: want.data.limit }, what);
+    } else {
+      assert.equal(got.error?.data?.code, 'BAD_REQUEST', what);
+      assert.deepEqual(got.error.data.zodError, z.flattenError(want.error), what);
+    }
+  }
 });
 
 test('a plain JSON location of the same server: Dates are strings, envelopes are plain', async () => {
