@@ -14,13 +14,15 @@ import { createTRPCClient, httpBatchLink, httpBatchStreamLink, httpLink, TRPCCli
 import superjson from 'superjson';
 import { z } from 'zod';
 import range from './fixtures/superjson/range.mjs';
+import shapes from './fixtures/superjson/shapes.mjs';
 import { Nginx, ROOT, conninfo } from './lib/nginx.mjs';
 import { psql } from './lib/pg.mjs';
 
 // the fixture's Zod schema, exported as make schemas exports it
 const schemas = mkdtempSync(join(tmpdir(), 'superjson-schemas-'));
 const exported = spawnSync(process.execPath,
-                           ['tools/schemas.mjs', `--out=${schemas}`, 't/e2e/fixtures/superjson/range.mjs'],
+                           ['tools/schemas.mjs', `--out=${schemas}`, 't/e2e/fixtures/superjson/range.mjs',
+                            't/e2e/fixtures/superjson/shapes.mjs'],
                            { cwd: ROOT, encoding: 'utf8' });
 assert.equal(exported.status, 0, exported.stderr);
 
@@ -72,6 +74,15 @@ const http = `
         sql     "select $1::timestamptz as \\"from\\", $2::timestamptz as \\"to\\", $3::int as \\"limit\\"";
         params  input.from input.to input.limit;
         result  one;
+    }
+
+    backend_procedure sj.shapes {
+        type    mutation;
+        tier    public;
+        input   ${schemas}/shapes.json;
+        sql     "select $1::jsonb";
+        params  input;
+        result  value;
     }
 
     backend_procedure sj.values {
@@ -356,6 +367,29 @@ test('z.date() and the other superjson values: the same decisions and issues as 
     } else {
       assert.equal(got.error?.data?.code, 'BAD_REQUEST', what);
       assert.deepEqual(got.error.data.zodError, z.flattenError(want.error), what);
+    }
+  }
+});
+
+test('Dates in unions, arrays, nullable: the same decisions and issues as zod', async () => {
+  const d = new Date('2024-02-29T12:00:00.000Z');
+  const inputs = [
+    { when: d }, { when: 'ab' }, { when: 'a' }, { when: 5 }, { when: null }, { when: d, list: [d, d] },
+    { when: d, list: [d, d, d] }, { when: d, list: [d, 'x', 1] }, { when: d, maybe: null },
+    { when: d, maybe: 'x' }, { when: d, n: d }, { when: d, s: d }, { when: d, n: 7n, s: NaN },
+    { when: d, tags: [d, 'a', 1n] }, { when: [d] }, { when: d, n: -Infinity },
+  ];
+  const c = createTRPCClient({ links: [httpLink({ url: `${base}/sj`, transformer: superjson })] });
+  for (const input of inputs) {
+    const want = shapes.safeParse(input);
+    const got = await c.sj.shapes.mutate(input).then((data) => ({ data }), (error) => ({ error }));
+    const what = superjson.stringify(input);
+    if (want.success) {
+      assert.ok(got.data !== undefined, `${what}: ${got.error?.message}`);
+    } else {
+      assert.equal(got.error?.data?.code, 'BAD_REQUEST', `${what}: ${got.error?.message}`);
+      assert.deepEqual(got.error.data.zodError, z.flattenError(want.error), what);
+      assert.deepEqual(JSON.parse(got.error.message), JSON.parse(want.error.message), what);
     }
   }
 });
