@@ -24,8 +24,8 @@
 //   --db       DATABASE_URL, else the database of make run
 //   --describe .build/pg-describe (built by the Makefile)
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -97,6 +97,19 @@ function tokenize(text, file) {
   return tokens;
 }
 
+// an include's files: relative to the including file's directory; a
+// wildcard in the file name matches as nginx's glob does, sorted; a
+// template's @PLACEHOLDER@ paths are not followed
+function includes(name, from) {
+  const path = isAbsolute(name) ? name : join(dirname(from), name);
+  if (!basename(path).includes('*')) {
+    return existsSync(path) ? [path] : [];
+  }
+  const dir = dirname(path);
+  const re = new RegExp(`^${basename(path).split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  return existsSync(dir) ? readdirSync(dir).filter((f) => re.test(f)).sort().map((f) => join(dir, f)) : [];
+}
+
 // directives: { name, args, block, file, line }, includes followed
 function parse(file, seen = new Set()) {
   if (seen.has(file)) {
@@ -123,8 +136,7 @@ function parse(file, seen = new Set()) {
         i++;
       }
       if (d.name === 'include' && !d.args[0].includes('@')) {
-        const inc = isAbsolute(d.args[0]) ? d.args[0] : join(dirname(file), d.args[0]);
-        if (existsSync(inc)) {
+        for (const inc of includes(d.args[0], file)) {
           out.push(...parse(inc, seen));
         }
         continue;
@@ -178,16 +190,20 @@ if (authUser) {
   statements.push(authUser.sql);
 }
 
-if (!existsSync(describeBin)) {
-  die(`${describeBin} is missing: make client-types builds it`);
-}
+let described = [];
 
-const r = spawnSync(describeBin, [db], { input: statements.join('\0'), encoding: 'utf8' });
-if (r.status !== 0) {
-  die(`describing the statements on ${db}: ${r.stderr.trim()}`);
-}
+if (statements.length) {
+  if (!existsSync(describeBin)) {
+    die(`${describeBin} is missing: make client-types builds it`);
+  }
 
-const described = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const r = spawnSync(describeBin, [db], { input: statements.join('\0'), encoding: 'utf8' });
+  if (r.status !== 0) {
+    die(`describing the statements on ${db}: ${r.stderr.trim()}`);
+  }
+
+  described = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+}
 const describe = (sql, where) => {
   const d = described[statements.indexOf(sql)];
   if (d.error) {

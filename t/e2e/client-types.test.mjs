@@ -135,16 +135,19 @@ export const c = createTRPCClient<AppRouterSuperjson>({ links: [httpLink({ url: 
   assert.match(r.out, /transformer/);
 });
 
-test("a configuration of one's own: every result kind, enums, arrays, params, nesting", () => {
+test("a configuration of one's own: every result kind, enums, arrays, params, nesting, includes", () => {
   writeFileSync(join(dir, 'since.json'), JSON.stringify({
     type: 'object',
     properties: { since: { type: 'string', format: 'date-time', 'x-superjson': 'Date' },
                   kinds: { type: 'array', items: { enum: ['book', 'tool'] } } },
     required: ['since'],
   }));
+  mkdirSync(join(dir, 'more'), { recursive: true });
+  writeFileSync(join(dir, 'more', 'ping.conf'),
+                `backend_procedure shop.ping { type query; tier public; data '{"pong":[1,"a",null]}'; }\n`);
   writeFileSync(join(dir, 'shop.conf'), `
-# a small shop, not the reference app
-backend_procedure shop.ping { type query; tier public; data '{"pong":[1,"a",null]}'; }
+# a small shop, not the reference app; a file of it included by a wildcard
+include more/*.conf;
 
 backend_procedure shop.items.list {
     tier    public;
