@@ -55,6 +55,7 @@ typedef enum {
     NGX_HTTP_BACKEND_TOO_MANY_REQUESTS,
     NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR,
     NGX_HTTP_BACKEND_NOT_IMPLEMENTED,
+    NGX_HTTP_BACKEND_BAD_GATEWAY,
     NGX_HTTP_BACKEND_SERVICE_UNAVAILABLE,
     NGX_HTTP_BACKEND_GATEWAY_TIMEOUT,
     NGX_HTTP_BACKEND_OK                 /* a call's outcome: no error */
@@ -170,6 +171,7 @@ typedef struct {
     unsigned                        done:1;
     unsigned                        running:1;
     unsigned                        invalidating:1;
+    unsigned                        legacy:1;   /* backend_rpc_legacy's */
 } ngx_http_backend_call_t;
 
 

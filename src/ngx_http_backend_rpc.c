@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_backend.h"
+#include "ngx_http_backend_legacy.h"
 
 
 /*
@@ -89,6 +90,7 @@ static ngx_http_backend_error_code_t  ngx_http_backend_error_codes[] = {
     { ngx_string("TOO_MANY_REQUESTS"), -32029, 429 },
     { ngx_string("INTERNAL_SERVER_ERROR"), -32603, 500 },
     { ngx_string("NOT_IMPLEMENTED"), -32603, 501 },
+    { ngx_string("BAD_GATEWAY"), -32603, 502 },
     { ngx_string("SERVICE_UNAVAILABLE"), -32603, 503 },
     { ngx_string("GATEWAY_TIMEOUT"), -32603, 504 },
     { ngx_string("OK"), 0, 200 }
@@ -381,7 +383,7 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
 {
     ngx_int_t                      rc;
     ngx_str_t                      path, msg;
-    ngx_uint_t                     i, n, parse;
+    ngx_uint_t                     i, n, parse, legacy;
     ngx_table_elt_t               *h;
     ngx_http_cleanup_t            *cln;
     ngx_http_backend_call_t       *call;
@@ -443,6 +445,9 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
         call->proc = ngx_http_backend_rpc_find(r, bmcf, &call->path);
     }
 
+    /* undeclared procedures: to the legacy server, if there is one */
+    legacy = ngx_http_backend_legacy_calls(r, ctx);
+
     if (ngx_http_backend_rpc_mixed(ctx, &msg)) {
         return ngx_http_backend_send_error(r, NGX_HTTP_BACKEND_BAD_REQUEST,
                                            &msg);
@@ -462,12 +467,13 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
      * costs no parse
      */
 
-    parse = 0;
+    /* a batch split between here and there: renumbered inputs */
+    parse = (legacy && legacy < n);
 
     for (i = 0; i < n; i++) {
         call = &ctx->calls[i];
 
-        if (ngx_http_backend_rpc_check(call)
+        if (!call->legacy && ngx_http_backend_rpc_check(call)
             && (call->proc->uses_input || call->proc->schema))
         {
             parse = 1;
@@ -509,7 +515,7 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
     for (i = 0; i < n; i++) {
         call = &ctx->calls[i];
 
-        if (call->done) {
+        if (call->done || call->legacy) {
             continue;
         }
 
@@ -525,6 +531,11 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
         }
 
         ngx_http_backend_rpc_call(call);
+    }
+
+    if (legacy && ngx_http_backend_legacy_start(r, ctx, body, len) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ctx->pending == 0) {
@@ -1692,6 +1703,10 @@ ngx_http_backend_rpc_call_done(ngx_http_backend_call_t *call)
     ctx->pending--;
 
     ngx_http_backend_rpc_call_metrics(call);
+
+    if (call->proc) {
+        ngx_http_backend_shadow_call(call);
+    }
 
     /* inside rpc_start(): it sends what is known when it is done */
 
