@@ -158,6 +158,23 @@ ngx_http_backend_legacy_calls(ngx_http_request_t *r,
 }
 
 
+/*
+ * A batch split between here and there sends the legacy server its calls'
+ * inputs renumbered; a shadow call sends its own
+ */
+
+ngx_uint_t
+ngx_http_backend_legacy_needs_input(ngx_http_request_t *r,
+    ngx_http_backend_ctx_t *ctx, ngx_uint_t legacy)
+{
+    ngx_http_backend_legacy_loc_conf_t  *llcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_legacy_module);
+
+    return (legacy && legacy < ctx->ncalls) || llcf->shadows != NULL;
+}
+
+
 ngx_int_t
 ngx_http_backend_legacy_start(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, u_char *body, size_t len)

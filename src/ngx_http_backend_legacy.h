@@ -61,6 +61,9 @@ typedef struct {
 /* rpc_start(): the calls that go to the legacy server, marked; their count */
 ngx_uint_t ngx_http_backend_legacy_calls(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx);
+/* rpc_start(): the input must be parsed for the legacy server's sake */
+ngx_uint_t ngx_http_backend_legacy_needs_input(ngx_http_request_t *r,
+    ngx_http_backend_ctx_t *ctx, ngx_uint_t legacy);
 /* rpc_start(): the marked calls sent, as one request; NGX_ERROR: no memory */
 ngx_int_t ngx_http_backend_legacy_start(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, u_char *body, size_t len);

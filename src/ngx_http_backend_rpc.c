@@ -467,8 +467,8 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
      * costs no parse
      */
 
-    /* a batch split between here and there: renumbered inputs */
-    parse = (legacy && legacy < n);
+    /* inputs for the legacy server: renumbered, or shadowed calls' */
+    parse = ngx_http_backend_legacy_needs_input(r, ctx, legacy);
 
     for (i = 0; i < n; i++) {
         call = &ctx->calls[i];
