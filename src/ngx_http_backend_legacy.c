@@ -932,7 +932,8 @@ ngx_http_backend_legacy_create_main_conf(ngx_conf_t *cf)
      *     lmcf->shadow_all = 0;
      */
 
-    if (ngx_array_init(&lmcf->shadowed, cf->pool, 4, sizeof(ngx_str_t))
+    if (ngx_array_init(&lmcf->shadowed, cf->pool, 4,
+                       sizeof(ngx_http_backend_shadow_conf_t *))
         != NGX_OK)
     {
         return NULL;
@@ -953,11 +954,13 @@ ngx_http_backend_legacy_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_backend_legacy_main_conf_t *lmcf = conf;
 
-    ngx_str_t                      v[2], *name;
-    ngx_uint_t                     i, j, k, shown;
-    ngx_http_backend_family_t     *f;
-    ngx_http_backend_series_t     *s;
-    ngx_http_backend_main_conf_t  *bmcf;
+    ngx_str_t                        v[2];
+    ngx_uint_t                       i, j, k, shown;
+    ngx_http_backend_proc_t         *proc;
+    ngx_http_backend_family_t       *f;
+    ngx_http_backend_series_t       *s;
+    ngx_http_backend_main_conf_t    *bmcf;
+    ngx_http_backend_shadow_conf_t **named;
 
     static ngx_str_t  outcomes[] = {
         ngx_string("match"),
@@ -975,6 +978,43 @@ ngx_http_backend_legacy_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_OK;
     }
 
+    /* a procedure a shadow names is declared, and may be sent */
+
+    named = lmcf->shadowed.elts;
+
+    for (k = 0; k < lmcf->shadowed.nelts; k++) {
+        proc = NULL;
+
+        for (i = 0; i < lmcf->nprocs; i++) {
+            if (lmcf->procs[i].name.len == named[k]->procedure.len
+                && ngx_strncmp(lmcf->procs[i].name.data,
+                               named[k]->procedure.data,
+                               named[k]->procedure.len)
+                   == 0)
+            {
+                proc = &lmcf->procs[i];
+                break;
+            }
+        }
+
+        if (proc == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "backend_rpc_shadow: no procedure \"%V\" is "
+                          "declared in %s:%ui", &named[k]->procedure,
+                          named[k]->file, named[k]->line);
+            return NGX_CONF_ERROR;
+        }
+
+        if (proc->type == NGX_HTTP_BACKEND_MUTATION && !named[k]->mutations) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "backend_rpc_shadow: \"%V\" is a mutation, sent "
+                          "to the legacy server only with \"mutations\" "
+                          "in %s:%ui", &named[k]->procedure,
+                          named[k]->file, named[k]->line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
     f = ngx_http_backend_metrics_family(cf, "backend_shadow_calls_total",
                 "Declared calls also sent to the legacy server "
                 "(backend_rpc_shadow), by how its answer compared.",
@@ -990,16 +1030,16 @@ ngx_http_backend_legacy_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    name = lmcf->shadowed.elts;
-
     for (i = 0; i < lmcf->nprocs; i++) {
         v[0] = lmcf->procs[i].name;
 
         shown = lmcf->shadow_all;
 
         for (k = 0; !shown && k < lmcf->shadowed.nelts; k++) {
-            shown = (name[k].len == v[0].len
-                     && ngx_strncmp(name[k].data, v[0].data, v[0].len) == 0);
+            shown = (named[k]->procedure.len == v[0].len
+                     && ngx_strncmp(named[k]->procedure.data, v[0].data,
+                                    v[0].len)
+                        == 0);
         }
 
         for (j = 0; j < NGX_HTTP_BACKEND_SHADOW_NOUTCOMES; j++) {
@@ -1048,6 +1088,8 @@ ngx_http_backend_legacy_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_backend_legacy_loc_conf_t *prev = parent;
     ngx_http_backend_legacy_loc_conf_t *conf = child;
 
+    ngx_http_backend_shadow_conf_t  *sc;
+
     if (conf->uri.data == NULL) {
         conf->uri = prev->uri;
     }
@@ -1055,9 +1097,12 @@ ngx_http_backend_legacy_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_ptr_value(conf->shadows, prev->shadows, NULL);
 
     if (conf->shadows && conf->uri.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "backend_rpc_shadow needs backend_rpc_legacy: "
-                           "the shadow calls go to its location");
+        sc = conf->shadows->elts;
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "backend_rpc_shadow needs backend_rpc_legacy: the "
+                      "shadow calls go to its location, in %s:%ui",
+                      sc->file, sc->line);
         return NGX_CONF_ERROR;
     }
 

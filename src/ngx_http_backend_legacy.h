@@ -38,6 +38,9 @@ typedef struct {
     ngx_uint_t                      inflight;
     ngx_array_t                     ignore;     /* of ngx_array_t of str */
     unsigned                        mutations:1;
+
+    u_char                         *file;
+    ngx_uint_t                      line;
 } ngx_http_backend_shadow_conf_t;
 
 
@@ -53,7 +56,7 @@ typedef struct {
     ngx_http_backend_proc_t        *procs;
     ngx_uint_t                      nprocs;
 
-    ngx_array_t                     shadowed;   /* of ngx_str_t */
+    ngx_array_t                     shadowed;   /* of shadow_conf_t * */
     unsigned                        shadow_all:1;
 } ngx_http_backend_legacy_main_conf_t;
 

@@ -537,6 +537,8 @@ ngx_http_backend_shadow_finish(ngx_http_request_t *r)
         return;
     }
 
+    c->log->action = NULL;
+
     outcome = ngx_http_backend_shadow_compare(sh, &where);
 
     ngx_http_backend_metrics_add(sh->series[outcome], 1);
@@ -899,10 +901,10 @@ ngx_http_backend_shadow_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char                               *p, *last, *start;
     ngx_int_t                             n;
-    ngx_str_t                            *value, *seg, *name;
+    ngx_str_t                            *value, *seg;
     ngx_uint_t                            i;
     ngx_array_t                          *path;
-    ngx_http_backend_shadow_conf_t       *sc;
+    ngx_http_backend_shadow_conf_t       *sc, **named;
     ngx_http_backend_legacy_main_conf_t  *lmcf;
 
     if (llcf->shadows == NGX_CONF_UNSET_PTR) {
@@ -922,6 +924,8 @@ ngx_http_backend_shadow_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     sc->rate = NGX_CONF_UNSET_UINT;
     sc->max = 32;
+    sc->file = cf->conf_file->file.name.data;
+    sc->line = cf->conf_file->line;
 
     if (ngx_array_init(&sc->ignore, cf->pool, 2, sizeof(ngx_array_t))
         != NGX_OK)
@@ -1039,12 +1043,12 @@ ngx_http_backend_shadow_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    name = ngx_array_push(&lmcf->shadowed);
-    if (name == NULL) {
+    named = ngx_array_push(&lmcf->shadowed);
+    if (named == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    *name = sc->procedure;
+    *named = sc;
 
     return NGX_CONF_OK;
 

@@ -1,0 +1,214 @@
+# backend_rpc_legacy and backend_rpc_shadow: what the legacy location is
+# sent (paths, renumbered inputs, method, headers, body), what its answers
+# become, and the configuration errors.  The legacy server here is a
+# location of nginx's own (return); t/e2e/legacy.test.mjs and
+# t/e2e/shadow.test.mjs run a real tRPC server.
+
+use Test::Nginx::Socket 'no_plan';
+
+repeat_each(1);
+no_shuffle();
+no_long_string();
+log_level('info');
+
+our $http_config = <<'_EOC_';
+    backend_procedure health { type query; tier public; data '{"ok":true}'; }
+    backend_procedure echo { type query; tier public; data '"ours"'; }
+    backend_procedure add { type mutation; tier public; data '{"added":1}'; }
+_EOC_
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a call alone: the legacy's status and bytes as they are
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_legacy /_legacy; }
+    location /_legacy/ {
+        internal;
+        default_type application/json;
+        return 409 '{"error":{"message":"no","code":-32009,"data":{"code":"CONFLICT","httpStatus":409,"path":"x.y"}}}\n';
+    }
+--- request
+GET /trpc/x.y?input=%7B%22a%22%3A1%7D
+--- error_code: 409
+--- response_body chomp
+{"error":{"message":"no","code":-32009,"data":{"code":"CONFLICT","httpStatus":409,"path":"x.y"}}}
+--- response_headers
+Content-Type: application/json
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: the legacy location is sent the client's path, query string and headers, but trpc-accept and accept-encoding
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_legacy /_legacy/; }
+    location /_legacy/ {
+        internal;
+        return 200 '{"result":{"data":"$request_method $uri?$args [$http_authorization] [$http_trpc_accept] [$http_accept_encoding]"}}';
+    }
+--- request
+GET /trpc/a.b?input=%7B%22a%22%3A1%7D&x=1
+--- more_headers
+Authorization: Bearer t
+Accept-Encoding: gzip
+trpc-accept: application/json
+--- response_body chomp
+{"result":{"data":"GET /_legacy/a.b?input=%7B%22a%22%3A1%7D&x=1 [Bearer t] [] []"}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: a batch split: the legacy calls in one request, inputs renumbered; the answers merged in order; 207
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_legacy /_legacy/; }
+    location /_legacy/ {
+        internal;
+        return 200 '[{"result":{"data":"$uri"}},{"error":{"message":"m","code":-32004,"data":{"code":"NOT_FOUND","httpStatus":404,"path":"$args"}}}]';
+    }
+--- request
+GET /trpc/health,x.y,echo,z?batch=1&input=%7B%221%22%3A%7B%22a%22%3A%5B1%2C%22%C3%A9%22%5D%7D%2C%223%22%3A2%7D
+--- error_code: 207
+--- response_body chomp
+[{"result":{"data":{"ok":true}}},{"result":{"data":"/_legacy/x.y,z"}},{"result":{"data":"ours"}},{"error":{"message":"m","code":-32004,"data":{"code":"NOT_FOUND","httpStatus":404,"path":"batch=1&input=%7B%220%22%3A%7B%22a%22%3A%5B1%2C%22%C3%A9%22%5D%7D%2C%221%22%3A2%7D"}}}]
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: a mutation batch split: POST, the legacy calls' inputs as the body
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_legacy /_legacy/; }
+    location /_legacy/ {
+        internal;
+        return 200 '[{"result":{"data":["$request_method $uri?$args",$request_body]}}]';
+    }
+--- request
+POST /trpc/add,m.n?batch=1
+{"0":{"x":1},"1":{"y":[true,null]}}
+--- response_body chomp
+[{"result":{"data":{"added":1}}},{"result":{"data":["POST /_legacy/m.n?batch=1",{"0":{"y":[true,null]}}]}}]
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: an answer that is not tRPC: BAD_GATEWAY for the legacy calls, the others answered
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_legacy /_legacy/; }
+    location /_legacy/ { internal; return 200 '[{"result":{"data":1}}]'; }
+--- request
+GET /trpc/x,health,y?batch=1
+--- error_code: 207
+--- response_body chomp
+[{"error":{"message":"Legacy server gave no tRPC answer","code":-32603,"data":{"code":"BAD_GATEWAY","httpStatus":502,"path":"x"}}},{"result":{"data":{"ok":true}}},{"error":{"message":"Legacy server gave no tRPC answer","code":-32603,"data":{"code":"BAD_GATEWAY","httpStatus":502,"path":"y"}}}]
+--- error_log
+not an array of one envelope per call
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: the legacy location fails: BAD_GATEWAY
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_legacy /_legacy/; }
+    location /_legacy/ { internal; return 500; }
+--- request
+GET /trpc/x
+--- error_code: 502
+--- response_body chomp
+{"error":{"message":"Legacy server unavailable","code":-32603,"data":{"code":"BAD_GATEWAY","httpStatus":502,"path":"x"}}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: a batch's input that is not JSON: the legacy calls of a split batch are BAD_REQUEST
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_legacy /_legacy/; }
+    location /_legacy/ { internal; return 200 '[{"result":{"data":1}}]'; }
+--- request
+GET /trpc/echo,x?batch=1&input=%7Bnope
+--- error_code: 207
+--- response_body_like: ^\[\{"result":\{"data":"ours"\}\},\{"error":\{"message":"[^"]+","code":-32600,"data":\{"code":"BAD_REQUEST","httpStatus":400,"path":"x"\}\}\}\]$
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: backend_rpc_legacy takes a location
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_legacy http://old; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*backend_rpc_legacy takes a location \("http:\/\/old"\): proxy_pass it to the legacy tRPC endpoint there in .*nginx\.conf:\d+/
+
+
+
+=== TEST 9: backend_rpc_shadow needs backend_rpc_legacy
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_shadow rate=0.1; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*backend_rpc_shadow needs backend_rpc_legacy: the shadow calls go to its location, in .*nginx\.conf:\d+/
+
+
+
+=== TEST 10: backend_rpc_shadow names a declared procedure
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_legacy /l/; backend_rpc_shadow nope rate=1; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*backend_rpc_shadow: no procedure "nope" is declared in .*nginx\.conf:\d+/
+
+
+
+=== TEST 11: a mutation is shadowed only with "mutations"
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_legacy /l/; backend_rpc_shadow add rate=1; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*backend_rpc_shadow: "add" is a mutation, sent to the legacy server only with "mutations" in .*nginx\.conf:\d+/
+
+
+
+=== TEST 12: backend_rpc_shadow needs rate=, and known parameters
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_legacy /l/; backend_rpc_shadow echo max=3; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*backend_rpc_shadow needs rate=, e\.g\. rate=0\.1 in .*nginx\.conf:\d+/
+
+
+
+=== TEST 13: rate= over 1 is refused
+--- http_config eval: $::http_config
+--- config
+    location /x/ { backend_rpc; backend_rpc_legacy /l/; backend_rpc_shadow echo rate=2; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid parameter "rate=2" in .*nginx\.conf:\d+/
+
+
+
+=== TEST 14: empty ignore= path
+--- http_config eval: $::http_config
+--- config
+    location /x/ { backend_rpc; backend_rpc_legacy /l/; backend_rpc_shadow echo rate=1 ignore=a,,b; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid parameter "ignore=a,,b" in .*nginx\.conf:\d+/
