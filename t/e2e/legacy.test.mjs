@@ -56,9 +56,12 @@ before(async () => {
 });
 
 after(async () => {
-  assert.deepEqual(nginx.problems(), []);
-  await nginx.stop();
-  await legacy.stop();
+  try {
+    assert.deepEqual(nginx.problems(), []);
+    await nginx.stop();
+  } finally {
+    await legacy.stop();
+  }
 });
 
 const base = () => `http://127.0.0.1:${nginx.port}`;
@@ -215,6 +218,23 @@ test('httpBatchStreamLink: each line names its call, whichever side answers firs
   const value = (i) => head[i].length === 1 ? head[i][0][0] : settled[head[i][1][2]];
   assert.deepEqual(value(0), { result: { data: { input: 1 } } });
   assert.deepEqual(value(1), { result: { data: 4 } });
+});
+
+test('a client that goes away while the legacy server works: nothing breaks', async () => {
+  for (const [path, headers] of [['legacy.slow?input=800', {}],
+                                 ['legacy.slow,health?batch=1&input=%7B%220%22%3A800%7D',
+                                  { 'trpc-accept': 'application/jsonl' }]]) {
+    const ac = new AbortController();
+    const r = fetch(`${base()}/trpc/${path}`, { signal: ac.signal, headers })
+      .then((res) => res.text());
+    await sleep(200);
+    ac.abort();
+    await assert.rejects(r);
+  }
+  await sleep(1000);
+  const c = createTRPCClient({ links: [httpBatchLink({ url: `${base()}/trpc` })] });
+  assert.deepEqual(await Promise.all([c.legacy.echo.query(3), c.health.query()]), [{ input: 3 }, { ok: true }]);
+  assert.deepEqual(nginx.problems(), []);
 });
 
 test('a procedure moves back to legacy: its block deleted, a reload', async () => {

@@ -68,9 +68,12 @@ before(async () => {
 });
 
 after(async () => {
-  assert.deepEqual(nginx.problems(), []);
-  await nginx.stop();
-  await legacy.stop();
+  try {
+    assert.deepEqual(nginx.problems(), []);
+    await nginx.stop();
+  } finally {
+    await legacy.stop();
+  }
 });
 
 const base = () => `http://127.0.0.1:${nginx.port}`;
