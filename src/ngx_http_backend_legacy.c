@@ -128,6 +128,7 @@ static ngx_str_t  ngx_http_backend_legacy_drop[] = {
     ngx_string("accept-encoding"),
     ngx_string("content-length"),
     ngx_string("transfer-encoding"),
+    ngx_string("x-request-id"),
     ngx_null_string
 };
 
@@ -334,7 +335,8 @@ ngx_http_backend_legacy_request(ngx_http_request_t *r,
     sr->method_name = r->method_name;
 
     if (ngx_http_backend_legacy_headers(r->pool, &sr->headers_in.headers,
-                                        &r->headers_in.headers, 0)
+                                        &r->headers_in.headers, 0,
+                                        &lg->ctx->request_id)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -806,7 +808,7 @@ ngx_http_backend_legacy_cleanup(void *data)
 
 ngx_int_t
 ngx_http_backend_legacy_headers(ngx_pool_t *pool, ngx_list_t *dst,
-    ngx_list_t *src, ngx_uint_t deep)
+    ngx_list_t *src, ngx_uint_t deep, ngx_str_t *request_id)
 {
     ngx_str_t        *d;
     ngx_uint_t        i;
@@ -869,6 +871,18 @@ ngx_http_backend_legacy_headers(ngx_pool_t *pool, ngx_list_t *dst,
         copy->value.data[h[i].value.len] = '\0';
         ngx_strlow(copy->lowcase_key, h[i].key.data, h[i].key.len);
     }
+
+    /* the legacy's logs and $backend_request_id in its location agree */
+
+    copy = ngx_list_push(dst);
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    copy->hash = 1;
+    ngx_str_set(&copy->key, "X-Request-Id");
+    copy->lowcase_key = (u_char *) "x-request-id";
+    copy->value = *request_id;
 
     return NGX_OK;
 }

@@ -71,9 +71,12 @@ ngx_uint_t ngx_http_backend_legacy_needs_input(ngx_http_request_t *r,
 ngx_int_t ngx_http_backend_legacy_start(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, u_char *body, size_t len);
 
-/* a copy of a request's headers without those the legacy must not see */
+/*
+ * a copy of a request's headers without those the legacy must not see, and
+ * X-Request-Id: the request's id
+ */
 ngx_int_t ngx_http_backend_legacy_headers(ngx_pool_t *pool, ngx_list_t *dst,
-    ngx_list_t *src, ngx_uint_t deep);
+    ngx_list_t *src, ngx_uint_t deep, ngx_str_t *request_id);
 /* an envelope's status and code as the client reads them */
 void ngx_http_backend_legacy_envelope(ngx_http_backend_json_t *env,
     ngx_uint_t *status, ngx_http_backend_error_e *code);

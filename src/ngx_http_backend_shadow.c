@@ -338,7 +338,8 @@ ngx_http_backend_shadow_request(ngx_http_backend_shadow_t *sh,
     r->log_handler = cr->log_handler;
 
     if (ngx_http_backend_legacy_headers(r->pool, &r->headers_in.headers,
-                                        &cr->headers_in.headers, 1)
+                                        &cr->headers_in.headers, 1,
+                                        &sh->request_id)
         != NGX_OK)
     {
         return NGX_ERROR;

@@ -48,7 +48,7 @@ Content-Type: application/json
     location /trpc/ { backend_rpc; backend_rpc_legacy /_legacy/; }
     location /_legacy/ {
         internal;
-        return 200 '{"result":{"data":"$request_method $uri?$args [$http_authorization] [$http_trpc_accept] [$http_accept_encoding]"}}';
+        return 200 '{"result":{"data":"$request_method $uri?$args [$http_authorization] [$http_trpc_accept] [$http_accept_encoding] [$http_x_request_id]"}}';
     }
 --- request
 GET /trpc/a.b?input=%7B%22a%22%3A1%7D&x=1
@@ -56,8 +56,9 @@ GET /trpc/a.b?input=%7B%22a%22%3A1%7D&x=1
 Authorization: Bearer t
 Accept-Encoding: gzip
 trpc-accept: application/json
+X-Request-Id: from-the-client.1
 --- response_body chomp
-{"result":{"data":"GET /_legacy/a.b?input=%7B%22a%22%3A1%7D&x=1 [Bearer t] [] []"}}
+{"result":{"data":"GET /_legacy/a.b?input=%7B%22a%22%3A1%7D&x=1 [Bearer t] [] [] [from-the-client.1]"}}
 --- no_error_log
 [error]
 
