@@ -28,6 +28,7 @@
 typedef struct {
     ngx_http_backend_ctx_t         *ctx;
     ngx_uint_t                      n;          /* legacy calls */
+    ngx_str_t                      *raw;        /* inputs, per call */
 
     ngx_int_t                       rc;         /* the subrequest's */
     ngx_uint_t                      status;
@@ -43,12 +44,18 @@ static ngx_int_t ngx_http_backend_legacy_request(ngx_http_request_t *r,
     ngx_http_backend_legacy_t *lg, ngx_str_t *uri, ngx_str_t *args,
     ngx_str_t *body);
 static ngx_int_t ngx_http_backend_legacy_input(ngx_http_request_t *r,
-    ngx_http_backend_ctx_t *ctx, ngx_str_t *json);
+    ngx_http_backend_ctx_t *ctx, ngx_http_backend_legacy_t *lg,
+    ngx_str_t *json);
 static ngx_int_t ngx_http_backend_legacy_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static void ngx_http_backend_legacy_answer(ngx_event_t *ev);
 static ngx_int_t ngx_http_backend_legacy_parse(ngx_http_request_t *r,
     ngx_http_backend_legacy_t *lg, ngx_str_t *msg);
+static ngx_int_t ngx_http_backend_legacy_unwrap(ngx_http_request_t *r,
+    ngx_http_backend_call_t *call, ngx_http_backend_json_t *env);
+static ngx_int_t ngx_http_backend_legacy_dates(ngx_pool_t *pool,
+    ngx_array_t *dates, ngx_http_backend_json_t *v, u_char *prefix,
+    size_t len, ngx_uint_t depth);
 static void ngx_http_backend_legacy_fail(ngx_http_backend_ctx_t *ctx,
     ngx_http_backend_error_e code, ngx_str_t *msg);
 static void ngx_http_backend_legacy_complete(ngx_http_backend_ctx_t *ctx);
@@ -177,6 +184,66 @@ ngx_http_backend_legacy_needs_input(ngx_http_request_t *r,
 
 
 ngx_int_t
+ngx_http_backend_legacy_save_input(ngx_http_request_t *r,
+    ngx_http_backend_ctx_t *ctx, ngx_uint_t legacy)
+{
+    ngx_uint_t                  i;
+    ngx_http_backend_json_t    *v;
+    ngx_http_backend_legacy_t  *lg;
+
+    u_char  buf[NGX_INT_T_LEN];
+
+    if (ctx->input == NULL
+        || !ngx_http_backend_legacy_needs_input(r, ctx, legacy))
+    {
+        return NGX_OK;
+    }
+
+    lg = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_legacy_t));
+    if (lg == NULL) {
+        return NGX_ERROR;
+    }
+
+    lg->raw = ngx_pcalloc(r->pool, ctx->ncalls * sizeof(ngx_str_t));
+    if (lg->raw == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_set_ctx(r, lg, ngx_http_backend_legacy_module);
+
+    for (i = 0; i < ctx->ncalls; i++) {
+        v = ctx->batch ? ngx_http_backend_json_get(ctx->input, buf,
+                                                   ngx_sprintf(buf, "%ui", i)
+                                                   - buf)
+                       : ctx->input;
+
+        if (v && ngx_http_backend_json_serialize(r->pool, v, &lg->raw[i])
+                 != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_str_t *
+ngx_http_backend_legacy_raw(ngx_http_request_t *r, ngx_uint_t index)
+{
+    ngx_http_backend_legacy_t  *lg;
+
+    lg = ngx_http_get_module_ctx(r, ngx_http_backend_legacy_module);
+
+    if (lg == NULL || lg->raw == NULL || lg->raw[index].len == 0) {
+        return NULL;
+    }
+
+    return &lg->raw[index];
+}
+
+
+ngx_int_t
 ngx_http_backend_legacy_start(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, u_char *body, size_t len)
 {
@@ -190,9 +257,15 @@ ngx_http_backend_legacy_start(ngx_http_request_t *r,
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_legacy_module);
 
-    lg = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_legacy_t));
+    lg = ngx_http_get_module_ctx(r, ngx_http_backend_legacy_module);
+
     if (lg == NULL) {
-        return NGX_ERROR;
+        lg = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_legacy_t));
+        if (lg == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_set_ctx(r, lg, ngx_http_backend_legacy_module);
     }
 
     lg->ctx = ctx;
@@ -244,7 +317,7 @@ ngx_http_backend_legacy_start(ngx_http_request_t *r,
             return NGX_OK;
         }
 
-        if (ngx_http_backend_legacy_input(r, ctx, &json) != NGX_OK) {
+        if (ngx_http_backend_legacy_input(r, ctx, lg, &json) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -386,36 +459,31 @@ ngx_http_backend_legacy_request(ngx_http_request_t *r,
 }
 
 
-/* {"0":<input of the first legacy call>,...}; empty: no input at all */
+/*
+ * {"0":<input of the first legacy call>,...}, as the client wrote them;
+ * empty: no input at all
+ */
 
 static ngx_int_t
 ngx_http_backend_legacy_input(ngx_http_request_t *r,
-    ngx_http_backend_ctx_t *ctx, ngx_str_t *json)
+    ngx_http_backend_ctx_t *ctx, ngx_http_backend_legacy_t *lg,
+    ngx_str_t *json)
 {
-    u_char                   *p;
-    size_t                    len;
-    ngx_uint_t                i, j;
-    ngx_http_backend_json_t  *v;
-
-    u_char  buf[NGX_INT_T_LEN];
+    u_char      *p;
+    size_t       len;
+    ngx_uint_t   i, j;
 
     ngx_str_null(json);
 
-    if (ctx->input == NULL) {
+    if (lg->raw == NULL) {
         return NGX_OK;
     }
 
     len = 2;
 
-    for (i = 0, j = 0; i < ctx->ncalls; i++) {
-        if (!ctx->calls[i].legacy) {
-            continue;
-        }
-
-        v = ngx_http_backend_json_get(ctx->input, buf,
-                                      ngx_sprintf(buf, "%ui", i) - buf);
-        if (v) {
-            len += NGX_INT_T_LEN + 4 + ngx_http_backend_json_len(v);
+    for (i = 0; i < ctx->ncalls; i++) {
+        if (ctx->calls[i].legacy) {
+            len += NGX_INT_T_LEN + 4 + lg->raw[i].len;
         }
     }
 
@@ -432,12 +500,9 @@ ngx_http_backend_legacy_input(ngx_http_request_t *r,
             continue;
         }
 
-        v = ngx_http_backend_json_get(ctx->input, buf,
-                                      ngx_sprintf(buf, "%ui", i) - buf);
-        if (v) {
-            p = ngx_sprintf(p, "%s\"%ui\":", p == json->data + 1 ? "" : ",",
-                            j);
-            p = ngx_http_backend_json_write(p, v);
+        if (lg->raw[i].len) {
+            p = ngx_sprintf(p, "%s\"%ui\":%V", p == json->data + 1 ? "" : ",",
+                            j, &lg->raw[i]);
         }
 
         j++;
@@ -633,10 +698,199 @@ ngx_http_backend_legacy_parse(ngx_http_request_t *r,
 
         ngx_http_backend_legacy_envelope(env, &call->status, &call->code);
 
+        if (ctx->superjson && ctx->jsonl) {
+            rc = ngx_http_backend_legacy_unwrap(r, call, env);
+
+            if (rc == NGX_DECLINED) {
+                /* this call only: the others of the answer are fine */
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "backend legacy: \"%V\" answered a superjson "
+                              "type other than Date, which a stream cannot "
+                              "carry here", &call->path);
+
+                ngx_str_set(&err, "Legacy answer not representable in a "
+                                  "stream");
+
+                call->dates = NULL;
+                call->code = NGX_HTTP_BACKEND_BAD_GATEWAY;
+                call->status = ngx_http_backend_error_status(call->code);
+
+                rc = ngx_http_backend_error(r->pool, &call->out, call->code,
+                                            &err, &call->path, NULL);
+            }
+
+            if (rc != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
         if (ngx_http_backend_json_serialize(r->pool, env, &call->out)
             != NGX_OK)
         {
             return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * superjson in a stream: the line is transformed as a whole (rpc.c), so
+ * the legacy's envelope, transformed on its own, gives its plain value and
+ * the paths of its Dates.  NGX_DECLINED: another type, which only Dates'
+ * paths cannot say.
+ */
+
+static ngx_int_t
+ngx_http_backend_legacy_unwrap(ngx_http_request_t *r,
+    ngx_http_backend_call_t *call, ngx_http_backend_json_t *env)
+{
+    u_char                   *p;
+    ngx_str_t                 json;
+    ngx_http_backend_json_t  *v, *data, *meta;
+
+    v = ngx_http_backend_json_get(env, (u_char *) "result", 6);
+
+    if (v == NULL) {
+        /* {"error":{"json":{...}}} */
+        v = ngx_http_backend_json_get(env, (u_char *) "error", 5);
+        data = v ? ngx_http_backend_json_get(v, (u_char *) "json", 4) : NULL;
+
+        if (data == NULL) {
+            return ngx_http_backend_json_serialize(r->pool, env, &call->out);
+        }
+
+        v = data;
+        ngx_str_set(&json, "{\"error\":");
+
+    } else {
+        data = ngx_http_backend_json_get(v, (u_char *) "data", 4);
+
+        if (data == NULL) {
+            ngx_str_set(&call->out, "{\"result\":{}}");
+            return NGX_OK;
+        }
+
+        v = ngx_http_backend_json_get(data, (u_char *) "json", 4);
+        meta = ngx_http_backend_json_get(data, (u_char *) "meta", 4);
+        meta = meta ? ngx_http_backend_json_get(meta, (u_char *) "values", 6)
+                    : NULL;
+
+        if (meta) {
+            call->dates = ngx_array_create(r->pool, 4, sizeof(ngx_str_t));
+            if (call->dates == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (ngx_http_backend_legacy_dates(r->pool, call->dates, meta,
+                                              NULL, 0, 0)
+                != NGX_OK)
+            {
+                return NGX_DECLINED;
+            }
+        }
+
+        if (v == NULL) {
+            /* undefined */
+            ngx_str_set(&call->out, "{\"result\":{}}");
+            return NGX_OK;
+        }
+
+        ngx_str_set(&json, "{\"result\":{\"data\":");
+    }
+
+    call->out.len = json.len + ngx_http_backend_json_len(v) + 2;
+    call->out.data = ngx_pnalloc(r->pool, call->out.len);
+    if (call->out.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(call->out.data, json.data, json.len);
+    p = ngx_http_backend_json_write(p, v);
+    *p++ = '}';
+
+    if (json.len > sizeof("{\"error\":") - 1) {
+        *p++ = '}';
+    }
+
+    call->out.len = p - call->out.data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * meta.values: ["Date"] at a path, or members down to it; anything else is
+ * NGX_DECLINED
+ */
+
+static ngx_int_t
+ngx_http_backend_legacy_dates(ngx_pool_t *pool, ngx_array_t *dates,
+    ngx_http_backend_json_t *v, u_char *prefix, size_t len, ngx_uint_t depth)
+{
+    u_char                          *p;
+    ngx_str_t                       *path;
+    ngx_uint_t                       i;
+    ngx_http_backend_json_t        **item;
+    ngx_http_backend_json_member_t  *m;
+
+    if (depth > NGX_HTTP_BACKEND_JSON_MAX_DEPTH) {
+        return NGX_DECLINED;
+    }
+
+    if (v->type == NGX_HTTP_BACKEND_JSON_ARRAY) {
+        item = v->items.elts;
+
+        if (v->items.nelts != 1
+            || item[0]->type != NGX_HTTP_BACKEND_JSON_STRING
+            || item[0]->string.len != 4
+            || ngx_strncmp(item[0]->string.data, "Date", 4) != 0)
+        {
+            return NGX_DECLINED;
+        }
+
+        path = ngx_array_push(dates);
+        if (path == NULL) {
+            return NGX_ERROR;
+        }
+
+        path->data = prefix;
+        path->len = len;
+
+        return NGX_OK;
+    }
+
+    if (v->type != NGX_HTTP_BACKEND_JSON_OBJECT) {
+        return NGX_DECLINED;
+    }
+
+    m = v->items.elts;
+
+    for (i = 0; i < v->items.nelts; i++) {
+        p = ngx_pnalloc(pool, len + 1 + m[i].key.len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (len) {
+            ngx_memcpy(p, prefix, len);
+            p[len] = '.';
+            ngx_memcpy(p + len + 1, m[i].key.data, m[i].key.len);
+
+        } else {
+            ngx_memcpy(p, m[i].key.data, m[i].key.len);
+        }
+
+        if (ngx_http_backend_legacy_dates(pool, dates, m[i].value, p,
+                                          len ? len + 1 + m[i].key.len
+                                              : m[i].key.len,
+                                          depth + 1)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
         }
     }
 
@@ -678,6 +932,13 @@ ngx_http_backend_legacy_envelope(ngx_http_backend_json_t *env,
     }
 
     *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    /* superjson: {"error":{"json":{...}}} */
+    data = ngx_http_backend_json_get(v, (u_char *) "json", 4);
+
+    if (data && data->type == NGX_HTTP_BACKEND_JSON_OBJECT) {
+        v = data;
+    }
 
     data = ngx_http_backend_json_get(v, (u_char *) "data", 4);
 
@@ -739,6 +1000,19 @@ ngx_http_backend_legacy_fail(ngx_http_backend_ctx_t *ctx,
                         "{\"error\":{\"message\":\"INTERNAL_SERVER_ERROR\","
                         "\"code\":-32603,\"data\":{\"code\":"
                         "\"INTERNAL_SERVER_ERROR\",\"httpStatus\":500}}}");
+            code = NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR;
+        }
+
+        /* rpc.c transforms our own calls' envelopes, not these */
+        if (ctx->superjson && !ctx->jsonl
+            && ngx_http_backend_superjson_error(r->pool, &call->out)
+               != NGX_OK)
+        {
+            ngx_str_set(&call->out,
+                        "{\"error\":{\"json\":{\"message\":"
+                        "\"INTERNAL_SERVER_ERROR\",\"code\":-32603,\"data\":"
+                        "{\"code\":\"INTERNAL_SERVER_ERROR\","
+                        "\"httpStatus\":500}}}}");
             code = NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR;
         }
 

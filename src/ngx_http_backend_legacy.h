@@ -67,6 +67,15 @@ ngx_uint_t ngx_http_backend_legacy_calls(ngx_http_request_t *r,
 /* rpc_start(): the input must be parsed for the legacy server's sake */
 ngx_uint_t ngx_http_backend_legacy_needs_input(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, ngx_uint_t legacy);
+/*
+ * rpc_start(): each call's input as the client wrote it (before superjson
+ * reads it), kept when the legacy server may be sent it
+ */
+ngx_int_t ngx_http_backend_legacy_save_input(ngx_http_request_t *r,
+    ngx_http_backend_ctx_t *ctx, ngx_uint_t legacy);
+/* that input of a call, or NULL */
+ngx_str_t *ngx_http_backend_legacy_raw(ngx_http_request_t *r,
+    ngx_uint_t index);
 /* rpc_start(): the marked calls sent, as one request; NGX_ERROR: no memory */
 ngx_int_t ngx_http_backend_legacy_start(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx, u_char *body, size_t len);

@@ -495,6 +495,11 @@ ngx_http_backend_rpc_start(ngx_http_request_t *r, ngx_http_backend_ctx_t *ctx,
                                                &msg);
         }
 
+        /* the legacy server's inputs as the client wrote them */
+        if (ngx_http_backend_legacy_save_input(r, ctx, legacy) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         if (ctx->superjson && ctx->input) {
             /* a bad envelope is bad input, as invalid JSON is */
             rc = ngx_http_backend_superjson_input(r->pool, &ctx->input,
@@ -1686,7 +1691,8 @@ ngx_http_backend_rpc_call_done(ngx_http_backend_call_t *call)
     ctx = call->ctx;
     r = ctx->request;
 
-    if (ctx->superjson && !ctx->jsonl
+    /* a legacy call's envelope is the legacy's, transformed already */
+    if (ctx->superjson && !ctx->jsonl && !call->legacy
         && ngx_http_backend_superjson_call(r->pool, &call->out, call->dates)
            != NGX_OK)
     {

@@ -59,6 +59,7 @@ typedef struct {
     ngx_event_t                       free;
 
     unsigned                          done:1;
+    unsigned                          superjson:1;
 } ngx_http_backend_shadow_t;
 
 
@@ -92,6 +93,8 @@ static ngx_uint_t ngx_http_backend_shadow_ignored(
     ngx_http_backend_shadow_diff_t *d, ngx_uint_t depth);
 static ngx_int_t ngx_http_backend_shadow_path(ngx_pool_t *pool,
     ngx_http_backend_shadow_diff_t *d, ngx_str_t *where);
+static ngx_http_backend_json_t *ngx_http_backend_shadow_unwrap(
+    ngx_http_backend_json_t *v);
 static void ngx_http_backend_shadow_free(ngx_event_t *ev);
 static void ngx_http_backend_shadow_empty(ngx_event_t *ev);
 
@@ -203,6 +206,7 @@ ngx_http_backend_shadow_start(ngx_http_backend_call_t *call,
     sh->series = series;
     sh->procedure = &call->proc->name;
     sh->status = call->status;
+    sh->superjson = call->ctx->superjson;
 
     sh->ours.data = ngx_pstrdup(pool, &call->out);
     sh->ours.len = call->out.len;
@@ -372,7 +376,7 @@ ngx_http_backend_shadow_sub(ngx_http_backend_shadow_t *sh,
 {
     u_char                              *p;
     size_t                               escape;
-    ngx_str_t                            uri, args, json;
+    ngx_str_t                            uri, args, json, *raw;
     ngx_buf_t                           *b;
     ngx_chain_t                         *cl;
     ngx_http_request_t                  *r, *sr;
@@ -396,7 +400,13 @@ ngx_http_backend_shadow_sub(ngx_http_backend_shadow_t *sh,
     ngx_str_null(&json);
     ngx_str_null(&args);
 
-    if (call->input) {
+    /* the input as the client wrote it (superjson's, before it was read) */
+    raw = ngx_http_backend_legacy_raw(call->ctx->request, call->index);
+
+    if (raw) {
+        json = *raw;
+
+    } else if (call->input) {
         if (ngx_http_backend_json_serialize(r->pool, call->input, &json)
             != NGX_OK)
         {
@@ -666,6 +676,12 @@ ngx_http_backend_shadow_compare(ngx_http_backend_shadow_t *sh,
     a = a ? ngx_http_backend_json_get(a, (u_char *) "data", 4) : NULL;
     b = b ? ngx_http_backend_json_get(b, (u_char *) "data", 4) : NULL;
 
+    if (sh->superjson) {
+        /* the values, whichever side transformed them (a stream's line) */
+        a = ngx_http_backend_shadow_unwrap(a);
+        b = ngx_http_backend_shadow_unwrap(b);
+    }
+
     d = ngx_pcalloc(pool, sizeof(ngx_http_backend_shadow_diff_t));
     if (d == NULL) {
         ngx_str_set(where, "$");
@@ -868,6 +884,32 @@ ngx_http_backend_shadow_path(ngx_pool_t *pool,
     where->len = p - where->data;
 
     return NGX_OK;
+}
+
+
+/* superjson's {"json":<value>,"meta":...}: the value */
+
+static ngx_http_backend_json_t *
+ngx_http_backend_shadow_unwrap(ngx_http_backend_json_t *v)
+{
+    ngx_http_backend_json_t  *json;
+
+    if (v == NULL || v->type != NGX_HTTP_BACKEND_JSON_OBJECT
+        || v->items.nelts > 2)
+    {
+        return v;
+    }
+
+    json = ngx_http_backend_json_get(v, (u_char *) "json", 4);
+
+    if (json == NULL
+        || (v->items.nelts == 2
+            && ngx_http_backend_json_get(v, (u_char *) "meta", 4) == NULL))
+    {
+        return v;
+    }
+
+    return json;
 }
 
 

@@ -5,8 +5,14 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 export class Legacy {
+  // transformer: 'superjson' for initTRPC.create({ transformer: superjson })
+  constructor({ transformer = '' } = {}) {
+    this.transformer = transformer;
+  }
+
   async start() {
-    this.child = spawn(process.execPath, [join(import.meta.dirname, '../fixtures/legacy-server.mjs'), '0'],
+    this.child = spawn(process.execPath, [join(import.meta.dirname, '../fixtures/legacy-server.mjs'), '0',
+                                          this.transformer],
                        { stdio: ['ignore', 'pipe', 'inherit'] });
     this.exited = new Promise((ok) => this.child.on('exit', ok));
     const lines = createInterface({ input: this.child.stdout });
