@@ -311,7 +311,8 @@ ngx_http_backend_legacy_start(ngx_http_request_t *r,
     } else {
         /* a batch of some of the calls: their inputs, renumbered */
 
-        if (ctx->input_error.len) {
+        if (ctx->input_error.len && lg->raw == NULL) {
+            /* not JSON (superjson's envelope of another call may be bad) */
             ngx_http_backend_legacy_fail(ctx, NGX_HTTP_BACKEND_BAD_REQUEST,
                                          &ctx->input_error);
             return NGX_OK;
