@@ -213,3 +213,17 @@ qr/\[emerg\] .*invalid parameter "rate=2" in .*nginx\.conf:\d+/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid parameter "ignore=a,,b" in .*nginx\.conf:\d+/
+
+
+
+=== TEST 15: superjson: the legacy calls of a split batch get their inputs as written, even when another call's envelope is refused
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_transformer superjson; backend_rpc_legacy /_legacy/; }
+    location /_legacy/ { internal; return 200 '[{"result":{"data":{"json":"$args"}}}]'; }
+--- request
+GET /trpc/echo,x?batch=1&input=%7B%220%22%3A%7B%22json%22%3A%5B%5D%2C%22meta%22%3A%7B%22values%22%3A%5B%22map%22%5D%7D%7D%2C%221%22%3A%7B%22json%22%3A%7B%22a%22%3A1%7D%7D%7D
+--- response_body chomp
+[{"result":{"data":{"json":"ours"}}},{"result":{"data":{"json":"batch=1&input=%7B%220%22%3A%7B%22json%22%3A%7B%22a%22%3A1%7D%7D%7D"}}}]
+--- no_error_log
+[error]
