@@ -14,11 +14,18 @@ const legacy = new Legacy({ transformer: 'superjson' });
 let nginx;
 
 const http = `
+    backend_metrics_zone metrics 2m;
     backend_pg main "${conninfo()}" max=4 query_timeout=5s;
     backend_procedure health { type query; tier public; data '{"ok":true}'; }
     backend_procedure native.when {
         tier public; sql "select '2021-05-06T07:08:09.123Z'::timestamptz as at, $1::int as n";
         params input.n; result one;
+    }
+    backend_procedure shadow.same {
+        tier public;
+        sql "select $1::int as id, 'item ' || $1 as title, array['a', 'b'] as tags,
+                    '2020-01-01T00:00:00Z'::timestamptz as at";
+        params input.id; result one;
     }
 `;
 
@@ -31,7 +38,9 @@ before(async () => {
             backend_rpc;
             backend_rpc_transformer superjson;
             backend_rpc_legacy /_legacy/;
+            backend_rpc_shadow shadow.same rate=1 ignore=$.at;
         }
+        location = /metrics { backend_metrics; }
         location /trpc-down/ {
             backend_rpc;
             backend_rpc_transformer superjson;
@@ -119,3 +128,24 @@ for (const [name, link] of [['httpLink', httpLink], ['httpBatchLink', httpBatchL
     });
   });
 }
+
+test('shadow calls with superjson: the input as the client wrote it, the values compared', async () => {
+  const count = async (outcome) => {
+    const text = await (await fetch(nginx.url.replace('/trpc', '/metrics'))).text();
+    const m = new RegExp(`^backend_shadow_calls_total\\{procedure="shadow\\.same",outcome="${outcome}"\\} (\\d+)$`, 'm')
+      .exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  for (const link of [httpLink, httpBatchLink, httpBatchStreamLink]) {
+    const c = createTRPCClient({ links: [link({ url: nginx.url, transformer: superjson })] });
+    assert.deepEqual(await c.shadow.same.query({ id: 5 }),
+                     { id: 5, title: 'item 5', tags: ['a', 'b'], at: new Date('2020-01-01T00:00:00Z') });
+  }
+  let n = 0;
+  for (let i = 0; i < 300 && n < 3; i++) {
+    n = await count('match');
+    if (n < 3) await new Promise((ok) => setTimeout(ok, 50));
+  }
+  assert.equal(n, 3);
+  assert.equal(await count('mismatch') + await count('legacy_error'), 0);
+});
