@@ -404,7 +404,13 @@ ngx_http_backend_shadow_sub(ngx_http_backend_shadow_t *sh,
     raw = ngx_http_backend_legacy_raw(call->ctx->request, call->index);
 
     if (raw) {
-        json = *raw;
+        /* the client's request ends first: its pool too */
+        json.data = ngx_pstrdup(r->pool, raw);
+        if (json.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        json.len = raw->len;
 
     } else if (call->input) {
         if (ngx_http_backend_json_serialize(r->pool, call->input, &json)

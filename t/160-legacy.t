@@ -227,3 +227,76 @@ GET /trpc/echo,x?batch=1&input=%7B%220%22%3A%7B%22json%22%3A%5B%5D%2C%22meta%22%
 [{"result":{"data":{"json":"ours"}}},{"result":{"data":{"json":"batch=1&input=%7B%220%22%3A%7B%22json%22%3A%7B%22a%22%3A1%7D%7D%7D"}}}]
 --- no_error_log
 [error]
+
+
+
+=== TEST 16: shadow: the same data in another order and spelling matches; the client has ours
+--- http_config
+    backend_metrics_zone metrics 1m;
+    backend_procedure p { tier public; data '{"a":1,"b":[1,2.5,"x"],"c":{"x":null,"y":true},"at":"now"}'; }
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_legacy /_legacy/; backend_rpc_shadow rate=1 ignore=$.at; }
+    location /_legacy/ { internal; return 200 '{"result":{"data":{"c":{"y":true,"x":null},"b":[1.0,25e-1,"x"],"a":1,"at":"then"}}}'; }
+    location = /metrics { backend_metrics; }
+--- request eval
+["GET /trpc/p", "GET /metrics"]
+--- response_body_like eval
+['^\{"result":\{"data":\{"a":1,"b":\[1,2\.5,"x"\],"c":\{"x":null,"y":true\},"at":"now"\}\}\}$',
+ 'backend_shadow_calls_total\{procedure="p",outcome="match"\} 1\n(?s:.*)backend_shadow_calls_total\{procedure="p",outcome="mismatch"\} 0\n']
+--- no_error_log
+[warn]
+[error]
+
+
+
+=== TEST 17: shadow: the first difference, a missing member, an extra one, a status, a code
+--- http_config
+    backend_metrics_zone metrics 1m;
+    backend_procedure p1 { tier public; data '{"a":[{"t":"one"},{"t":"two"}]}'; }
+    backend_procedure p2 { tier public; data '{"a":1}'; }
+    backend_procedure p3 { tier public; data '{"a":1}'; }
+    backend_procedure p4 { tier public; data '{"a":1}'; }
+    backend_procedure p5 { tier protected; data '{"a":1}'; }
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_legacy /_legacy/; backend_rpc_shadow rate=1; }
+    location = /_legacy/p1 { internal; return 200 '{"result":{"data":{"a":[{"t":"one"},{"t":"deux"}]}}}'; }
+    location = /_legacy/p2 { internal; return 200 '{"result":{"data":{}}}'; }
+    location = /_legacy/p3 { internal; return 200 '{"result":{"data":{"a":1,"b":2}}}'; }
+    location = /_legacy/p4 { internal; return 404 '{"error":{"message":"x","code":-32004,"data":{"code":"NOT_FOUND","httpStatus":404}}}'; }
+    location = /_legacy/p5 { internal; return 401 '{"error":{"message":"no","code":-32001,"data":{"code":"UNAUTHORIZED","httpStatus":401}}}'; }
+    location = /metrics { backend_metrics; }
+--- request eval
+["GET /trpc/p1", "GET /trpc/p2", "GET /trpc/p3", "GET /trpc/p4", "GET /trpc/p5", "GET /metrics"]
+--- error_code eval
+[200, 200, 200, 200, 401, 200]
+--- response_body_like eval
+['"two"', '^\{"result":\{"data":\{"a":1\}\}\}$', '^\{"result":\{"data":\{"a":1\}\}\}$', '^\{"result":\{"data":\{"a":1\}\}\}$', 'UNAUTHORIZED',
+ 'outcome="mismatch"\} 1\n(?s:.*)outcome="mismatch"\} 1\n(?s:.*)outcome="mismatch"\} 1\n(?s:.*)outcome="mismatch"\} 1\n(?s:.*)procedure="p5",outcome="match"\} 1\n']
+--- error_log eval
+[qr/\[warn\] .*backend shadow: procedure "p1" request [0-9a-f]+: mismatch at \$\.a\.1\.t/,
+ qr/\[warn\] .*backend shadow: procedure "p2" request [0-9a-f]+: mismatch at \$\.a/,
+ qr/\[warn\] .*backend shadow: procedure "p3" request [0-9a-f]+: mismatch at \$\.b/,
+ qr/\[warn\] .*backend shadow: procedure "p4" request [0-9a-f]+: mismatch at status 200 != 404/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 18: shadow: not JSON is legacy_error; mutations are not sent
+--- http_config
+    backend_metrics_zone metrics 1m;
+    backend_procedure q { tier public; data '1'; }
+    backend_procedure m { type mutation; tier public; data '1'; }
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_legacy /_legacy/; backend_rpc_shadow rate=1; }
+    location /_legacy/ { internal; return 200 'maintenance'; }
+    location = /metrics { backend_metrics; }
+--- request eval
+["GET /trpc/q", "POST /trpc/m", "GET /metrics"]
+--- response_body_like eval
+['^\{"result":\{"data":1\}\}$', '^\{"result":\{"data":1\}\}$',
+ 'procedure="q",outcome="legacy_error"\} 1\n(?s:.*)procedure="m",outcome="match"\} 0\n(?s:.*)procedure="m",outcome="mismatch"\} 0\n(?s:.*)procedure="m",outcome="legacy_error"\} 0\n']
+--- error_log
+legacy error: not JSON
+--- no_error_log
+[error]

@@ -155,6 +155,15 @@ test('the client and its keep-alive connection do not wait for the shadow', asyn
   assert.equal(await reaches('legacy.slow', 'mismatch', 1), 1);
 });
 
+// before the next test, whose shadow calls are still under way when it ends
+test('a reload while a shadow call is under way: the old worker finishes and counts it', async () => {
+  const before = await counter('legacy.slow', 'mismatch');
+  assert.deepEqual(await client().legacy.slow.query(1500), { slept: 0 });
+  await nginx.reload();
+  assert.equal(await reaches('legacy.slow', 'mismatch', before + 1), before + 1);
+  assert.deepEqual(nginx.problems(), []);
+});
+
 test('over max= in flight, shadow calls are dropped and counted', async () => {
   const c = client();
   const before = await counter('legacy.slow', 'dropped');
