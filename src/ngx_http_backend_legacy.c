@@ -149,7 +149,8 @@ ngx_http_backend_legacy_calls(ngx_http_request_t *r,
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_legacy_module);
 
-    if (llcf->uri.len == 0) {
+    /* a legacy location that is a backend_rpc one: no loop */
+    if (llcf->uri.len == 0 || r != r->main) {
         return 0;
     }
 

@@ -111,6 +111,11 @@ ngx_http_backend_shadow_call(ngx_http_backend_call_t *call)
     r = call->ctx->request;
     proc = call->proc;
 
+    if (r != r->main) {
+        /* a shadow's own call, in a legacy location that is ours: no loop */
+        return;
+    }
+
     sc = ngx_http_backend_shadow_find(r, proc);
 
     if (sc == NULL

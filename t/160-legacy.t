@@ -300,3 +300,23 @@ GET /trpc/echo,x?batch=1&input=%7B%220%22%3A%7B%22json%22%3A%5B%5D%2C%22meta%22%
 legacy error: not JSON
 --- no_error_log
 [error]
+
+
+
+=== TEST 19: a legacy location that is a backend_rpc one answers NOT_FOUND, no loop; its shadow calls make no more
+--- http_config
+    backend_metrics_zone metrics 1m;
+    backend_procedure p { tier public; data '1'; }
+--- config
+    location /trpc/ { backend_rpc; backend_rpc_legacy /trpc/; backend_rpc_shadow rate=1; }
+    location = /metrics { backend_metrics; }
+--- request eval
+["GET /trpc/nope", "GET /trpc/p", "GET /metrics"]
+--- error_code eval
+[404, 200, 200]
+--- response_body_like eval
+['^\{"error":\{"message":"No procedure found on path [^,]+,"code":-32004,"data":\{"code":"NOT_FOUND","httpStatus":404,"path":"nope"\}\}\}$',
+ '^\{"result":\{"data":1\}\}$',
+ 'procedure="p",outcome="match"\} 1\n']
+--- no_error_log
+[error]
