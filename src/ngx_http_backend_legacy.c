@@ -194,8 +194,16 @@ ngx_http_backend_legacy_save_input(ngx_http_request_t *r,
 
     u_char  buf[NGX_INT_T_LEN];
 
+    /*
+     * a split batch's legacy calls, and superjson's inputs (read in place
+     * next); a shadow call otherwise sends the input as it was read, on
+     * the few calls sampled
+     */
+
     if (ctx->input == NULL
-        || !ngx_http_backend_legacy_needs_input(r, ctx, legacy))
+        || !((legacy && legacy < ctx->ncalls)
+             || (ctx->superjson
+                 && ngx_http_backend_legacy_needs_input(r, ctx, legacy))))
     {
         return NGX_OK;
     }
