@@ -31,6 +31,7 @@
 #define NGX_HTTP_BACKEND_RESULT_ONE    1
 #define NGX_HTTP_BACKEND_RESULT_VALUE  2
 #define NGX_HTTP_BACKEND_RESULT_NONE   3
+#define NGX_HTTP_BACKEND_RESULT_JSON   4   /* a call's answer, as JSON */
 
 #define NGX_HTTP_BACKEND_PARAM_INPUT   0
 #define NGX_HTTP_BACKEND_PARAM_CTX     1
@@ -73,6 +74,11 @@ typedef struct {
 } ngx_http_backend_param_t;
 
 
+/* "call": an external API's adapter (ngx_http_backend_adapter.c) */
+typedef struct ngx_http_backend_adapter_call_s
+    ngx_http_backend_adapter_call_t;
+
+
 typedef struct {
     ngx_str_t                       name;
     ngx_uint_t                      type;
@@ -91,6 +97,8 @@ typedef struct {
 
     ngx_http_backend_pg_server_t   *server;
     ngx_http_backend_pg_stmt_t     *stmt;
+
+    ngx_http_backend_adapter_call_t  *call;
 
     /* metrics: calls by outcome, durations */
     ngx_http_backend_series_t      *calls[NGX_HTTP_BACKEND_NCODES];
@@ -273,9 +281,21 @@ ngx_int_t ngx_http_backend_superjson_call(ngx_pool_t *pool, ngx_str_t *out,
 ngx_int_t ngx_http_backend_superjson_error(ngx_pool_t *pool, ngx_str_t *out);
 ngx_int_t ngx_http_backend_superjson_line(ngx_pool_t *pool, ngx_str_t *line,
     ngx_http_backend_ctx_t *ctx, ngx_http_backend_call_t *one);
+/* a call's answer: data (JSON, NULL: undefined), or an error */
+void ngx_http_backend_rpc_call_result(ngx_http_backend_call_t *call,
+    ngx_str_t *data);
+void ngx_http_backend_rpc_call_error(ngx_http_backend_call_t *call,
+    ngx_http_backend_error_e code, ngx_str_t *message);
+/* ctx.<field>: the offset of its ngx_str_t in the request's context */
+ngx_int_t ngx_http_backend_ctx_field_offset(ngx_str_t *name, size_t *offset);
+/* ngx_http_backend_adapter.c: "call" in a procedure block, and a call */
+char *ngx_http_backend_adapter_call(ngx_conf_t *cf,
+    ngx_http_backend_proc_t *proc);
+void ngx_http_backend_adapter_run(ngx_http_backend_call_t *call);
 
 
 extern ngx_module_t  ngx_http_backend_module;
+extern ngx_module_t  ngx_http_backend_adapter_module;
 
 
 #endif /* _NGX_HTTP_BACKEND_H_INCLUDED_ */

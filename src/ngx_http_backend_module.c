@@ -950,6 +950,10 @@ ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
         return NGX_CONF_OK;
     }
 
+    if (ngx_http_backend_is("call")) {
+        return ngx_http_backend_adapter_call(cf, proc);
+    }
+
     if (ngx_http_backend_is("invalidate")) {
         /* invalidate user|session column: the cached contexts it names */
 
@@ -1037,6 +1041,13 @@ ngx_http_backend_procedure_item(ngx_conf_t *cf, ngx_command_t *dummy,
                    && ngx_strncmp(value[1].data, "none", 4) == 0)
         {
             proc->result = NGX_HTTP_BACKEND_RESULT_NONE;
+
+        } else if (value[1].len == 4
+                   && ngx_strncmp(value[1].data, "json", 4) == 0)
+        {
+            /* a call's answer: checked against "call" at the brace */
+            proc->result = NGX_HTTP_BACKEND_RESULT_JSON;
+            return NGX_CONF_OK;
 
         } else {
             goto invalid;
@@ -1308,6 +1319,23 @@ ngx_http_backend_procedure_check(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
         proc->type = NGX_HTTP_BACKEND_QUERY;
     }
 
+    if (proc->call || proc->result == NGX_HTTP_BACKEND_RESULT_JSON) {
+        /* sql and a call together are not supported (docs/directives.md) */
+        if (proc->call == NULL || proc->sql.data || proc->data.data
+            || proc->params.nelts || proc->needs_sql_line)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "procedure \"%V\": \"call\" goes with "
+                               "\"result json\" only (no \"sql\", \"data\", "
+                               "\"params\", \"database\", \"invalidate\" or "
+                               "another \"result\")", &proc->name);
+            return NGX_CONF_ERROR;
+        }
+
+        proc->result = NGX_HTTP_BACKEND_RESULT_JSON;
+        return NGX_CONF_OK;
+    }
+
     if (proc->sql.data && proc->data.data) {
         cf->conf_file->line = ngx_max(proc->sql_line, proc->data_line);
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1383,6 +1411,24 @@ ngx_http_backend_procedure_check(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
     }
 
     return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_backend_ctx_field_offset(ngx_str_t *name, size_t *offset)
+{
+    ngx_http_backend_ctx_field_t  *f;
+
+    for (f = ngx_http_backend_ctx_fields; f->name.len; f++) {
+        if (f->name.len == name->len
+            && ngx_strncmp(f->name.data, name->data, name->len) == 0)
+        {
+            *offset = f->offset;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 

@@ -54,9 +54,9 @@ static void ngx_http_backend_rpc_invalidated(
     ngx_http_backend_invalidate_t *inv);
 static void ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q);
 static ngx_uint_t ngx_http_backend_rpc_bad_value(u_char *sqlstate);
-static void ngx_http_backend_rpc_call_error(ngx_http_backend_call_t *call,
+void ngx_http_backend_rpc_call_error(ngx_http_backend_call_t *call,
     ngx_http_backend_error_e code, ngx_str_t *message);
-static void ngx_http_backend_rpc_call_result(ngx_http_backend_call_t *call,
+void ngx_http_backend_rpc_call_result(ngx_http_backend_call_t *call,
     ngx_str_t *data);
 static void ngx_http_backend_rpc_call_metrics(ngx_http_backend_call_t *call);
 static ngx_int_t ngx_http_backend_rpc_send(ngx_http_backend_ctx_t *ctx);
@@ -1103,6 +1103,11 @@ ngx_http_backend_rpc_call(ngx_http_backend_call_t *call)
         }
     }
 
+    if (proc->call) {
+        ngx_http_backend_adapter_run(call);
+        return;
+    }
+
     if (proc->stmt == NULL) {
         if (proc->data_user) {
             ngx_http_backend_rpc_call_result(call,
@@ -1615,7 +1620,7 @@ ngx_http_backend_rpc_bad_value(u_char *sqlstate)
 }
 
 
-static void
+void
 ngx_http_backend_rpc_call_error(ngx_http_backend_call_t *call,
     ngx_http_backend_error_e code, ngx_str_t *message)
 {
@@ -1641,7 +1646,7 @@ ngx_http_backend_rpc_call_error(ngx_http_backend_call_t *call,
 }
 
 
-static void
+void
 ngx_http_backend_rpc_call_result(ngx_http_backend_call_t *call,
     ngx_str_t *data)
 {

@@ -1,0 +1,2731 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/rand.h>
+
+#include "ngx_http_backend.h"
+#include "ngx_http_backend_adapter.h"
+#include "ngx_http_backend_cache.h"
+
+
+/*
+ * backend_adapter blocks and the "call" of a procedure: each attempt is a
+ * subrequest (in memory, in the background, so that it neither holds up
+ * the parent's output nor needs it) to the adapter's internal location,
+ * whose proxy_pass makes the exchange with nginx's own upstream
+ * machinery.  Around it: a timer per attempt, one for the whole call (the
+ * budget), retries with backoff, and the node's breaker, rate limit and
+ * last good answers in shared memory (docs/directives.md).
+ */
+
+
+#define NGX_HTTP_BACKEND_ADAPTER_STATES      256
+#define NGX_HTTP_BACKEND_ADAPTER_NAME_MAX    64
+
+#define NGX_HTTP_BACKEND_ADAPTER_CACHE       'A'
+
+/* what ends an attempt or a call; the metrics' outcome labels */
+
+#define NGX_HTTP_BACKEND_ADAPTER_OK          0
+#define NGX_HTTP_BACKEND_ADAPTER_TIMEOUT     1
+#define NGX_HTTP_BACKEND_ADAPTER_ERROR       2
+#define NGX_HTTP_BACKEND_ADAPTER_5XX         3
+#define NGX_HTTP_BACKEND_ADAPTER_429         4
+#define NGX_HTTP_BACKEND_ADAPTER_4XX         5
+#define NGX_HTTP_BACKEND_ADAPTER_MALFORMED   6
+#define NGX_HTTP_BACKEND_ADAPTER_ATTEMPTS    7   /* outcomes of an attempt */
+#define NGX_HTTP_BACKEND_ADAPTER_OPEN        7
+#define NGX_HTTP_BACKEND_ADAPTER_LIMITED     8
+#define NGX_HTTP_BACKEND_ADAPTER_BUDGET      9
+#define NGX_HTTP_BACKEND_ADAPTER_DEGRADED    10
+#define NGX_HTTP_BACKEND_ADAPTER_OUTCOMES    11
+
+/* retries on=: failures, and statuses by a bit each */
+
+#define NGX_HTTP_BACKEND_RETRY_TIMEOUT       0x0001
+#define NGX_HTTP_BACKEND_RETRY_ERROR         0x0002
+#define NGX_HTTP_BACKEND_RETRY_429           0x0004
+#define NGX_HTTP_BACKEND_RETRY_500           0x0008
+#define NGX_HTTP_BACKEND_RETRY_502           0x0010
+#define NGX_HTTP_BACKEND_RETRY_503           0x0020
+#define NGX_HTTP_BACKEND_RETRY_504           0x0040
+#define NGX_HTTP_BACKEND_RETRY_5XX           0x0080
+
+#define NGX_HTTP_BACKEND_ADAPTER_PART_TEXT   0
+#define NGX_HTTP_BACKEND_ADAPTER_PART_INPUT  1
+#define NGX_HTTP_BACKEND_ADAPTER_PART_CTX    2
+
+
+typedef struct {
+    u_char                          name[NGX_HTTP_BACKEND_ADAPTER_NAME_MAX];
+    size_t                          len;        /* 0: a free slot */
+    ngx_http_backend_breaker_t      breaker;
+    ngx_http_backend_bucket_t       bucket;
+} ngx_http_backend_adapter_state_t;
+
+
+typedef struct {
+    ngx_http_backend_adapter_state_t  states[NGX_HTTP_BACKEND_ADAPTER_STATES];
+} ngx_http_backend_adapter_sh_t;
+
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_str_t                       location;
+    ngx_msec_t                      timeout;
+    ngx_msec_t                      budget;
+    ngx_uint_t                      retries;
+    ngx_uint_t                      retry_on;
+    ngx_msec_t                      backoff;
+    ngx_msec_t                      backoff_max;
+    ngx_uint_t                      jitter;
+    ngx_str_t                       idempotency;    /* a header name */
+    ngx_http_backend_breaker_conf_t breaker;        /* failures 0: none */
+    ngx_uint_t                      rate;           /* 0: none */
+    ngx_uint_t                      burst;
+    ngx_msec_t                      stale;          /* 0: fail */
+
+    ngx_http_backend_adapter_state_t  *state;       /* in the zone */
+
+    ngx_http_backend_series_t      *calls[NGX_HTTP_BACKEND_ADAPTER_OUTCOMES];
+    ngx_http_backend_series_t      *attempts[NGX_HTTP_BACKEND_ADAPTER_ATTEMPTS];
+    ngx_http_backend_series_t      *duration;
+    ngx_http_backend_series_t      *state_gauge[3];
+    ngx_http_backend_series_t      *transitions[3];
+    ngx_http_backend_series_t      *degraded[2];    /* open, budget */
+
+    u_char                         *file;
+    ngx_uint_t                      line;
+} ngx_http_backend_adapter_t;
+
+
+typedef struct {
+    ngx_uint_t                      type;
+    ngx_str_t                       text;
+    ngx_array_t                     path;           /* input.a.b */
+    size_t                          field;          /* ctx.<field> */
+    unsigned                        query:1;        /* after the '?' */
+} ngx_http_backend_adapter_part_t;
+
+
+struct ngx_http_backend_adapter_call_s {
+    ngx_str_t                       name;
+    ngx_http_backend_adapter_t     *adapter;
+    ngx_uint_t                      method;
+    ngx_str_t                       method_name;
+    ngx_str_t                       target;         /* as written */
+    ngx_array_t                     parts;          /* of part_t */
+    unsigned                        body:1;         /* body=input */
+    unsigned                        uses_ctx:1;
+    ngx_uint_t                      line;
+};
+
+
+typedef struct {
+    ngx_array_t                     adapters;       /* of adapter_t */
+    ngx_http_backend_cache_t       *cache;          /* last good answers */
+    ngx_shm_zone_t                 *state_zone;
+    ngx_slab_pool_t                *shpool;
+    ngx_http_backend_adapter_sh_t  *sh;
+    u_char                         *zone_file;
+    ngx_uint_t                      zone_line;
+} ngx_http_backend_adapter_main_conf_t;
+
+
+typedef struct ngx_http_backend_adapter_run_s  ngx_http_backend_adapter_run_t;
+
+
+typedef struct {
+    ngx_http_backend_adapter_run_t *run;            /* NULL: given up */
+    ngx_http_request_t             *sr;
+    ngx_uint_t                      n;
+} ngx_http_backend_adapter_attempt_t;
+
+
+struct ngx_http_backend_adapter_run_s {
+    ngx_http_backend_call_t        *call;
+    ngx_http_backend_adapter_t     *adapter;
+    ngx_http_backend_adapter_call_t  *cc;
+    ngx_http_backend_adapter_main_conf_t  *amcf;
+
+    ngx_str_t                       uri;
+    ngx_str_t                       body;
+    ngx_str_t                       key;            /* idempotency */
+    ngx_str_t                       stale_key;
+
+    ngx_uint_t                      attempts;
+    ngx_msec_t                      deadline;
+    uint64_t                        start;
+
+    ngx_event_t                     timer;          /* attempt or wait */
+    ngx_event_t                     budget;
+    ngx_event_t                     ended;          /* posted */
+
+    ngx_http_backend_adapter_attempt_t  *attempt;
+
+    /* the last attempt's end */
+    ngx_uint_t                      outcome;
+    ngx_uint_t                      status;
+    ngx_msec_t                      retry_after;
+    ngx_str_t                       answer;
+
+    unsigned                        probe:1;
+    unsigned                        has_retry_after:1;
+    unsigned                        finished:1;
+};
+
+
+static void ngx_http_backend_adapter_attempt(
+    ngx_http_backend_adapter_run_t *run);
+static ngx_int_t ngx_http_backend_adapter_subrequest(
+    ngx_http_backend_adapter_run_t *run);
+static ngx_int_t ngx_http_backend_adapter_sr_done(ngx_http_request_t *sr,
+    void *data, ngx_int_t rc);
+static void ngx_http_backend_adapter_ended(ngx_event_t *ev);
+static void ngx_http_backend_adapter_timer(ngx_event_t *ev);
+static void ngx_http_backend_adapter_budget(ngx_event_t *ev);
+static void ngx_http_backend_adapter_attempt_end(
+    ngx_http_backend_adapter_run_t *run);
+static void ngx_http_backend_adapter_give_up(
+    ngx_http_backend_adapter_run_t *run);
+static void ngx_http_backend_adapter_report(
+    ngx_http_backend_adapter_run_t *run, ngx_uint_t what);
+static void ngx_http_backend_adapter_transition(ngx_http_backend_adapter_t *a,
+    ngx_uint_t from, ngx_uint_t to, ngx_log_t *log);
+static void ngx_http_backend_adapter_finish(
+    ngx_http_backend_adapter_run_t *run, ngx_uint_t outcome);
+static ngx_int_t ngx_http_backend_adapter_stale(
+    ngx_http_backend_adapter_run_t *run, ngx_uint_t why);
+static ngx_int_t ngx_http_backend_adapter_header(ngx_http_request_t *r,
+    char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_backend_adapter_set_header(ngx_http_request_t *r,
+    char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_backend_adapter_target(
+    ngx_http_backend_adapter_run_t *run, ngx_str_t *err);
+static void ngx_http_backend_adapter_cleanup(void *data);
+static ngx_int_t ngx_http_backend_adapter_uri_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_backend_adapter_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void *ngx_http_backend_adapter_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_backend_adapter_init_main_conf(ngx_conf_t *cf,
+    void *conf);
+static char *ngx_http_backend_adapter_block(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_backend_adapter_item(ngx_conf_t *cf,
+    ngx_command_t *dummy, void *conf);
+static char *ngx_http_backend_adapter_zone(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_backend_adapter_metrics(ngx_conf_t *cf,
+    ngx_http_backend_adapter_t *a);
+static ngx_int_t ngx_http_backend_adapter_add_variables(ngx_conf_t *cf);
+
+
+static char *ngx_http_backend_adapter_outcomes[] = {
+    "ok", "timeout", "error", "5xx", "429", "4xx", "malformed",
+    "breaker_open", "rate_limited", "budget", "degraded"
+};
+
+
+static ngx_command_t  ngx_http_backend_adapter_commands[] = {
+
+    { ngx_string("backend_adapter"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_backend_adapter_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("backend_adapter_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_backend_adapter_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_backend_adapter_module_ctx = {
+    ngx_http_backend_adapter_add_variables, /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_backend_adapter_create_main_conf, /* create main configuration */
+    ngx_http_backend_adapter_init_main_conf, /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_backend_adapter_module = {
+    NGX_MODULE_V1,
+    &ngx_http_backend_adapter_module_ctx,  /* module context */
+    ngx_http_backend_adapter_commands,     /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_backend_adapter_vars[] = {
+
+    { ngx_string("backend_adapter_uri"), NULL,
+      ngx_http_backend_adapter_uri_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+/* rpc.c: a call whose procedure has "call" */
+
+void
+ngx_http_backend_adapter_run(ngx_http_backend_call_t *call)
+{
+    u_char                                *p;
+    ngx_str_t                              err;
+    ngx_http_request_t                    *r;
+    ngx_http_cleanup_t                    *cln;
+    ngx_http_backend_adapter_t            *a;
+    ngx_http_backend_adapter_run_t        *run;
+    ngx_http_backend_adapter_call_t       *cc;
+
+    r = call->ctx->request;
+    cc = call->proc->call;
+    a = cc->adapter;
+
+    run = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_adapter_run_t));
+    if (run == NULL) {
+        goto failed;
+    }
+
+    run->call = call;
+    run->adapter = a;
+    run->cc = cc;
+    run->amcf = ngx_http_get_module_main_conf(r,
+                                             ngx_http_backend_adapter_module);
+    run->start = ngx_http_backend_metrics_now();
+    run->deadline = ngx_current_msec + a->budget;
+
+    switch (ngx_http_backend_adapter_target(run, &err)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_http_backend_metrics_add(a->calls[NGX_HTTP_BACKEND_ADAPTER_4XX],
+                                     1);
+        ngx_http_backend_rpc_call_error(call, NGX_HTTP_BACKEND_BAD_REQUEST,
+                                        &err);
+        return;
+
+    default:
+        goto failed;
+    }
+
+    if (a->idempotency.len) {
+        /* one key per call, the same on every attempt */
+        u_char  rnd[16];
+
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+            goto failed;
+        }
+
+        run->key.data = ngx_pnalloc(r->pool, 2 * sizeof(rnd));
+        if (run->key.data == NULL) {
+            goto failed;
+        }
+
+        p = ngx_hex_dump(run->key.data, rnd, sizeof(rnd));
+        run->key.len = p - run->key.data;
+    }
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        goto failed;
+    }
+
+    cln->handler = ngx_http_backend_adapter_cleanup;
+    cln->data = run;
+
+    run->timer.handler = ngx_http_backend_adapter_timer;
+    run->timer.data = run;
+    run->timer.log = r->connection->log;
+
+    run->budget.handler = ngx_http_backend_adapter_budget;
+    run->budget.data = run;
+    run->budget.log = r->connection->log;
+
+    run->ended.handler = ngx_http_backend_adapter_ended;
+    run->ended.data = run;
+    run->ended.log = r->connection->log;
+
+    ngx_add_timer(&run->budget, a->budget);
+
+    call->running = 1;
+
+    ngx_http_backend_adapter_attempt(run);
+
+    return;
+
+failed:
+
+    ngx_http_backend_rpc_call_error(call,
+                                    NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR,
+                                    NULL);
+}
+
+
+static void
+ngx_http_backend_adapter_attempt(ngx_http_backend_adapter_run_t *run)
+{
+    ngx_int_t                    rc;
+    ngx_msec_t                   now, wait;
+    ngx_uint_t                   from, transition;
+    ngx_msec_int_t               left;
+    ngx_http_request_t          *r;
+    ngx_http_backend_adapter_t  *a;
+
+    a = run->adapter;
+    r = run->call->ctx->request;
+    now = ngx_current_msec;
+
+    left = (ngx_msec_int_t) (run->deadline - now);
+
+    if (left <= 0) {
+        ngx_http_backend_adapter_finish(run, NGX_HTTP_BACKEND_ADAPTER_BUDGET);
+        return;
+    }
+
+    if (a->state && a->breaker.failures) {
+        ngx_shmtx_lock(&run->amcf->shpool->mutex);
+
+        from = a->state->breaker.state;
+        rc = ngx_http_backend_breaker_allow(&a->state->breaker, &a->breaker,
+                                            now, &wait, &transition);
+
+        ngx_shmtx_unlock(&run->amcf->shpool->mutex);
+
+        if (transition != NGX_HTTP_BACKEND_BREAKER_NONE) {
+            ngx_http_backend_adapter_transition(a, from,
+                                          NGX_HTTP_BACKEND_BREAKER_HALF_OPEN,
+                                          r->connection->log);
+        }
+
+        if (rc == NGX_DECLINED) {
+            run->retry_after = wait;
+            run->has_retry_after = 1;
+            ngx_http_backend_adapter_finish(run,
+                                            NGX_HTTP_BACKEND_ADAPTER_OPEN);
+            return;
+        }
+
+        run->probe = (rc == NGX_AGAIN);
+
+        if (run->probe) {
+            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                          "backend adapter \"%V\": a probe through the "
+                          "half-open breaker", &a->name);
+        }
+    }
+
+    if (a->state && a->rate) {
+        ngx_shmtx_lock(&run->amcf->shpool->mutex);
+
+        rc = ngx_http_backend_bucket_take(&a->state->bucket, a->rate,
+                                          a->burst, now, &wait);
+
+        ngx_shmtx_unlock(&run->amcf->shpool->mutex);
+
+        if (rc == NGX_DECLINED) {
+            ngx_http_backend_adapter_report(run,
+                                            NGX_HTTP_BACKEND_BREAKER_NEUTRAL);
+            run->retry_after = wait;
+            run->has_retry_after = 1;
+            ngx_http_backend_adapter_finish(run,
+                                            NGX_HTTP_BACKEND_ADAPTER_LIMITED);
+            return;
+        }
+    }
+
+    if (ngx_http_backend_adapter_subrequest(run) != NGX_OK) {
+        ngx_http_backend_adapter_report(run, NGX_HTTP_BACKEND_BREAKER_NEUTRAL);
+        ngx_http_backend_adapter_finish(run, NGX_HTTP_BACKEND_ADAPTER_ERROR);
+        return;
+    }
+
+    ngx_add_timer(&run->timer, ngx_min((ngx_msec_t) left, a->timeout));
+}
+
+
+static ngx_int_t
+ngx_http_backend_adapter_subrequest(ngx_http_backend_adapter_run_t *run)
+{
+    ngx_buf_t                           *b;
+    ngx_str_t                            v;
+    ngx_chain_t                         *cl;
+    ngx_http_request_t                  *r, *sr;
+    ngx_http_request_body_t             *rb;
+    ngx_http_post_subrequest_t          *ps;
+    ngx_http_backend_adapter_t          *a;
+    ngx_http_backend_adapter_attempt_t  *at;
+
+    a = run->adapter;
+    r = run->call->ctx->request;
+
+    at = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_adapter_attempt_t));
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+
+    if (at == NULL || ps == NULL || rb == NULL) {
+        return NGX_ERROR;
+    }
+
+    at->run = run;
+    at->n = ++run->attempts;
+
+    ps->handler = ngx_http_backend_adapter_sr_done;
+    ps->data = at;
+
+    if (ngx_http_subrequest(r, &a->location, NULL, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_IN_MEMORY
+                            |NGX_HTTP_SUBREQUEST_BACKGROUND)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "backend adapter \"%V\": no subrequest to \"%V\" "
+                      "(too many in one request?)", &a->name, &a->location);
+        return NGX_ERROR;
+    }
+
+    at->sr = sr;
+    run->attempt = at;
+
+    ngx_http_set_ctx(sr, at, ngx_http_backend_adapter_module);
+
+    sr->method = run->cc->method;
+    sr->method_name = run->cc->method_name;
+
+    /*
+     * the subrequest's own headers: the client's (its token, its cookies)
+     * must not reach an external API
+     */
+
+    if (ngx_list_init(&sr->headers_in.headers, r->pool, 4,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sr->headers_in.content_length = NULL;
+    sr->headers_in.transfer_encoding = NULL;
+    sr->headers_in.chunked = 0;
+    sr->headers_in.content_length_n = -1;
+
+    ngx_str_set(&v, "application/json");
+
+    if (ngx_http_backend_adapter_header(sr, "Accept", &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (run->key.len
+        && ngx_http_backend_adapter_header(sr, (char *) a->idempotency.data,
+                                           &run->key)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sr->request_body = rb;
+
+    if (run->body.len) {
+        if (ngx_http_backend_adapter_header(sr, "Content-Type", &v)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        /* a buffer per attempt: sending one consumes it */
+        b = ngx_calloc_buf(r->pool);
+        cl = ngx_alloc_chain_link(r->pool);
+        if (b == NULL || cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->pos = run->body.data;
+        b->last = run->body.data + run->body.len;
+        b->memory = 1;
+        b->last_buf = 1;
+
+        cl->buf = b;
+        cl->next = NULL;
+        rb->bufs = cl;
+
+        sr->headers_in.content_length_n = run->body.len;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "backend adapter \"%V\": attempt %ui %V",
+                   &a->name, at->n, &run->uri);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_backend_adapter_header(ngx_http_request_t *r, char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_in.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+    h->lowcase_key = h->key.data;
+    h->hash = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The subrequest ended, inside nginx's finalization of it: its result is
+ * taken here and acted on from a posted event, so that the next attempt
+ * or the end of the request does not run within the upstream's frames.
+ * NGX_OK always: an upstream failure is the adapter's to answer, not a
+ * reason to end the client's request.
+ */
+
+static ngx_int_t
+ngx_http_backend_adapter_sr_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_backend_adapter_attempt_t *at = data;
+
+    size_t                           len;
+    ngx_buf_t                       *b;
+    ngx_uint_t                       i, status;
+    ngx_list_part_t                 *part;
+    ngx_table_elt_t                 *h;
+    ngx_http_backend_adapter_run_t  *run;
+
+    run = at->run;
+
+    if (run == NULL) {
+        return NGX_OK;
+    }
+
+    at->run = NULL;
+    run->attempt = NULL;
+
+    if (run->timer.timer_set) {
+        ngx_del_timer(&run->timer);
+    }
+
+    status = sr->headers_out.status;
+    run->status = status;
+    run->has_retry_after = 0;
+    run->answer.len = 0;
+
+    if (status == 0 || rc == NGX_ERROR || sr->connection->error) {
+        /* no answer, or one cut short */
+        run->outcome = (rc == NGX_HTTP_GATEWAY_TIME_OUT)
+                       ? NGX_HTTP_BACKEND_ADAPTER_TIMEOUT
+                       : NGX_HTTP_BACKEND_ADAPTER_ERROR;
+
+    } else if (status >= 200 && status < 300) {
+        run->outcome = NGX_HTTP_BACKEND_ADAPTER_OK;
+
+        b = sr->out ? sr->out->buf : NULL;
+
+        if (b && b->last > b->pos) {
+            len = b->last - b->pos;
+            run->answer.data = b->pos;
+            run->answer.len = len;
+        }
+
+    } else if (status == 429) {
+        run->outcome = NGX_HTTP_BACKEND_ADAPTER_429;
+
+    } else if (status >= 500) {
+        run->outcome = NGX_HTTP_BACKEND_ADAPTER_5XX;
+
+    } else {
+        run->outcome = NGX_HTTP_BACKEND_ADAPTER_4XX;
+    }
+
+    if (status == 429 || status == 503) {
+        part = &sr->headers_out.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].hash == 0
+                || h[i].key.len != sizeof("Retry-After") - 1
+                || ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
+                                   sizeof("Retry-After") - 1)
+                   != 0)
+            {
+                continue;
+            }
+
+            if (ngx_http_backend_adapter_retry_after(h[i].value.data,
+                                                     h[i].value.len,
+                                                     ngx_time(),
+                                                     &run->retry_after)
+                == NGX_OK)
+            {
+                run->has_retry_after = 1;
+            }
+
+            break;
+        }
+    }
+
+    ngx_post_event(&run->ended, &ngx_posted_events);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_backend_adapter_ended(ngx_event_t *ev)
+{
+    ngx_http_backend_adapter_run_t *run = ev->data;
+
+    ngx_connection_t  *c;
+
+    c = run->call->ctx->request->connection;
+
+    ngx_http_backend_adapter_attempt_end(run);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the attempt's timer: past it, the attempt has timed out; or a wait ended */
+
+static void
+ngx_http_backend_adapter_timer(ngx_event_t *ev)
+{
+    ngx_http_backend_adapter_run_t *run = ev->data;
+
+    ngx_connection_t  *c;
+
+    c = run->call->ctx->request->connection;
+
+    if (run->attempt) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "backend adapter \"%V\": attempt %ui timed out "
+                      "after %Mms", &run->adapter->name, run->attempt->n,
+                      run->adapter->timeout);
+
+        ngx_http_backend_adapter_give_up(run);
+        run->outcome = NGX_HTTP_BACKEND_ADAPTER_TIMEOUT;
+        run->status = 0;
+        run->has_retry_after = 0;
+
+        ngx_http_backend_adapter_attempt_end(run);
+
+    } else {
+        ngx_http_backend_adapter_attempt(run);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_backend_adapter_budget(ngx_event_t *ev)
+{
+    ngx_http_backend_adapter_run_t *run = ev->data;
+
+    ngx_connection_t  *c;
+
+    c = run->call->ctx->request->connection;
+
+    ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                  "backend adapter \"%V\": budget of %Mms spent after "
+                  "%ui attempt(s)", &run->adapter->name, run->adapter->budget,
+                  run->attempts);
+
+    if (run->attempt) {
+        ngx_http_backend_adapter_give_up(run);
+        ngx_http_backend_adapter_report(run, NGX_HTTP_BACKEND_BREAKER_FAILURE);
+        ngx_http_backend_metrics_add(
+            run->adapter->attempts[NGX_HTTP_BACKEND_ADAPTER_TIMEOUT], 1);
+    }
+
+    ngx_http_backend_adapter_finish(run, NGX_HTTP_BACKEND_ADAPTER_BUDGET);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * An attempt given up: its subrequest's end will be ignored, and its
+ * upstream connection is made to time out now (a posted read event marked
+ * timed out: the upstream ends the exchange and frees the connection as it
+ * does for proxy_read_timeout), so that a hanging API does not hold it.
+ * An attempt still connecting or resolving ends by the location's own
+ * proxy_connect_timeout or resolver_timeout.
+ */
+
+static void
+ngx_http_backend_adapter_give_up(ngx_http_backend_adapter_run_t *run)
+{
+    ngx_connection_t                    *pc;
+    ngx_http_request_t                  *sr;
+    ngx_http_backend_adapter_attempt_t  *at;
+
+    at = run->attempt;
+
+    if (at == NULL) {
+        return;
+    }
+
+    at->run = NULL;
+    run->attempt = NULL;
+
+    if (run->timer.timer_set) {
+        ngx_del_timer(&run->timer);
+    }
+
+    sr = at->sr;
+
+    if (sr->upstream && sr->upstream->peer.connection && !sr->done) {
+        pc = sr->upstream->peer.connection;
+        pc->read->timedout = 1;
+        ngx_post_event(pc->read, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_backend_adapter_attempt_end(ngx_http_backend_adapter_run_t *run)
+{
+    ngx_str_t                     err;
+    ngx_msec_t                    wait, now;
+    ngx_uint_t                    outcome, on, retry;
+    ngx_msec_int_t                left;
+    ngx_http_request_t           *r;
+    ngx_http_backend_json_t      *json;
+    ngx_http_backend_adapter_t   *a;
+
+    a = run->adapter;
+    r = run->call->ctx->request;
+    outcome = run->outcome;
+
+    if (outcome == NGX_HTTP_BACKEND_ADAPTER_OK) {
+        /* result json: the answer must be JSON; 204 is null */
+
+        if (run->status == NGX_HTTP_NO_CONTENT && run->answer.len == 0) {
+            ngx_str_set(&run->answer, "null");
+
+        } else {
+            switch (ngx_http_backend_json_parse(r->pool, run->answer.data,
+                                                run->answer.len, 0, &json,
+                                                &err))
+            {
+            case NGX_OK:
+                /* as written again: valid UTF-8 JSON, whatever came */
+                if (ngx_http_backend_json_serialize(r->pool, json,
+                                                    &run->answer)
+                    != NGX_OK)
+                {
+                    outcome = NGX_HTTP_BACKEND_ADAPTER_ERROR;
+                }
+
+                break;
+
+            case NGX_DECLINED:
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "backend adapter \"%V\": attempt %ui: the "
+                              "answer (status %ui, %uz bytes) is not JSON: "
+                              "%V", &a->name, run->attempts, run->status,
+                              run->answer.len, &err);
+                outcome = NGX_HTTP_BACKEND_ADAPTER_MALFORMED;
+                break;
+
+            default:
+                outcome = NGX_HTTP_BACKEND_ADAPTER_ERROR;
+            }
+        }
+
+    } else if (outcome != NGX_HTTP_BACKEND_ADAPTER_TIMEOUT) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "backend adapter \"%V\": attempt %ui failed: %s "
+                      "(status %ui)", &a->name, run->attempts,
+                      ngx_http_backend_adapter_outcomes[outcome],
+                      run->status);
+    }
+
+    ngx_http_backend_metrics_add(a->attempts[outcome], 1);
+
+    switch (outcome) {
+
+    case NGX_HTTP_BACKEND_ADAPTER_TIMEOUT:
+    case NGX_HTTP_BACKEND_ADAPTER_ERROR:
+    case NGX_HTTP_BACKEND_ADAPTER_5XX:
+    case NGX_HTTP_BACKEND_ADAPTER_MALFORMED:
+        ngx_http_backend_adapter_report(run,
+                                        NGX_HTTP_BACKEND_BREAKER_FAILURE);
+        break;
+
+    default:
+        /* an answer, even a refusal, is an API that works */
+        ngx_http_backend_adapter_report(run,
+                                        NGX_HTTP_BACKEND_BREAKER_SUCCESS);
+    }
+
+    run->outcome = outcome;
+
+    if (outcome == NGX_HTTP_BACKEND_ADAPTER_OK) {
+        ngx_http_backend_adapter_finish(run, outcome);
+        return;
+    }
+
+    switch (outcome) {
+
+    case NGX_HTTP_BACKEND_ADAPTER_TIMEOUT:
+        on = NGX_HTTP_BACKEND_RETRY_TIMEOUT;
+        break;
+
+    case NGX_HTTP_BACKEND_ADAPTER_ERROR:
+        on = NGX_HTTP_BACKEND_RETRY_ERROR;
+        break;
+
+    case NGX_HTTP_BACKEND_ADAPTER_429:
+        on = NGX_HTTP_BACKEND_RETRY_429;
+        break;
+
+    case NGX_HTTP_BACKEND_ADAPTER_5XX:
+        on = NGX_HTTP_BACKEND_RETRY_5XX
+             | (run->status == 500 ? NGX_HTTP_BACKEND_RETRY_500 : 0)
+             | (run->status == 502 ? NGX_HTTP_BACKEND_RETRY_502 : 0)
+             | (run->status == 503 ? NGX_HTTP_BACKEND_RETRY_503 : 0)
+             | (run->status == 504 ? NGX_HTTP_BACKEND_RETRY_504 : 0);
+        break;
+
+    default:
+        /* other 4xx, a malformed answer: the same again would be too */
+        on = 0;
+    }
+
+    retry = (a->retry_on & on)
+            && run->attempts <= a->retries
+            && (run->cc->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_PUT
+                                   |NGX_HTTP_DELETE|NGX_HTTP_OPTIONS)
+                || run->key.len);
+
+    if (!retry) {
+        ngx_http_backend_adapter_finish(run, outcome);
+        return;
+    }
+
+    wait = ngx_http_backend_adapter_backoff(run->attempts, a->backoff,
+                                            a->backoff_max, a->jitter,
+                                            (uint32_t) ngx_random()
+                                            ^ ((uint32_t) ngx_random() << 16));
+
+    now = ngx_current_msec;
+    left = (ngx_msec_int_t) (run->deadline - now);
+
+    if (run->has_retry_after) {
+        if ((ngx_msec_int_t) run->retry_after >= left) {
+            /* the API asks for longer than the budget has: answer now */
+            ngx_http_backend_adapter_finish(run, outcome);
+            return;
+        }
+
+        wait = ngx_max(wait, run->retry_after);
+    }
+
+    if ((ngx_msec_int_t) wait >= left) {
+        ngx_http_backend_adapter_finish(run, outcome);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "backend adapter \"%V\": retry %ui in %Mms",
+                  &a->name, run->attempts, wait);
+
+    if (wait == 0) {
+        ngx_http_backend_adapter_attempt(run);
+        return;
+    }
+
+    ngx_add_timer(&run->timer, wait);
+}
+
+
+static void
+ngx_http_backend_adapter_report(ngx_http_backend_adapter_run_t *run,
+    ngx_uint_t what)
+{
+    ngx_uint_t                   from, to, transition;
+    ngx_http_backend_adapter_t  *a;
+
+    a = run->adapter;
+
+    if (a->state == NULL || a->breaker.failures == 0) {
+        return;
+    }
+
+    if (what == NGX_HTTP_BACKEND_BREAKER_NEUTRAL && !run->probe) {
+        return;
+    }
+
+    ngx_shmtx_lock(&run->amcf->shpool->mutex);
+
+    from = a->state->breaker.state;
+    transition = ngx_http_backend_breaker_report(&a->state->breaker,
+                                                 &a->breaker, ngx_current_msec,
+                                                 what, run->probe);
+    to = a->state->breaker.state;
+
+    ngx_shmtx_unlock(&run->amcf->shpool->mutex);
+
+    run->probe = 0;
+
+    if (transition != NGX_HTTP_BACKEND_BREAKER_NONE) {
+        ngx_http_backend_adapter_transition(a, from, to,
+                               run->call->ctx->request->connection->log);
+    }
+}
+
+
+static void
+ngx_http_backend_adapter_transition(ngx_http_backend_adapter_t *a,
+    ngx_uint_t from, ngx_uint_t to, ngx_log_t *log)
+{
+    static char  *names[] = { "closed", "open", "half-open" };
+
+    ngx_http_backend_metrics_add(a->transitions[to], 1);
+    ngx_http_backend_metrics_add(a->state_gauge[from], -1);
+    ngx_http_backend_metrics_add(a->state_gauge[to], 1);
+
+    ngx_uint_t  level;
+
+    level = (to == NGX_HTTP_BACKEND_BREAKER_OPEN) ? NGX_LOG_WARN
+                                                  : NGX_LOG_NOTICE;
+
+    ngx_log_error(level, log, 0, "backend adapter \"%V\": breaker %s -> %s",
+                  &a->name, names[from], names[to]);
+}
+
+
+/* the call's answer: the API's, a last good one, or an error */
+
+static void
+ngx_http_backend_adapter_finish(ngx_http_backend_adapter_run_t *run,
+    ngx_uint_t outcome)
+{
+    u_char                      *p;
+    ngx_str_t                    msg, extra, value;
+    ngx_msec_t                   secs;
+    ngx_uint_t                   degraded;
+    ngx_http_request_t          *r;
+    ngx_http_backend_call_t     *call;
+    ngx_http_backend_adapter_t  *a;
+    ngx_http_backend_error_e     code;
+
+    a = run->adapter;
+    call = run->call;
+    r = call->ctx->request;
+
+    run->finished = 1;
+    call->running = 0;
+
+    if (run->timer.timer_set) {
+        ngx_del_timer(&run->timer);
+    }
+
+    if (run->budget.timer_set) {
+        ngx_del_timer(&run->budget);
+    }
+
+    if (run->ended.posted) {
+        ngx_delete_posted_event(&run->ended);
+    }
+
+    ngx_http_backend_metrics_observe(a->duration,
+                                     ngx_http_backend_metrics_now()
+                                     - run->start);
+
+    if (outcome == NGX_HTTP_BACKEND_ADAPTER_OK) {
+        ngx_http_backend_metrics_add(a->calls[outcome], 1);
+
+        if (a->stale && run->amcf->cache
+            && call->proc->type == NGX_HTTP_BACKEND_QUERY)
+        {
+            /* stored with its time, for the age of a degraded answer */
+            value.data = ngx_pnalloc(r->pool,
+                                     NGX_TIME_T_LEN + 1 + run->answer.len);
+
+            if (value.data) {
+                p = ngx_sprintf(value.data, "%T", ngx_time());
+                *p++ = '\0';
+                p = ngx_cpymem(p, run->answer.data, run->answer.len);
+                value.len = p - value.data;
+
+                if (ngx_http_backend_cache_set(run->amcf->cache,
+                                               NGX_HTTP_BACKEND_ADAPTER_CACHE,
+                                               &run->stale_key, NULL, 0, 0,
+                                               &value, a->stale)
+                    != NGX_OK)
+                {
+                    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                                  "backend adapter \"%V\": no room in "
+                                  "\"backend_adapter_zone\" for the "
+                                  "answer", &a->name);
+                }
+            }
+        }
+
+        ngx_http_backend_rpc_call_result(call, &run->answer);
+        return;
+    }
+
+    /* degraded: a query, while the breaker is open or the budget spent */
+
+    degraded = (outcome == NGX_HTTP_BACKEND_ADAPTER_OPEN) ? 0
+               : (outcome == NGX_HTTP_BACKEND_ADAPTER_BUDGET) ? 1 : 2;
+
+    if (degraded < 2 && a->stale && run->amcf->cache
+        && call->proc->type == NGX_HTTP_BACKEND_QUERY)
+    {
+        switch (ngx_http_backend_adapter_stale(run, degraded)) {
+
+        case NGX_OK:
+            return;
+
+        case NGX_ERROR:
+            outcome = NGX_HTTP_BACKEND_ADAPTER_ERROR;
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    ngx_http_backend_metrics_add(a->calls[outcome], 1);
+
+    switch (outcome) {
+
+    case NGX_HTTP_BACKEND_ADAPTER_TIMEOUT:
+    case NGX_HTTP_BACKEND_ADAPTER_BUDGET:
+        code = NGX_HTTP_BACKEND_GATEWAY_TIMEOUT;
+        break;
+
+    case NGX_HTTP_BACKEND_ADAPTER_429:
+    case NGX_HTTP_BACKEND_ADAPTER_LIMITED:
+        code = NGX_HTTP_BACKEND_TOO_MANY_REQUESTS;
+        break;
+
+    case NGX_HTTP_BACKEND_ADAPTER_4XX:
+        code = (run->status == 404) ? NGX_HTTP_BACKEND_NOT_FOUND
+               : (run->status == 409) ? NGX_HTTP_BACKEND_CONFLICT
+               : (run->status == 400 || run->status == 422)
+                 ? NGX_HTTP_BACKEND_BAD_REQUEST
+               : NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR;
+        break;
+
+    case NGX_HTTP_BACKEND_ADAPTER_MALFORMED:
+        code = NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR;
+        break;
+
+    default: /* error, 5xx, breaker open */
+        code = NGX_HTTP_BACKEND_SERVICE_UNAVAILABLE;
+    }
+
+    msg.len = sizeof("external API \"\": breaker_open") - 1 + a->name.len
+              + 16;
+    msg.data = ngx_pnalloc(r->pool, msg.len);
+
+    extra.len = sizeof("\"adapter\":,\"reason\":\"\",\"upstreamStatus\":,"
+                       "\"attempts\":,\"retryAfter\":") - 1
+                + ngx_http_backend_json_str_len(a->name.data, a->name.len)
+                + 16 + 3 * NGX_INT_T_LEN;
+    extra.data = ngx_pnalloc(r->pool, extra.len);
+
+    if (msg.data == NULL || extra.data == NULL) {
+        goto failed;
+    }
+
+    msg.len = ngx_sprintf(msg.data, "external API \"%V\": %s", &a->name,
+                          ngx_http_backend_adapter_outcomes[outcome])
+              - msg.data;
+
+    p = ngx_cpymem(extra.data, "\"adapter\":", sizeof("\"adapter\":") - 1);
+    p = ngx_http_backend_json_str_write(p, a->name.data, a->name.len);
+    p = ngx_sprintf(p, ",\"reason\":\"%s\",\"attempts\":%ui",
+                    ngx_http_backend_adapter_outcomes[outcome],
+                    run->attempts);
+
+    if (run->status) {
+        p = ngx_sprintf(p, ",\"upstreamStatus\":%ui", run->status);
+    }
+
+    if (run->has_retry_after
+        && (outcome == NGX_HTTP_BACKEND_ADAPTER_OPEN
+            || outcome == NGX_HTTP_BACKEND_ADAPTER_LIMITED
+            || outcome == NGX_HTTP_BACKEND_ADAPTER_429
+            || outcome == NGX_HTTP_BACKEND_ADAPTER_5XX))
+    {
+        /* whole seconds, rounded up: 0 would invite a retry at once */
+        secs = (run->retry_after + 999) / 1000;
+
+        value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (value.data == NULL) {
+            goto failed;
+        }
+
+        value.len = ngx_sprintf(value.data, "%M", secs ? secs : 1)
+                    - value.data;
+
+        p = ngx_sprintf(p, ",\"retryAfter\":%V", &value);
+
+        if (!call->ctx->head_sent
+            && ngx_http_backend_adapter_set_header(r, "Retry-After", &value)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    extra.len = p - extra.data;
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "backend adapter \"%V\": call failed: %s after %ui "
+                  "attempt(s)", &a->name,
+                  ngx_http_backend_adapter_outcomes[outcome], run->attempts);
+
+    if (ngx_http_backend_error(r->pool, &call->out, code, &msg, &call->path,
+                               &extra)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    call->status = ngx_http_backend_error_status(code);
+    call->code = code;
+
+    ngx_http_backend_rpc_call_done(call);
+
+    return;
+
+failed:
+
+    ngx_http_backend_rpc_call_error(call,
+                                    NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR,
+                                    NULL);
+}
+
+
+/*
+ * The last good answer for the same call, if younger than "degraded
+ * stale=": {"result":{"data":...,"degraded":{...}}} and a Backend-Degraded
+ * header.  NGX_DECLINED: none.
+ */
+
+static ngx_int_t
+ngx_http_backend_adapter_stale(ngx_http_backend_adapter_run_t *run,
+    ngx_uint_t why)
+{
+    u_char                      *p, *data;
+    time_t                       stored, age;
+    ngx_str_t                    value, h;
+    ngx_http_request_t          *r;
+    ngx_http_backend_call_t     *call;
+    ngx_http_backend_adapter_t  *a;
+
+    static char  *reasons[] = { "breaker_open", "budget" };
+
+    a = run->adapter;
+    call = run->call;
+    r = call->ctx->request;
+
+    if (ngx_http_backend_cache_get(run->amcf->cache,
+                                   NGX_HTTP_BACKEND_ADAPTER_CACHE,
+                                   &run->stale_key, NULL, 0, r->pool, &value)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    data = ngx_strlchr(value.data, value.data + value.len, '\0');
+    if (data == NULL) {
+        return NGX_DECLINED;
+    }
+
+    stored = ngx_atotm(value.data, data - value.data);
+    data++;
+
+    age = (stored == NGX_ERROR || ngx_time() < stored) ? 0
+                                                       : ngx_time() - stored;
+
+    call->out.len = sizeof("{\"result\":{\"data\":,\"degraded\":{\"reason\":"
+                           "\"breaker_open\",\"age\":,\"adapter\":}}}") - 1
+                    + (value.data + value.len - data) + NGX_TIME_T_LEN
+                    + ngx_http_backend_json_str_len(a->name.data,
+                                                    a->name.len);
+    call->out.data = ngx_pnalloc(r->pool, call->out.len);
+    if (call->out.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(call->out.data, "{\"result\":{\"data\":",
+                   sizeof("{\"result\":{\"data\":") - 1);
+    p = ngx_cpymem(p, data, value.data + value.len - data);
+    p = ngx_sprintf(p, ",\"degraded\":{\"reason\":\"%s\",\"age\":%T,"
+                    "\"adapter\":", reasons[why], age);
+    p = ngx_http_backend_json_str_write(p, a->name.data, a->name.len);
+    p = ngx_cpymem(p, "}}}", 3);
+    call->out.len = p - call->out.data;
+
+    if (!call->ctx->head_sent) {
+        h.data = ngx_pnalloc(r->pool, sizeof("stale; age=") - 1
+                                      + NGX_TIME_T_LEN);
+        if (h.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        h.len = ngx_sprintf(h.data, "stale; age=%T", age) - h.data;
+
+        if (ngx_http_backend_adapter_set_header(r, "Backend-Degraded", &h)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_http_backend_metrics_add(a->calls[NGX_HTTP_BACKEND_ADAPTER_DEGRADED],
+                                 1);
+    ngx_http_backend_metrics_add(a->degraded[why], 1);
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "backend adapter \"%V\": degraded answer (%s), %T s old",
+                  &a->name, reasons[why], age);
+
+    call->status = NGX_HTTP_OK;
+    call->code = NGX_HTTP_BACKEND_OK;
+
+    ngx_http_backend_rpc_call_done(call);
+
+    return NGX_OK;
+}
+
+
+/* a response header, once per name */
+
+static ngx_int_t
+ngx_http_backend_adapter_set_header(ngx_http_request_t *r, char *name,
+    ngx_str_t *value)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            h[i].value = *value;
+            return NGX_OK;
+        }
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = len;
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The target of this call: the template with each {value} percent-encoded
+ * (ngx_http_backend_adapter_escape()), the body, and the key of its last
+ * good answer.  NGX_DECLINED: the input lacks a value, *err says which.
+ */
+
+static ngx_int_t
+ngx_http_backend_adapter_target(ngx_http_backend_adapter_run_t *run,
+    ngx_str_t *err)
+{
+    u_char                           *p, *start;
+    size_t                            len;
+    ngx_str_t                        *seg, *f, s, *vals;
+    ngx_uint_t                        i, j;
+    ngx_http_request_t               *r;
+    ngx_http_backend_call_t          *call;
+    ngx_http_backend_json_t          *v;
+    ngx_http_backend_adapter_part_t  *part;
+
+    call = run->call;
+    r = call->ctx->request;
+    part = run->cc->parts.elts;
+
+    vals = ngx_pcalloc(r->pool, run->cc->parts.nelts * sizeof(ngx_str_t));
+    if (vals == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = 0;
+
+    for (i = 0; i < run->cc->parts.nelts; i++) {
+
+        switch (part[i].type) {
+
+        case NGX_HTTP_BACKEND_ADAPTER_PART_TEXT:
+            vals[i] = part[i].text;
+            len += part[i].text.len;
+            continue;
+
+        case NGX_HTTP_BACKEND_ADAPTER_PART_CTX:
+            f = (ngx_str_t *) ((u_char *) call->ctx + part[i].field);
+            s = *f;
+            break;
+
+        default: /* NGX_HTTP_BACKEND_ADAPTER_PART_INPUT */
+            v = call->input;
+            seg = part[i].path.elts;
+
+            for (j = 0; v && j < part[i].path.nelts; j++) {
+                v = ngx_http_backend_json_get(v, seg[j].data, seg[j].len);
+            }
+
+            if (v == NULL) {
+                s.len = 0;
+                s.data = NULL;
+                break;
+            }
+
+            switch (v->type) {
+
+            case NGX_HTTP_BACKEND_JSON_STRING:
+                s = v->string;
+                break;
+
+            case NGX_HTTP_BACKEND_JSON_NUMBER:
+                if (ngx_http_backend_json_number_text(r->pool, v, &s)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+
+                break;
+
+            case NGX_HTTP_BACKEND_JSON_TRUE:
+                ngx_str_set(&s, "true");
+                break;
+
+            case NGX_HTTP_BACKEND_JSON_FALSE:
+                ngx_str_set(&s, "false");
+                break;
+
+            default:
+                s.len = 0;
+                s.data = NULL;
+            }
+        }
+
+        /*
+         * in the path, a value must be a segment: not empty, not . or ..
+         * (which every encoding leaves as they are)
+         */
+
+        if (s.data == NULL
+            || (!part[i].query
+                && (s.len == 0
+                    || (s.len == 1 && s.data[0] == '.')
+                    || (s.len == 2 && s.data[0] == '.' && s.data[1] == '.'))))
+        {
+            err->len = sizeof("\"{}\" of the call to \"\" needs a string, "
+                              "number or boolean that is a path segment")
+                       - 1 + part[i].text.len + run->adapter->name.len;
+            err->data = ngx_pnalloc(r->pool, err->len);
+            if (err->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            err->len = ngx_sprintf(err->data, "\"{%V}\" of the call to \"%V\" "
+                                   "needs a string, number or boolean%s",
+                                   &part[i].text, &run->adapter->name,
+                                   part[i].query ? ""
+                                   : " that is a path segment")
+                       - err->data;
+            return NGX_DECLINED;
+        }
+
+        vals[i] = s;
+        len += ngx_http_backend_adapter_escape(NULL, s.data, s.len);
+    }
+
+    run->uri.data = ngx_pnalloc(r->pool, len);
+    if (run->uri.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = run->uri.data;
+
+    for (i = 0; i < run->cc->parts.nelts; i++) {
+        if (part[i].type == NGX_HTTP_BACKEND_ADAPTER_PART_TEXT) {
+            p = ngx_cpymem(p, vals[i].data, vals[i].len);
+
+        } else {
+            p += ngx_http_backend_adapter_escape(p, vals[i].data,
+                                                 vals[i].len);
+        }
+    }
+
+    run->uri.len = p - run->uri.data;
+
+    if (run->cc->body && call->input) {
+        if (ngx_http_backend_json_serialize(r->pool, call->input, &run->body)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (!run->adapter->stale) {
+        return NGX_OK;
+    }
+
+    /*
+     * the last good answer's key: adapter, method, target, body, and the
+     * caller's user (or session) when a value came from the context
+     */
+
+    len = run->adapter->name.len + run->cc->method_name.len + run->uri.len
+          + run->body.len + 4;
+
+    if (run->cc->uses_ctx) {
+        len += call->ctx->auth.user_id.len + call->ctx->auth.session_id.len
+               + 2;
+    }
+
+    start = ngx_pnalloc(r->pool, len);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(start, "%V %V %V\n%V", &run->adapter->name,
+                    &run->cc->method_name, &run->uri, &run->body);
+
+    if (run->cc->uses_ctx) {
+        p = ngx_sprintf(p, "\n%V:%V", &call->ctx->auth.user_id,
+                        &call->ctx->auth.session_id);
+    }
+
+    run->stale_key.data = start;
+    run->stale_key.len = p - start;
+
+    return NGX_OK;
+}
+
+
+/* the request ends first (client gone, an error): no callback may follow */
+
+static void
+ngx_http_backend_adapter_cleanup(void *data)
+{
+    ngx_http_backend_adapter_run_t *run = data;
+
+    if (run->finished) {
+        return;
+    }
+
+    run->finished = 1;
+
+    if (run->attempt) {
+        run->attempt->run = NULL;
+        run->attempt = NULL;
+    }
+
+    ngx_http_backend_adapter_report(run, NGX_HTTP_BACKEND_BREAKER_NEUTRAL);
+
+    if (run->timer.timer_set) {
+        ngx_del_timer(&run->timer);
+    }
+
+    if (run->budget.timer_set) {
+        ngx_del_timer(&run->budget);
+    }
+
+    if (run->ended.posted) {
+        ngx_delete_posted_event(&run->ended);
+    }
+}
+
+
+/* $backend_adapter_uri: in the adapter's location, the attempt's target */
+
+static ngx_int_t
+ngx_http_backend_adapter_uri_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_backend_adapter_attempt_t  *at;
+
+    at = ngx_http_get_module_ctx(r, ngx_http_backend_adapter_module);
+
+    if (at == NULL || at->run == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = at->run->uri.data;
+    v->len = at->run->uri.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The breakers' and rate limits' state: a slot per adapter, found again
+ * by name after a reload (old workers still use it while they finish)
+ */
+
+static ngx_int_t
+ngx_http_backend_adapter_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_backend_adapter_main_conf_t *oamcf = data;
+
+    ngx_uint_t                             i, j, free;
+    ngx_slab_pool_t                       *shpool;
+    ngx_http_backend_adapter_t            *a;
+    ngx_http_backend_adapter_sh_t         *sh;
+    ngx_http_backend_adapter_state_t      *s;
+    ngx_http_backend_adapter_main_conf_t  *amcf;
+
+    amcf = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (oamcf) {
+        sh = oamcf->sh;
+
+    } else if (shm_zone->shm.exists) {
+        sh = shpool->data;
+
+    } else {
+        sh = ngx_slab_calloc(shpool, sizeof(ngx_http_backend_adapter_sh_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        shpool->data = sh;
+    }
+
+    amcf->shpool = shpool;
+    amcf->sh = sh;
+
+    a = amcf->adapters.elts;
+
+    for (i = 0; i < amcf->adapters.nelts; i++) {
+        free = NGX_HTTP_BACKEND_ADAPTER_STATES;
+
+        for (j = 0; j < NGX_HTTP_BACKEND_ADAPTER_STATES; j++) {
+            s = &sh->states[j];
+
+            if (s->len == a[i].name.len
+                && ngx_strncmp(s->name, a[i].name.data, s->len) == 0)
+            {
+                break;
+            }
+
+            if (s->len == 0 && free == NGX_HTTP_BACKEND_ADAPTER_STATES) {
+                free = j;
+            }
+        }
+
+        if (j == NGX_HTTP_BACKEND_ADAPTER_STATES) {
+            if (free == NGX_HTTP_BACKEND_ADAPTER_STATES) {
+                /* slots of adapters no longer declared are taken back */
+                for (j = 0; j < NGX_HTTP_BACKEND_ADAPTER_STATES; j++) {
+                    ngx_memzero(&sh->states[j],
+                                sizeof(ngx_http_backend_adapter_state_t));
+                }
+
+                free = 0;
+            }
+
+            j = free;
+            s = &sh->states[j];
+            ngx_memzero(s, sizeof(ngx_http_backend_adapter_state_t));
+            ngx_memcpy(s->name, a[i].name.data, a[i].name.len);
+            s->len = a[i].name.len;
+        }
+
+        a[i].state = &sh->states[j];
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_backend_adapter_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_backend_adapter_main_conf_t  *amcf;
+
+    amcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_backend_adapter_main_conf_t));
+    if (amcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&amcf->adapters, cf->pool, 4,
+                       sizeof(ngx_http_backend_adapter_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return amcf;
+}
+
+
+/*
+ * After the http block: each procedure's call finds its adapter, the
+ * state zone is sized for the adapters, the metrics are declared
+ */
+
+static char *
+ngx_http_backend_adapter_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_backend_adapter_main_conf_t *amcf = conf;
+
+    ngx_str_t                      name;
+    ngx_uint_t                     i, j;
+    ngx_http_backend_proc_t       *proc;
+    ngx_http_backend_adapter_t    *a;
+    ngx_http_backend_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_backend_module);
+    a = amcf->adapters.elts;
+    proc = bmcf->procs.elts;
+
+    for (i = 0; i < bmcf->procs.nelts; i++) {
+        if (proc[i].call == NULL) {
+            continue;
+        }
+
+        for (j = 0; j < amcf->adapters.nelts; j++) {
+            if (a[j].name.len == proc[i].call->name.len
+                && ngx_strncmp(a[j].name.data, proc[i].call->name.data,
+                               a[j].name.len)
+                   == 0)
+            {
+                proc[i].call->adapter = &a[j];
+                break;
+            }
+        }
+
+        if (proc[i].call->adapter == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "procedure \"%V\" calls unknown adapter \"%V\" "
+                          "in %s:%ui", &proc[i].name, &proc[i].call->name,
+                          proc[i].file, proc[i].call->line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    for (j = 0; j < amcf->adapters.nelts; j++) {
+        if (a[j].stale && amcf->cache == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "adapter \"%V\" has \"degraded stale=\", which "
+                          "needs \"backend_adapter_zone\", in %s:%ui",
+                          &a[j].name, a[j].file, a[j].line);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_backend_adapter_metrics(cf, &a[j]) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (amcf->adapters.nelts == 0) {
+        return NGX_CONF_OK;
+    }
+
+    ngx_str_set(&name, "backend_adapter_state");
+
+    amcf->state_zone = ngx_shared_memory_add(cf, &name,
+                                     8 * ngx_pagesize
+                                     + sizeof(ngx_http_backend_adapter_sh_t),
+                                     &ngx_http_backend_adapter_module);
+    if (amcf->state_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->state_zone->init = ngx_http_backend_adapter_init_zone;
+    amcf->state_zone->data = amcf;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_backend_adapter_metrics(ngx_conf_t *cf, ngx_http_backend_adapter_t *a)
+{
+    ngx_str_t                   values[2];
+    ngx_uint_t                  i;
+    ngx_http_backend_family_t  *f;
+
+    static char  *states[] = { "closed", "open", "half_open" };
+
+    values[0] = a->name;
+
+    f = ngx_http_backend_metrics_family(cf, "backend_adapter_calls_total",
+                                        "Calls to external APIs by adapter "
+                                        "and outcome.",
+                                        NGX_HTTP_BACKEND_COUNTER,
+                                        "adapter,outcome");
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_BACKEND_ADAPTER_OUTCOMES; i++) {
+        values[1].data = (u_char *) ngx_http_backend_adapter_outcomes[i];
+        values[1].len = ngx_strlen(values[1].data);
+
+        a->calls[i] = ngx_http_backend_metrics_series(cf, f, values);
+        if (a->calls[i] == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    f = ngx_http_backend_metrics_family(cf, "backend_adapter_attempts_total",
+                                        "Exchanges with external APIs by "
+                                        "adapter and result.",
+                                        NGX_HTTP_BACKEND_COUNTER,
+                                        "adapter,result");
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_BACKEND_ADAPTER_ATTEMPTS; i++) {
+        values[1].data = (u_char *) ngx_http_backend_adapter_outcomes[i];
+        values[1].len = ngx_strlen(values[1].data);
+
+        a->attempts[i] = ngx_http_backend_metrics_series(cf, f, values);
+        if (a->attempts[i] == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    f = ngx_http_backend_metrics_duration(cf,
+                                          "backend_adapter_duration_seconds",
+                                          "Calls to external APIs, retries "
+                                          "and waits included.", "adapter");
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    a->duration = ngx_http_backend_metrics_series(cf, f, values);
+    if (a->duration == NULL) {
+        return NGX_ERROR;
+    }
+
+    f = ngx_http_backend_metrics_family(cf, "backend_adapter_breaker_state",
+                                        "Adapters' breakers by state "
+                                        "(1 in the current one).",
+                                        NGX_HTTP_BACKEND_GAUGE,
+                                        "adapter,state");
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 3; i++) {
+        values[1].data = (u_char *) states[i];
+        values[1].len = ngx_strlen(values[1].data);
+
+        a->state_gauge[i] = ngx_http_backend_metrics_series(cf, f, values);
+        if (a->state_gauge[i] == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    f = ngx_http_backend_metrics_family(cf,
+                                    "backend_adapter_breaker_transitions_total",
+                                    "Adapters' breakers' transitions by the "
+                                    "state entered.",
+                                    NGX_HTTP_BACKEND_COUNTER, "adapter,to");
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 3; i++) {
+        values[1].data = (u_char *) states[i];
+        values[1].len = ngx_strlen(values[1].data);
+
+        a->transitions[i] = ngx_http_backend_metrics_series(cf, f, values);
+        if (a->transitions[i] == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    f = ngx_http_backend_metrics_family(cf, "backend_adapter_degraded_total",
+                                        "Queries answered with the last good "
+                                        "answer, by adapter and reason.",
+                                        NGX_HTTP_BACKEND_COUNTER,
+                                        "adapter,reason");
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 2; i++) {
+        values[1].data = (u_char *) (i ? "budget" : "breaker_open");
+        values[1].len = ngx_strlen(values[1].data);
+
+        a->degraded[i] = ngx_http_backend_metrics_series(cf, f, values);
+        if (a->degraded[i] == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_backend_adapter_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_backend_adapter_main_conf_t *amcf = conf;
+
+    char                        *rv;
+    u_char                      *p;
+    ngx_str_t                   *value;
+    ngx_uint_t                   i;
+    ngx_conf_t                   save;
+    ngx_http_backend_adapter_t  *a;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > NGX_HTTP_BACKEND_ADAPTER_NAME_MAX)
+    {
+        goto invalid;
+    }
+
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        if (!(ngx_http_backend_isalnum(*p) || *p == '_' || *p == '-')) {
+            goto invalid;
+        }
+    }
+
+    a = amcf->adapters.elts;
+
+    for (i = 0; i < amcf->adapters.nelts; i++) {
+        if (a[i].name.len == value[1].len
+            && ngx_strncmp(a[i].name.data, value[1].data, value[1].len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate adapter \"%V\", first defined "
+                               "in %s:%ui", &value[1], a[i].file, a[i].line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    a = ngx_array_push(&amcf->adapters);
+    if (a == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(a, sizeof(ngx_http_backend_adapter_t));
+
+    a->name = value[1];
+    a->timeout = NGX_CONF_UNSET_MSEC;
+    a->budget = NGX_CONF_UNSET_MSEC;
+    a->retries = NGX_CONF_UNSET_UINT;
+    a->file = cf->conf_file->file.name.data;
+    a->line = cf->conf_file->line;
+
+    save = *cf;
+    cf->handler = ngx_http_backend_adapter_item;
+    cf->handler_conf = (char *) a;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    *cf = save;
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (a->location.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "adapter \"%V\" has no \"location\"", &a->name);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_msec_value(a->timeout, 2000);
+    ngx_conf_init_msec_value(a->budget, 5000);
+
+    if (a->retries == NGX_CONF_UNSET_UINT) {
+        a->retries = 0;
+    }
+
+    if (a->retry_on == 0) {
+        a->retry_on = NGX_HTTP_BACKEND_RETRY_TIMEOUT
+                      |NGX_HTTP_BACKEND_RETRY_ERROR
+                      |NGX_HTTP_BACKEND_RETRY_429
+                      |NGX_HTTP_BACKEND_RETRY_502
+                      |NGX_HTTP_BACKEND_RETRY_503
+                      |NGX_HTTP_BACKEND_RETRY_504;
+    }
+
+    if (a->backoff == 0) {
+        a->backoff = 100;
+    }
+
+    if (a->backoff_max == 0) {
+        a->backoff_max = 1000;
+    }
+
+    if (a->timeout > a->budget) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "adapter \"%V\": \"timeout\" %Mms is longer than "
+                           "\"budget\" %Mms", &a->name, a->timeout,
+                           a->budget);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid adapter name \"%V\" (1 to %d of "
+                       "[A-Za-z0-9_-])", &value[1],
+                       NGX_HTTP_BACKEND_ADAPTER_NAME_MAX);
+    return NGX_CONF_ERROR;
+}
+
+
+/* name=value: the value, or NULL */
+
+static ngx_str_t *
+ngx_http_backend_adapter_kv(ngx_str_t *arg, char *name, ngx_str_t *out)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    if (arg->len > len + 1 && ngx_strncmp(arg->data, name, len) == 0
+        && arg->data[len] == '=')
+    {
+        out->data = arg->data + len + 1;
+        out->len = arg->len - len - 1;
+        return out;
+    }
+
+    return NULL;
+}
+
+
+static char *
+ngx_http_backend_adapter_item(ngx_conf_t *cf, ngx_command_t *dummy,
+    void *conf)
+{
+    ngx_http_backend_adapter_t *a = conf;
+
+    u_char      *p, *last, *start;
+    ngx_int_t    n;
+    ngx_str_t   *value, *name, v, tok;
+    ngx_uint_t   i, nargs;
+    ngx_msec_t   ms;
+
+    value = cf->args->elts;
+    name = &value[0];
+    nargs = cf->args->nelts - 1;
+
+#define ngx_http_backend_is(s)                                                \
+    (name->len == sizeof(s) - 1 && ngx_strncmp(name->data, s, name->len) == 0)
+
+    if (nargs == 0) {
+        goto args;
+    }
+
+    if (ngx_http_backend_is("location")) {
+        if (a->location.len) {
+            goto duplicate;
+        }
+
+        if (nargs != 1 || value[1].data[0] != '/') {
+            goto invalid;
+        }
+
+        a->location = value[1];
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_backend_is("timeout") || ngx_http_backend_is("budget")) {
+        if (nargs != 1) {
+            goto args;
+        }
+
+        ms = ngx_parse_time(&value[1], 0);
+        if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+            goto invalid;
+        }
+
+        if (name->data[0] == 't') {
+            if (a->timeout != NGX_CONF_UNSET_MSEC) {
+                goto duplicate;
+            }
+
+            a->timeout = ms;
+
+        } else {
+            if (a->budget != NGX_CONF_UNSET_MSEC) {
+                goto duplicate;
+            }
+
+            a->budget = ms;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_backend_is("retries")) {
+        if (a->retries != NGX_CONF_UNSET_UINT) {
+            goto duplicate;
+        }
+
+        n = ngx_atoi(value[1].data, value[1].len);
+        if (n == NGX_ERROR || n > 10) {
+            goto invalid;
+        }
+
+        a->retries = n;
+
+        for (i = 2; i <= nargs; i++) {
+            if (ngx_http_backend_adapter_kv(&value[i], "on", &v)) {
+                last = v.data + v.len;
+
+                for (p = v.data; p < last; p++) {
+                    start = p;
+                    while (p < last && *p != ',') {
+                        p++;
+                    }
+
+                    tok.data = start;
+                    tok.len = p - start;
+
+#define ngx_http_backend_tok(s)                                               \
+    (tok.len == sizeof(s) - 1 && ngx_strncmp(tok.data, s, tok.len) == 0)
+
+                    if (ngx_http_backend_tok("timeout")) {
+                        a->retry_on |= NGX_HTTP_BACKEND_RETRY_TIMEOUT;
+
+                    } else if (ngx_http_backend_tok("error")) {
+                        a->retry_on |= NGX_HTTP_BACKEND_RETRY_ERROR;
+
+                    } else if (ngx_http_backend_tok("429")) {
+                        a->retry_on |= NGX_HTTP_BACKEND_RETRY_429;
+
+                    } else if (ngx_http_backend_tok("500")) {
+                        a->retry_on |= NGX_HTTP_BACKEND_RETRY_500;
+
+                    } else if (ngx_http_backend_tok("502")) {
+                        a->retry_on |= NGX_HTTP_BACKEND_RETRY_502;
+
+                    } else if (ngx_http_backend_tok("503")) {
+                        a->retry_on |= NGX_HTTP_BACKEND_RETRY_503;
+
+                    } else if (ngx_http_backend_tok("504")) {
+                        a->retry_on |= NGX_HTTP_BACKEND_RETRY_504;
+
+                    } else if (ngx_http_backend_tok("5xx")) {
+                        a->retry_on |= NGX_HTTP_BACKEND_RETRY_5XX;
+
+                    } else {
+                        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                           "invalid \"on=\" value \"%V\" "
+                                           "(timeout, error, 429, 500, 502, "
+                                           "503, 504, 5xx)", &tok);
+                        return NGX_CONF_ERROR;
+                    }
+
+#undef ngx_http_backend_tok
+                }
+
+                continue;
+            }
+
+            if (ngx_http_backend_adapter_kv(&value[i], "backoff", &v)
+                || ngx_http_backend_adapter_kv(&value[i], "max", &v))
+            {
+                ms = ngx_parse_time(&v, 0);
+                if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+                    goto invalid_arg;
+                }
+
+                if (value[i].data[0] == 'b') {
+                    a->backoff = ms;
+
+                } else {
+                    a->backoff_max = ms;
+                }
+
+                continue;
+            }
+
+            if (ngx_http_backend_adapter_kv(&value[i], "jitter", &v)) {
+                if (v.len == 4 && ngx_strncmp(v.data, "full", 4) == 0) {
+                    a->jitter = NGX_HTTP_BACKEND_JITTER_FULL;
+
+                } else if (v.len == 4 && ngx_strncmp(v.data, "none", 4) == 0)
+                {
+                    a->jitter = NGX_HTTP_BACKEND_JITTER_NONE;
+
+                } else {
+                    goto invalid_arg;
+                }
+
+                continue;
+            }
+
+            goto invalid_arg;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_backend_is("idempotency")) {
+        if (a->idempotency.len) {
+            goto duplicate;
+        }
+
+        if (nargs != 1
+            || ngx_http_backend_adapter_kv(&value[1], "header", &v) == NULL)
+        {
+            goto invalid;
+        }
+
+        for (i = 0; i < v.len; i++) {
+            if (!(ngx_http_backend_isalnum(v.data[i]) || v.data[i] == '-')) {
+                goto invalid;
+            }
+        }
+
+        /* null-terminated: a header name for the subrequest */
+        a->idempotency.data = ngx_pnalloc(cf->pool, v.len + 1);
+        if (a->idempotency.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *ngx_cpymem(a->idempotency.data, v.data, v.len) = '\0';
+        a->idempotency.len = v.len;
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_backend_is("breaker")) {
+        if (a->breaker.failures) {
+            goto duplicate;
+        }
+
+        a->breaker.failures = 5;
+        a->breaker.window = 30000;
+        a->breaker.open = 15000;
+        a->breaker.probes = 1;
+
+        for (i = 1; i <= nargs; i++) {
+            if (ngx_http_backend_adapter_kv(&value[i], "failures", &v)
+                || ngx_http_backend_adapter_kv(&value[i], "probes", &v))
+            {
+                n = ngx_atoi(v.data, v.len);
+                if (n == NGX_ERROR || n == 0 || n > 1000) {
+                    goto invalid_arg;
+                }
+
+                if (value[i].data[0] == 'f') {
+                    a->breaker.failures = n;
+
+                } else {
+                    a->breaker.probes = n;
+                }
+
+                continue;
+            }
+
+            if (ngx_http_backend_adapter_kv(&value[i], "window", &v)
+                || ngx_http_backend_adapter_kv(&value[i], "open", &v))
+            {
+                ms = ngx_parse_time(&v, 0);
+                if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+                    goto invalid_arg;
+                }
+
+                if (value[i].data[0] == 'w') {
+                    a->breaker.window = ms;
+
+                } else {
+                    a->breaker.open = ms;
+                }
+
+                continue;
+            }
+
+            goto invalid_arg;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_backend_is("rate")) {
+        if (a->rate) {
+            goto duplicate;
+        }
+
+        /* Nr/s, as limit_req writes it */
+        v = value[1];
+
+        if (v.len < 4 || ngx_strncmp(v.data + v.len - 3, "r/s", 3) != 0) {
+            goto invalid;
+        }
+
+        n = ngx_atoi(v.data, v.len - 3);
+        if (n == NGX_ERROR || n == 0 || n > 100000) {
+            goto invalid;
+        }
+
+        a->rate = n;
+        a->burst = 1;
+
+        for (i = 2; i <= nargs; i++) {
+            if (ngx_http_backend_adapter_kv(&value[i], "burst", &v)) {
+                n = ngx_atoi(v.data, v.len);
+                if (n == NGX_ERROR || n == 0 || n > 100000) {
+                    goto invalid_arg;
+                }
+
+                a->burst = n;
+                continue;
+            }
+
+            goto invalid_arg;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_backend_is("degraded")) {
+        if (nargs != 1) {
+            goto args;
+        }
+
+        if (value[1].len == 4 && ngx_strncmp(value[1].data, "fail", 4) == 0) {
+            a->stale = 0;
+            return NGX_CONF_OK;
+        }
+
+        if (ngx_http_backend_adapter_kv(&value[1], "stale", &v) == NULL) {
+            goto invalid;
+        }
+
+        ms = ngx_parse_time(&v, 0);
+        if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+            goto invalid;
+        }
+
+        a->stale = ms;
+        return NGX_CONF_OK;
+    }
+
+#undef ngx_http_backend_is
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "unknown directive \"%V\" in backend_adapter", name);
+    return NGX_CONF_ERROR;
+
+args:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid number of arguments in \"%V\"", name);
+    return NGX_CONF_ERROR;
+
+duplicate:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" directive is duplicate",
+                       name);
+    return NGX_CONF_ERROR;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive",
+                       &value[1], name);
+    return NGX_CONF_ERROR;
+
+invalid_arg:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive",
+                       &value[i], name);
+    return NGX_CONF_ERROR;
+}
+
+
+/* backend_adapter_zone name:size: the last good answers */
+
+static char *
+ngx_http_backend_adapter_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_backend_adapter_main_conf_t *amcf = conf;
+
+    u_char     *p;
+    ssize_t     size;
+    ngx_str_t  *value, name, s;
+
+    if (amcf->cache) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        goto invalid;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        goto invalid;
+    }
+
+    amcf->cache = ngx_http_backend_cache_add(cf, &name, size,
+                                             &ngx_http_backend_adapter_module);
+    if (amcf->cache == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->zone_file = cf->conf_file->file.name.data;
+    amcf->zone_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid zone \"%V\" (name:size, at least 8 pages)",
+                       &value[1]);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * "call ADAPTER METHOD TARGET [body=input]" in a backend_procedure block
+ * (ngx_http_backend_module.c hands it here): TARGET is a path with an
+ * optional query, its {input.a.b} and {ctx.field} values filled per call
+ */
+
+char *
+ngx_http_backend_adapter_call(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
+{
+    u_char                           *p, *last, *start;
+    size_t                            offset;
+    ngx_str_t                        *value, *seg, text;
+    ngx_uint_t                        nargs, query;
+    ngx_http_backend_adapter_part_t  *part;
+    ngx_http_backend_adapter_call_t  *cc;
+
+    static ngx_str_t  methods[] = {
+        ngx_string("GET"), ngx_string("POST"), ngx_string("PUT"),
+        ngx_string("PATCH"), ngx_string("DELETE"), ngx_null_string
+    };
+    static ngx_uint_t  method_bits[] = {
+        NGX_HTTP_GET, NGX_HTTP_POST, NGX_HTTP_PUT, NGX_HTTP_PATCH,
+        NGX_HTTP_DELETE
+    };
+
+    value = cf->args->elts;
+    nargs = cf->args->nelts - 1;
+
+    if (proc->call) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"call\" directive is duplicate");
+        return NGX_CONF_ERROR;
+    }
+
+    if (nargs < 3 || nargs > 4) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number of arguments in \"call\" "
+                           "(call ADAPTER METHOD TARGET [body=input])");
+        return NGX_CONF_ERROR;
+    }
+
+    cc = ngx_pcalloc(cf->pool, sizeof(ngx_http_backend_adapter_call_t));
+    if (cc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cc->name = value[1];
+    cc->line = cf->conf_file->line;
+    cc->target = value[3];
+
+    for (offset = 0; methods[offset].len; offset++) {
+        if (methods[offset].len == value[2].len
+            && ngx_strncmp(methods[offset].data, value[2].data,
+                           value[2].len)
+               == 0)
+        {
+            cc->method = method_bits[offset];
+            cc->method_name = methods[offset];
+            break;
+        }
+    }
+
+    if (cc->method == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid method \"%V\" in \"call\" (GET, POST, "
+                           "PUT, PATCH, DELETE)", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (nargs == 4) {
+        if (value[4].len != 10
+            || ngx_strncmp(value[4].data, "body=input", 10) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"call\" "
+                               "(body=input)", &value[4]);
+            return NGX_CONF_ERROR;
+        }
+
+        cc->body = 1;
+        proc->uses_input = 1;
+    }
+
+    if (ngx_array_init(&cc->parts, cf->pool, 4,
+                       sizeof(ngx_http_backend_adapter_part_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    p = value[3].data;
+    last = p + value[3].len;
+
+    if (p == last || *p != '/') {
+        goto bad_target;
+    }
+
+    query = 0;
+
+    while (p < last) {
+        start = p;
+
+        /* text as written: no space, no fragment, nothing for a shell */
+        while (p < last && *p != '{') {
+            if (*p <= ' ' || *p >= 0x7f || *p == '#' || *p == '}'
+                || *p == '\\')
+            {
+                goto bad_target;
+            }
+
+            if (*p == '?') {
+                query = 1;
+            }
+
+            p++;
+        }
+
+        if (p > start) {
+            part = ngx_array_push(&cc->parts);
+            if (part == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memzero(part, sizeof(ngx_http_backend_adapter_part_t));
+            part->type = NGX_HTTP_BACKEND_ADAPTER_PART_TEXT;
+            part->text.data = start;
+            part->text.len = p - start;
+        }
+
+        if (p == last) {
+            break;
+        }
+
+        start = ++p;
+
+        while (p < last && *p != '}') {
+            p++;
+        }
+
+        if (p == last) {
+            goto bad_target;
+        }
+
+        text.data = start;
+        text.len = p - start;
+        p++;
+
+        part = ngx_array_push(&cc->parts);
+        if (part == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(part, sizeof(ngx_http_backend_adapter_part_t));
+        part->text = text;
+        part->query = query;
+
+        if (text.len > 4 && ngx_strncmp(text.data, "ctx.", 4) == 0) {
+            text.data += 4;
+            text.len -= 4;
+
+            if (ngx_http_backend_ctx_field_offset(&text, &offset) != NGX_OK) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "unknown context field \"%V\" in "
+                                   "\"call\"", &part->text);
+                return NGX_CONF_ERROR;
+            }
+
+            part->type = NGX_HTTP_BACKEND_ADAPTER_PART_CTX;
+            part->field = offset;
+            cc->uses_ctx = 1;
+            continue;
+        }
+
+        if (text.len > 6 && ngx_strncmp(text.data, "input.", 6) == 0) {
+            part->type = NGX_HTTP_BACKEND_ADAPTER_PART_INPUT;
+            proc->uses_input = 1;
+
+            if (ngx_array_init(&part->path, cf->pool, 2, sizeof(ngx_str_t))
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            for (start = text.data + 5; start < text.data + text.len;
+                 /* void */)
+            {
+                seg = ngx_array_push(&part->path);
+                if (seg == NULL) {
+                    return NGX_CONF_ERROR;
+                }
+
+                seg->data = ++start;
+
+                while (start < text.data + text.len && *start != '.') {
+                    start++;
+                }
+
+                seg->len = start - seg->data;
+
+                if (seg->len == 0) {
+                    goto bad_value;
+                }
+            }
+
+            continue;
+        }
+
+    bad_value:
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"{%V}\" in \"call\": expected "
+                           "{input.field} or {ctx.field}", &part->text);
+        return NGX_CONF_ERROR;
+    }
+
+    proc->call = cc;
+
+    return NGX_CONF_OK;
+
+bad_target:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid target \"%V\" in \"call\": a path starting "
+                       "with \"/\", printable ASCII without spaces or \"#\", "
+                       "values in {}", &value[3]);
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_backend_adapter_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_backend_adapter_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
