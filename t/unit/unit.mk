@@ -18,9 +18,11 @@ UNIT_SRCS := src/ngx_http_backend_json.c src/ngx_http_backend_pg_types.c \
              src/ngx_http_backend_schema.c \
              src/ngx_http_backend_schema_check.c \
              src/ngx_http_backend_schema_zod.c src/ngx_http_backend_svix.c \
-             src/ngx_http_backend_superjson.c
+             src/ngx_http_backend_superjson.c \
+             src/ngx_http_backend_adapter_policy.c
 NGX_SRCS := src/core/ngx_palloc.c src/core/ngx_string.c src/http/ngx_http_parse.c \
-            src/core/ngx_array.c src/core/ngx_list.c src/os/unix/ngx_alloc.c
+            src/core/ngx_array.c src/core/ngx_list.c src/os/unix/ngx_alloc.c \
+            src/core/ngx_parse_time.c
 STUBS := t/unit/ngx_unit_stubs.c
 
 TESTS := $(patsubst t/unit/%.c,$(OUT)/%,$(wildcard t/unit/test_*.c))
