@@ -836,13 +836,13 @@ static void
 ngx_http_backend_adapter_transition(ngx_http_backend_adapter_t *a,
     ngx_uint_t from, ngx_uint_t to, ngx_log_t *log)
 {
-    static char  *names[] = { "closed", "open", "half-open" };
+    ngx_uint_t  level;
+
+    static char        *names[] = { "closed", "open", "half-open" };
+    static ngx_uint_t   values[] = { 0, 2, 1 };
 
     ngx_http_backend_metrics_add(a->transitions[to], 1);
-    ngx_http_backend_metrics_add(a->state_gauge[from], -1);
-    ngx_http_backend_metrics_add(a->state_gauge[to], 1);
-
-    ngx_uint_t  level;
+    ngx_http_backend_metrics_set(a->breaker_state, values[to]);
 
     level = (to == NGX_HTTP_BACKEND_BREAKER_OPEN) ? NGX_LOG_WARN
                                                   : NGX_LOG_NOTICE;

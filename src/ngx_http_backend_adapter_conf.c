@@ -20,6 +20,8 @@
 
 static ngx_int_t ngx_http_backend_adapter_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_int_t ngx_http_backend_adapter_init_process(ngx_cycle_t *cycle);
+static void ngx_http_backend_adapter_refresh(ngx_event_t *ev);
 static void *ngx_http_backend_adapter_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_backend_adapter_init_main_conf(ngx_conf_t *cf,
     void *conf);
@@ -83,7 +85,7 @@ ngx_module_t  ngx_http_backend_adapter_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_backend_adapter_init_process, /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -181,6 +183,65 @@ ngx_http_backend_adapter_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * backend_adapter_breaker_state: each worker reads the node's breakers
+ * every second, so that a worker that has not called an adapter lately
+ * does not show an old state (the gauge is the largest worker's)
+ */
+
+static ngx_int_t
+ngx_http_backend_adapter_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_backend_adapter_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                              ngx_http_backend_adapter_module);
+
+    if (amcf == NULL || amcf->sh == NULL) {
+        return NGX_OK;
+    }
+
+    amcf->refresh.handler = ngx_http_backend_adapter_refresh;
+    amcf->refresh.data = amcf;
+    amcf->refresh.log = cycle->log;
+    amcf->refresh.cancelable = 1;
+
+    ngx_http_backend_adapter_refresh(&amcf->refresh);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_backend_adapter_refresh(ngx_event_t *ev)
+{
+    ngx_http_backend_adapter_main_conf_t *amcf = ev->data;
+
+    ngx_uint_t                   i, state;
+    ngx_http_backend_adapter_t  *a;
+
+    static ngx_uint_t  values[] = { 0, 2, 1 };
+
+    a = amcf->adapters.elts;
+
+    for (i = 0; i < amcf->adapters.nelts; i++) {
+        if (a[i].state == NULL || a[i].breaker.failures == 0) {
+            continue;
+        }
+
+        ngx_shmtx_lock(&amcf->shpool->mutex);
+        state = a[i].state->breaker.state;
+        ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+        ngx_http_backend_metrics_set(a[i].breaker_state, values[state]);
+    }
+
+    if (!ngx_exiting) {
+        ngx_add_timer(ev, 1000);
+    }
 }
 
 
@@ -313,6 +374,9 @@ ngx_http_backend_adapter_metrics(ngx_conf_t *cf, ngx_http_backend_adapter_t *a)
         if (a->calls[i] == NULL) {
             return NGX_ERROR;
         }
+
+        /* the families are the same for every adapter from the start */
+        a->calls[i]->always = 1;
     }
 
     f = ngx_http_backend_metrics_family(cf, "backend_adapter_attempts_total",
@@ -332,6 +396,8 @@ ngx_http_backend_adapter_metrics(ngx_conf_t *cf, ngx_http_backend_adapter_t *a)
         if (a->attempts[i] == NULL) {
             return NGX_ERROR;
         }
+
+        a->attempts[i]->always = 1;
     }
 
     f = ngx_http_backend_metrics_duration(cf,
@@ -348,23 +414,20 @@ ngx_http_backend_adapter_metrics(ngx_conf_t *cf, ngx_http_backend_adapter_t *a)
     }
 
     f = ngx_http_backend_metrics_family(cf, "backend_adapter_breaker_state",
-                                        "Adapters' breakers by state "
-                                        "(1 in the current one).",
-                                        NGX_HTTP_BACKEND_GAUGE,
-                                        "adapter,state");
+                                        "Adapters' breakers: 0 closed, "
+                                        "1 half-open, 2 open.",
+                                        NGX_HTTP_BACKEND_GAUGE_MAX,
+                                        "adapter");
     if (f == NULL) {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < 3; i++) {
-        values[1].data = (u_char *) states[i];
-        values[1].len = ngx_strlen(values[1].data);
-
-        a->state_gauge[i] = ngx_http_backend_metrics_series(cf, f, values);
-        if (a->state_gauge[i] == NULL) {
-            return NGX_ERROR;
-        }
+    a->breaker_state = ngx_http_backend_metrics_series(cf, f, values);
+    if (a->breaker_state == NULL) {
+        return NGX_ERROR;
     }
+
+    a->breaker_state->always = 1;
 
     f = ngx_http_backend_metrics_family(cf,
                                     "backend_adapter_breaker_transitions_total",
@@ -383,6 +446,8 @@ ngx_http_backend_adapter_metrics(ngx_conf_t *cf, ngx_http_backend_adapter_t *a)
         if (a->transitions[i] == NULL) {
             return NGX_ERROR;
         }
+
+        a->transitions[i]->always = 1;
     }
 
     f = ngx_http_backend_metrics_family(cf, "backend_adapter_degraded_total",
@@ -402,6 +467,8 @@ ngx_http_backend_adapter_metrics(ngx_conf_t *cf, ngx_http_backend_adapter_t *a)
         if (a->degraded[i] == NULL) {
             return NGX_ERROR;
         }
+
+        a->degraded[i]->always = 1;
     }
 
     return NGX_OK;

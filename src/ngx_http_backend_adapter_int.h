@@ -96,7 +96,7 @@ typedef struct {
     ngx_http_backend_series_t      *calls[NGX_HTTP_BACKEND_ADAPTER_OUTCOMES];
     ngx_http_backend_series_t      *attempts[NGX_HTTP_BACKEND_ADAPTER_ATTEMPTS];
     ngx_http_backend_series_t      *duration;
-    ngx_http_backend_series_t      *state_gauge[3];
+    ngx_http_backend_series_t      *breaker_state;
     ngx_http_backend_series_t      *transitions[3];
     ngx_http_backend_series_t      *degraded[2];    /* open, budget */
 
@@ -133,6 +133,7 @@ typedef struct {
     ngx_shm_zone_t                 *state_zone;
     ngx_slab_pool_t                *shpool;
     ngx_http_backend_adapter_sh_t  *sh;
+    ngx_event_t                     refresh;    /* the breakers' gauge */
     u_char                         *zone_file;
     ngx_uint_t                      zone_line;
 } ngx_http_backend_adapter_main_conf_t;
