@@ -861,7 +861,6 @@ ngx_http_backend_adapter_finish(ngx_http_backend_adapter_run_t *run,
     u_char                      *p;
     ngx_str_t                    msg, extra, value;
     ngx_msec_t                   secs;
-    ngx_uint_t                   degraded;
     ngx_http_request_t          *r;
     ngx_http_backend_call_t     *call;
     ngx_http_backend_adapter_t  *a;
@@ -924,15 +923,13 @@ ngx_http_backend_adapter_finish(ngx_http_backend_adapter_run_t *run,
         return;
     }
 
-    /* degraded: a query, while the breaker is open or the budget spent */
+    /* degraded: a query, when the API gave no answer; never a mutation */
 
-    degraded = (outcome == NGX_HTTP_BACKEND_ADAPTER_OPEN) ? 0
-               : (outcome == NGX_HTTP_BACKEND_ADAPTER_BUDGET) ? 1 : 2;
-
-    if (degraded < 2 && a->stale && run->amcf->cache
+    if (ngx_http_backend_adapter_degradable(outcome)
+        && a->stale && run->amcf->cache
         && call->proc->type == NGX_HTTP_BACKEND_QUERY)
     {
-        switch (ngx_http_backend_adapter_stale(run, degraded)) {
+        switch (ngx_http_backend_adapter_stale(run, outcome)) {
 
         case NGX_OK:
             return;
@@ -1077,8 +1074,6 @@ ngx_http_backend_adapter_stale(ngx_http_backend_adapter_run_t *run,
     ngx_http_backend_call_t     *call;
     ngx_http_backend_adapter_t  *a;
 
-    static char  *reasons[] = { "breaker_open", "budget" };
-
     a = run->adapter;
     call = run->call;
     r = call->ctx->request;
@@ -1116,7 +1111,8 @@ ngx_http_backend_adapter_stale(ngx_http_backend_adapter_run_t *run,
                    sizeof("{\"result\":{\"data\":") - 1);
     p = ngx_cpymem(p, data, value.data + value.len - data);
     p = ngx_sprintf(p, ",\"degraded\":{\"reason\":\"%s\",\"age\":%T,"
-                    "\"adapter\":", reasons[why], age);
+                    "\"adapter\":", ngx_http_backend_adapter_outcomes[why],
+                    age);
     p = ngx_http_backend_json_str_write(p, a->name.data, a->name.len);
     p = ngx_cpymem(p, "}}}", 3);
     call->out.len = p - call->out.data;
@@ -1143,7 +1139,7 @@ ngx_http_backend_adapter_stale(ngx_http_backend_adapter_run_t *run,
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "backend adapter \"%V\": degraded answer (%s), %T s old",
-                  &a->name, reasons[why], age);
+                  &a->name, ngx_http_backend_adapter_outcomes[why], age);
 
     call->status = NGX_HTTP_OK;
     call->code = NGX_HTTP_BACKEND_OK;

@@ -459,8 +459,12 @@ ngx_http_backend_adapter_metrics(ngx_conf_t *cf, ngx_http_backend_adapter_t *a)
         return NGX_ERROR;
     }
 
-    for (i = 0; i < 2; i++) {
-        values[1].data = (u_char *) (i ? "budget" : "breaker_open");
+    for (i = 0; i < NGX_HTTP_BACKEND_ADAPTER_DEGRADED; i++) {
+        if (!ngx_http_backend_adapter_degradable(i)) {
+            continue;
+        }
+
+        values[1].data = (u_char *) ngx_http_backend_adapter_outcomes[i];
         values[1].len = ngx_strlen(values[1].data);
 
         a->degraded[i] = ngx_http_backend_metrics_series(cf, f, values);

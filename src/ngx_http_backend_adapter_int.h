@@ -98,7 +98,7 @@ typedef struct {
     ngx_http_backend_series_t      *duration;
     ngx_http_backend_series_t      *breaker_state;
     ngx_http_backend_series_t      *transitions[3];
-    ngx_http_backend_series_t      *degraded[2];    /* open, budget */
+    ngx_http_backend_series_t      *degraded[NGX_HTTP_BACKEND_ADAPTER_OUTCOMES];
 
     u_char                         *file;
     ngx_uint_t                      line;
@@ -137,6 +137,18 @@ typedef struct {
     u_char                         *zone_file;
     ngx_uint_t                      zone_line;
 } ngx_http_backend_adapter_main_conf_t;
+
+
+/*
+ * A query may get the last good answer when the API gave none: breaker
+ * open, budget spent, the last attempt timed out, failed, 5xx or 429, or
+ * the rate limit held it back; never for a 4xx or a malformed answer,
+ * which the API would give again
+ */
+#define ngx_http_backend_adapter_degradable(o)                                \
+    ((o) != NGX_HTTP_BACKEND_ADAPTER_OK && (o) != NGX_HTTP_BACKEND_ADAPTER_4XX \
+     && (o) != NGX_HTTP_BACKEND_ADAPTER_MALFORMED                            \
+     && (o) != NGX_HTTP_BACKEND_ADAPTER_DEGRADED)
 
 
 /* the outcome labels, by NGX_HTTP_BACKEND_ADAPTER_OK... */

@@ -23,6 +23,7 @@ before(async () => {
   n = await new Nginx({
     workers: 2,
     http: `
+      backend_metrics_zone metrics_e2e 1m;
       backend_adapter_zone adapters_e2e:1m;
       backend_adapter fake {
           location /_adapters/fake;
@@ -50,6 +51,14 @@ before(async () => {
           breaker  failures=3 window=30s open=1500ms probes=1;
           degraded stale=10m;
       }
+      backend_adapter slowq {
+          location /_adapters/slowq;
+          timeout  400ms;
+          budget   1s;
+          retries  3 backoff=50ms max=100ms;
+          idempotency header=Idempotency-Key;
+          degraded stale=10m;
+      }
       backend_adapter lim {
           location /_adapters/lim;
           timeout  2s;
@@ -62,6 +71,8 @@ before(async () => {
       backend_procedure refused.get { tier public; call refused GET "/x"; }
       backend_procedure brk.get { tier public; call brk GET "/b/{input.id}"; }
       backend_procedure brk.post { type mutation; tier public; call brk POST "/b" body=input; }
+      backend_procedure slowq.get { tier public; call slowq GET "/s/{input.id}"; }
+      backend_procedure slowq.put { type mutation; tier public; call slowq PUT "/s/{input.id}" body=input; }
       backend_procedure lim.get { tier public; call lim GET "/l"; }
       backend_procedure ping { tier public; data "{\\"pong\\":true}"; }`,
     location: `
@@ -70,7 +81,9 @@ before(async () => {
       ${proxy('nokey', fake.port)}
       ${proxy('refused', closed)}
       ${proxy('brk', fake.port)}
-      ${proxy('lim', fake.port)}`,
+      ${proxy('slowq', fake.port)}
+      ${proxy('lim', fake.port)}
+      location = /metrics { backend_metrics; }`,
   }).start();
 });
 
@@ -263,6 +276,45 @@ test('the breaker opens, fails fast without calling, serves stale queries, probe
   assert.equal(fake.seen.length, 5);
   assert.match(n.errorLog(), /backend adapter "brk": breaker closed -> open/);
   assert.match(n.errorLog(), /breaker half-open -> closed/);
+});
+
+test('the budget spent: a query gets its last good answer, marked degraded; a mutation an error', async () => {
+  fake.reset(() => ({ status: 200, body: '{"v":1}' }));
+  assert.equal((await query('slowq.get', { id: 'x' })).status, 200);
+  fake.reset(() => ({ hang: true }));
+  let r = await query('slowq.get', { id: 'x' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(r.body.result.data, { v: 1 });
+  assert.equal(r.body.result.degraded.reason, 'budget');
+  assert.ok(r.ms < 1000 + 1500, `${r.ms} ms`);
+  assert.ok(fake.seen.length >= 2, `${fake.seen.length} attempts`);
+  // another value of the input is another call: nothing stored for it
+  r = await query('slowq.get', { id: 'y' });
+  assert.equal(r.status, 504);
+  assert.equal(r.body.error.data.reason, 'budget');
+  // a mutation never gets a stale answer, even for the same target
+  fake.reset();
+  r = await mutate('slowq.put', { id: 'x' });
+  assert.equal(r.status, 504, JSON.stringify(r.body));
+  assert.equal(r.headers.get('backend-degraded'), null);
+  const keys = new Set(fake.seen.map((s) => s.headers['idempotency-key']));
+  assert.equal(keys.size, 1);
+});
+
+test('metrics: calls by outcome, attempts, degraded answers, the breaker on every worker; log lines with the request id', async () => {
+  const text = await (await fetch(`http://127.0.0.1:${n.port}/metrics`)).text();
+  const value = (re) => Number((text.match(re) ?? [])[1]);
+  assert.equal(value(/\nbackend_adapter_calls_total\{adapter="brk",outcome="breaker_open"\} (\d+)/), 7, text);
+  assert.equal(value(/\nbackend_adapter_calls_total\{adapter="brk",outcome="degraded"\} (\d+)/), 1);
+  assert.equal(value(/\nbackend_adapter_degraded_total\{adapter="brk",reason="breaker_open"\} (\d+)/), 1);
+  assert.equal(value(/\nbackend_adapter_degraded_total\{adapter="slowq",reason="budget"\} (\d+)/), 1);
+  assert.equal(value(/\nbackend_adapter_attempts_total\{adapter="fake",result="5xx"\} (\d+)/), 6);
+  assert.equal(value(/\nbackend_adapter_breaker_transitions_total\{adapter="brk",to="open"\} (\d+)/), 1);
+  assert.equal(value(/\nbackend_adapter_breaker_transitions_total\{adapter="brk",to="closed"\} (\d+)/), 1);
+  assert.equal(value(/\nbackend_adapter_breaker_state\{adapter="brk"\} (\d+)/), 0);
+  assert.ok(value(/\nbackend_adapter_duration_seconds_count\{adapter="fake"\} (\d+)/) >= 10);
+  const line = n.errorLog().split('\n').find((l) => /backend adapter "fake": attempt \d+ failed: 5xx/.test(l));
+  assert.match(line ?? '', /request_id: "[0-9a-f]{32}"/, line);
 });
 
 test('2 workers, 200 concurrent calls: the API never sees more than rate + burst in a second', async () => {
