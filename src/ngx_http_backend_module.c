@@ -285,6 +285,9 @@ ngx_http_backend_request_id(ngx_http_request_t *r, ngx_str_t *id)
     ngx_http_variable_value_t     *v;
     ngx_http_backend_main_conf_t  *bmcf;
 
+    /* a subrequest (an adapter's exchange) carries its request's id */
+    r = r->main;
+
     ctx = ngx_http_get_module_ctx(r, ngx_http_backend_module);
 
     if (ctx && ctx->request_id.len) {
