@@ -1059,7 +1059,7 @@ failed:
 
 /*
  * The last good answer for the same call, if younger than "degraded
- * stale=": {"result":{"data":...,"degraded":{...}}} and a Backend-Degraded
+ * stale=": {"result":{"degraded":{...},"data":...}} and a Backend-Degraded
  * header.  NGX_DECLINED: none.
  */
 
@@ -1068,8 +1068,9 @@ ngx_http_backend_adapter_stale(ngx_http_backend_adapter_run_t *run,
     ngx_uint_t why)
 {
     u_char                      *p, *data;
+    size_t                       data_len;
     time_t                       stored, age;
-    ngx_str_t                    value, h;
+    ngx_str_t                    value, h, wrapped;
     ngx_http_request_t          *r;
     ngx_http_backend_call_t     *call;
     ngx_http_backend_adapter_t  *a;
@@ -1097,9 +1098,39 @@ ngx_http_backend_adapter_stale(ngx_http_backend_adapter_run_t *run,
     age = (stored == NGX_ERROR || ngx_time() < stored) ? 0
                                                        : ngx_time() - stored;
 
-    call->out.len = sizeof("{\"result\":{\"data\":,\"degraded\":{\"reason\":"
-                           "\"breaker_open\",\"age\":,\"adapter\":}}}") - 1
-                    + (value.data + value.len - data) + NGX_TIME_T_LEN
+    /*
+     * "degraded" before "data": with superjson, the data is wrapped here
+     * as rpc_call_done() would wrap it, and the envelope, which does not
+     * start with {"result":{"data":, is left as it is there
+     */
+
+    data_len = value.data + value.len - data;
+
+    wrapped.len = sizeof("{\"result\":{\"data\":}}") - 1 + data_len;
+    wrapped.data = ngx_pnalloc(r->pool, wrapped.len);
+    if (wrapped.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(wrapped.data, "{\"result\":{\"data\":",
+                   sizeof("{\"result\":{\"data\":") - 1);
+    p = ngx_cpymem(p, data, data_len);
+    *p++ = '}';
+    *p = '}';
+
+    if (call->ctx->superjson && !call->ctx->jsonl
+        && ngx_http_backend_superjson_call(r->pool, &wrapped, NULL) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    data = wrapped.data + sizeof("{\"result\":{\"data\":") - 1;
+    data_len = wrapped.len - (sizeof("{\"result\":{\"data\":") - 1) - 2;
+
+    call->out.len = sizeof("{\"result\":{\"degraded\":{\"reason\":"
+                           "\"breaker_open\",\"age\":,\"adapter\":},"
+                           "\"data\":}}") - 1
+                    + data_len + NGX_TIME_T_LEN
                     + ngx_http_backend_json_str_len(a->name.data,
                                                     a->name.len);
     call->out.data = ngx_pnalloc(r->pool, call->out.len);
@@ -1107,14 +1138,14 @@ ngx_http_backend_adapter_stale(ngx_http_backend_adapter_run_t *run,
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(call->out.data, "{\"result\":{\"data\":",
-                   sizeof("{\"result\":{\"data\":") - 1);
-    p = ngx_cpymem(p, data, value.data + value.len - data);
-    p = ngx_sprintf(p, ",\"degraded\":{\"reason\":\"%s\",\"age\":%T,"
-                    "\"adapter\":", ngx_http_backend_adapter_outcomes[why],
-                    age);
+    p = ngx_sprintf(call->out.data, "{\"result\":{\"degraded\":{\"reason\":"
+                    "\"%s\",\"age\":%T,\"adapter\":",
+                    ngx_http_backend_adapter_outcomes[why], age);
     p = ngx_http_backend_json_str_write(p, a->name.data, a->name.len);
-    p = ngx_cpymem(p, "}}}", 3);
+    p = ngx_cpymem(p, "},\"data\":", sizeof("},\"data\":") - 1);
+    p = ngx_cpymem(p, data, data_len);
+    *p++ = '}';
+    *p++ = '}';
     call->out.len = p - call->out.data;
 
     if (!call->ctx->head_sent) {
