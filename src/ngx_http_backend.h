@@ -36,6 +36,7 @@
 #define NGX_HTTP_BACKEND_PARAM_INPUT   0
 #define NGX_HTTP_BACKEND_PARAM_CTX     1
 #define NGX_HTTP_BACKEND_PARAM_VAR     2
+#define NGX_HTTP_BACKEND_PARAM_ANSWER  3   /* a field of a call's answer */
 
 
 /* tRPC error codes (v11 TRPC_ERROR_CODES_BY_KEY) */
@@ -165,6 +166,7 @@ typedef struct {
     ngx_str_t                       path;
     ngx_http_backend_proc_t        *proc;
     ngx_http_backend_json_t        *input;      /* NULL: undefined */
+    ngx_http_backend_json_t        *answer;     /* an external API's */
 
     ngx_http_backend_pg_query_t     query;
 
@@ -286,6 +288,8 @@ void ngx_http_backend_rpc_call_result(ngx_http_backend_call_t *call,
     ngx_str_t *data);
 void ngx_http_backend_rpc_call_error(ngx_http_backend_call_t *call,
     ngx_http_backend_error_e code, ngx_str_t *message);
+/* the procedure's statement, bound and run (after a call: its answer) */
+void ngx_http_backend_rpc_statement(ngx_http_backend_call_t *call);
 /* ctx.<field>: the offset of its ngx_str_t in the request's context */
 ngx_int_t ngx_http_backend_ctx_field_offset(ngx_str_t *name, size_t *offset);
 /* ngx_http_backend_adapter.c: "call" in a procedure block, and a call */

@@ -61,6 +61,7 @@ struct ngx_http_backend_adapter_run_s {
     ngx_uint_t                      status;
     ngx_msec_t                      retry_after;
     ngx_str_t                       answer;
+    ngx_http_backend_json_t        *json;           /* the answer, parsed */
 
     unsigned                        probe:1;
     unsigned                        has_retry_after:1;
@@ -93,6 +94,8 @@ static ngx_int_t ngx_http_backend_adapter_header(ngx_http_request_t *r,
     char *name, ngx_str_t *value);
 static ngx_int_t ngx_http_backend_adapter_set_header(ngx_http_request_t *r,
     char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_backend_adapter_client_key(
+    ngx_http_backend_adapter_run_t *run, ngx_str_t *err);
 static ngx_int_t ngx_http_backend_adapter_target(
     ngx_http_backend_adapter_run_t *run, ngx_str_t *err);
 static void ngx_http_backend_adapter_cleanup(void *data);
@@ -143,7 +146,26 @@ ngx_http_backend_adapter_run(ngx_http_backend_call_t *call)
         goto failed;
     }
 
-    if (a->idempotency.len) {
+    if (cc->key.nelts) {
+        /* the client's key: its retry of the procedure is the same call */
+        switch (ngx_http_backend_adapter_client_key(run, &err)) {
+
+        case NGX_OK:
+            break;
+
+        case NGX_DECLINED:
+            ngx_http_backend_metrics_add(
+                a->calls[NGX_HTTP_BACKEND_ADAPTER_4XX], 1);
+            ngx_http_backend_rpc_call_error(call,
+                                            NGX_HTTP_BACKEND_BAD_REQUEST,
+                                            &err);
+            return;
+
+        default:
+            goto failed;
+        }
+
+    } else if (a->idempotency.len) {
         /* one key per call, the same on every attempt */
         u_char  rnd[16];
 
@@ -665,6 +687,8 @@ ngx_http_backend_adapter_attempt_end(ngx_http_backend_adapter_run_t *run)
                                                 &err))
             {
             case NGX_OK:
+                run->json = json;
+
                 /* as written again: valid UTF-8 JSON, whatever came */
                 if (ngx_http_backend_json_serialize(r->pool, json,
                                                     &run->answer)
@@ -892,6 +916,13 @@ ngx_http_backend_adapter_finish(ngx_http_backend_adapter_run_t *run,
     if (outcome == NGX_HTTP_BACKEND_ADAPTER_OK) {
         ngx_http_backend_metrics_add(a->calls[outcome], 1);
 
+        if (call->proc->stmt) {
+            /* call, then sql: the statement, once, with the answer */
+            call->answer = run->json;
+            ngx_http_backend_rpc_statement(call);
+            return;
+        }
+
         if (a->stale && run->amcf->cache
             && call->proc->type == NGX_HTTP_BACKEND_QUERY)
         {
@@ -926,7 +957,7 @@ ngx_http_backend_adapter_finish(ngx_http_backend_adapter_run_t *run,
     /* degraded: a query, when the API gave no answer; never a mutation */
 
     if (ngx_http_backend_adapter_degradable(outcome)
-        && a->stale && run->amcf->cache
+        && a->stale && run->amcf->cache && call->proc->stmt == NULL
         && call->proc->type == NGX_HTTP_BACKEND_QUERY)
     {
         switch (ngx_http_backend_adapter_stale(run, outcome)) {
@@ -1225,6 +1256,60 @@ ngx_http_backend_adapter_set_header(ngx_http_request_t *r, char *name,
     h->key.data = (u_char *) name;
     h->key.len = len;
     h->value = *value;
+
+    return NGX_OK;
+}
+
+
+/*
+ * key=input.a.b: 1 to 255 of [A-Za-z0-9._:-], a string or an integer;
+ * NGX_DECLINED otherwise (a header value must not carry anything else)
+ */
+
+static ngx_int_t
+ngx_http_backend_adapter_client_key(ngx_http_backend_adapter_run_t *run,
+    ngx_str_t *err)
+{
+    u_char                   *p;
+    ngx_str_t                *seg, s;
+    ngx_uint_t                i;
+    ngx_http_request_t       *r;
+    ngx_http_backend_json_t  *v;
+
+    r = run->call->ctx->request;
+    v = run->call->input;
+    seg = run->cc->key.elts;
+
+    for (i = 0; v && i < run->cc->key.nelts; i++) {
+        v = ngx_http_backend_json_get(v, seg[i].data, seg[i].len);
+    }
+
+    ngx_str_null(&s);
+
+    if (v && v->type == NGX_HTTP_BACKEND_JSON_STRING) {
+        s = v->string;
+
+    } else if (v && v->type == NGX_HTTP_BACKEND_JSON_NUMBER) {
+        if (ngx_http_backend_json_number_text(r->pool, v, &s) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    for (p = s.data; p < s.data + s.len; p++) {
+        if (!(ngx_http_backend_isalnum(*p) || *p == '.' || *p == '_'
+              || *p == ':' || *p == '-'))
+        {
+            break;
+        }
+    }
+
+    if (s.len == 0 || s.len > 255 || p < s.data + s.len) {
+        ngx_str_set(err, "the idempotency key of the call must be 1 to 255 "
+                         "of A-Z a-z 0-9 . _ : -");
+        return NGX_DECLINED;
+    }
+
+    run->key = s;
 
     return NGX_OK;
 }

@@ -309,6 +309,37 @@ ngx_http_backend_adapter_init_main_conf(ngx_conf_t *cf, void *conf)
                           proc[i].file, proc[i].call->line);
             return NGX_CONF_ERROR;
         }
+
+        if (proc[i].call->key.nelts
+            && proc[i].call->adapter->idempotency.len == 0)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "procedure \"%V\": \"key=\" of its call needs "
+                          "\"idempotency header=\" in adapter \"%V\" "
+                          "in %s:%ui", &proc[i].name, &proc[i].call->name,
+                          proc[i].file, proc[i].call->line);
+            return NGX_CONF_ERROR;
+        }
+
+        /*
+         * call, then sql: a client that sends the procedure again (the
+         * statement failed, the answer was lost) makes the call again; a
+         * POST or PATCH must then carry the client's key, so that the API
+         * takes it once
+         */
+
+        if (proc[i].sql.len
+            && (proc[i].call->method & (NGX_HTTP_POST|NGX_HTTP_PATCH))
+            && proc[i].call->key.nelts == 0)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "procedure \"%V\": a %V call followed by \"sql\" "
+                          "needs \"key=input.field\" (the client's "
+                          "idempotency key) in %s:%ui", &proc[i].name,
+                          &proc[i].call->method_name, proc[i].file,
+                          proc[i].call->line);
+            return NGX_CONF_ERROR;
+        }
     }
 
     for (j = 0; j < amcf->adapters.nelts; j++) {
@@ -1026,7 +1057,7 @@ ngx_http_backend_adapter_call(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
     u_char                           *p, *last, *start;
     size_t                            offset;
     ngx_str_t                        *value, *seg, text;
-    ngx_uint_t                        nargs, query;
+    ngx_uint_t                        i, nargs, query;
     ngx_http_backend_adapter_part_t  *part;
     ngx_http_backend_adapter_call_t  *cc;
 
@@ -1048,10 +1079,11 @@ ngx_http_backend_adapter_call(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
         return NGX_CONF_ERROR;
     }
 
-    if (nargs < 3 || nargs > 4) {
+    if (nargs < 3 || nargs > 5) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid number of arguments in \"call\" "
-                           "(call ADAPTER METHOD TARGET [body=input])");
+                           "(call ADAPTER METHOD TARGET [body=input] "
+                           "[key=input.field])");
         return NGX_CONF_ERROR;
     }
 
@@ -1083,18 +1115,60 @@ ngx_http_backend_adapter_call(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
         return NGX_CONF_ERROR;
     }
 
-    if (nargs == 4) {
-        if (value[4].len != 10
-            || ngx_strncmp(value[4].data, "body=input", 10) != 0)
+    for (i = 4; i <= nargs; i++) {
+        if (value[i].len == 10
+            && ngx_strncmp(value[i].data, "body=input", 10) == 0
+            && !cc->body)
         {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid value \"%V\" in \"call\" "
-                               "(body=input)", &value[4]);
-            return NGX_CONF_ERROR;
+            cc->body = 1;
+            proc->uses_input = 1;
+            continue;
         }
 
-        cc->body = 1;
-        proc->uses_input = 1;
+        /* key=input.a.b: the client's idempotency key, not a random one */
+
+        if (value[i].len > 10
+            && ngx_strncmp(value[i].data, "key=input.", 10) == 0
+            && cc->key.nelts == 0)
+        {
+            if (ngx_array_init(&cc->key, cf->pool, 2, sizeof(ngx_str_t))
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            last = value[i].data + value[i].len;
+
+            for (p = value[i].data + 9; p < last; /* void */) {
+                start = ++p;
+
+                while (p < last && *p != '.') {
+                    p++;
+                }
+
+                if (p == start) {
+                    goto bad_option;
+                }
+
+                seg = ngx_array_push(&cc->key);
+                if (seg == NULL) {
+                    return NGX_CONF_ERROR;
+                }
+
+                seg->data = start;
+                seg->len = p - start;
+            }
+
+            proc->uses_input = 1;
+            continue;
+        }
+
+    bad_option:
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"call\" (body=input, "
+                           "key=input.field)", &value[i]);
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_array_init(&cc->parts, cf->pool, 4,

@@ -121,6 +121,7 @@ struct ngx_http_backend_adapter_call_s {
     ngx_str_t                       method_name;
     ngx_str_t                       target;         /* as written */
     ngx_array_t                     parts;          /* of part_t */
+    ngx_array_t                     key;            /* key=input.a.b */
     unsigned                        body:1;         /* body=input */
     unsigned                        uses_ctx:1;
     ngx_uint_t                      line;

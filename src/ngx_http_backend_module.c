@@ -1201,6 +1201,7 @@ ngx_http_backend_procedure_param(ngx_conf_t *cf,
     ngx_http_backend_proc_t *proc, ngx_str_t *value)
 {
     u_char                            *p, *start, *last;
+    size_t                             n;
     ngx_str_t                         *seg;
     ngx_http_backend_param_t          *param;
     ngx_http_backend_ctx_field_t      *f;
@@ -1256,19 +1257,31 @@ ngx_http_backend_procedure_param(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    n = 0;
+
     if (value->len >= 5 && ngx_strncmp(value->data, "input", 5) == 0
         && (value->len == 5 || value->data[5] == '.'))
     {
         param->source = NGX_HTTP_BACKEND_PARAM_INPUT;
         proc->uses_input = 1;
+        n = 5;
 
+    } else if (value->len >= 6 && ngx_strncmp(value->data, "answer", 6) == 0
+               && (value->len == 6 || value->data[6] == '.'))
+    {
+        /* a field of the answer of the procedure's "call" */
+        param->source = NGX_HTTP_BACKEND_PARAM_ANSWER;
+        n = 6;
+    }
+
+    if (n) {
         if (ngx_array_init(&param->path, cf->pool, 2, sizeof(ngx_str_t))
             != NGX_OK)
         {
             return NGX_CONF_ERROR;
         }
 
-        for (p = value->data + 5; p < last; /* void */) {
+        for (p = value->data + n; p < last; /* void */) {
             start = ++p;
 
             while (p < last && *p != '.') {
@@ -1295,7 +1308,7 @@ invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\": expected input, input.field, "
-                       "ctx.field or $variable", value);
+                       "answer.field, ctx.field or $variable", value);
     return NGX_CONF_ERROR;
 }
 
@@ -1308,8 +1321,9 @@ invalid:
 static char *
 ngx_http_backend_procedure_check(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
 {
-    ngx_int_t   rc;
-    ngx_uint_t  n;
+    ngx_int_t                  rc;
+    ngx_uint_t                 n, i;
+    ngx_http_backend_param_t  *param;
 
     if (proc->tier.data == NULL) {
         cf->conf_file->line = proc->line;
@@ -1322,21 +1336,64 @@ ngx_http_backend_procedure_check(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
         proc->type = NGX_HTTP_BACKEND_QUERY;
     }
 
-    if (proc->call || proc->result == NGX_HTTP_BACKEND_RESULT_JSON) {
-        /* sql and a call together are not supported (docs/directives.md) */
-        if (proc->call == NULL || proc->sql.data || proc->data.data
-            || proc->params.nelts || proc->needs_sql_line)
+    if (proc->result == NGX_HTTP_BACKEND_RESULT_JSON
+        && (proc->call == NULL || proc->sql.data))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "procedure \"%V\": \"result json\" is the answer "
+                           "of a \"call\" without \"sql\"", &proc->name);
+        return NGX_CONF_ERROR;
+    }
+
+    param = proc->params.elts;
+
+    for (i = 0; i < proc->params.nelts; i++) {
+        if (param[i].source == NGX_HTTP_BACKEND_PARAM_ANSWER
+            && (proc->call == NULL || proc->sql.data == NULL))
         {
+            cf->conf_file->line = proc->params_line;
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "procedure \"%V\": \"call\" goes with "
-                               "\"result json\" only (no \"sql\", \"data\", "
-                               "\"params\", \"database\", \"invalidate\" or "
-                               "another \"result\")", &proc->name);
+                               "procedure \"%V\": \"%V\" needs a \"call\" "
+                               "and \"sql\"", &proc->name, &param[i].name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (proc->call) {
+        if (proc->data.data) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "procedure \"%V\" has both \"call\" and "
+                               "\"data\"", &proc->name);
             return NGX_CONF_ERROR;
         }
 
-        proc->result = NGX_HTTP_BACKEND_RESULT_JSON;
-        return NGX_CONF_OK;
+        if (proc->sql.data == NULL) {
+            if (proc->params.nelts || proc->needs_sql_line) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "procedure \"%V\": a \"call\" without "
+                                   "\"sql\" goes with \"result json\" only "
+                                   "(no \"params\", \"database\", "
+                                   "\"invalidate\" or another \"result\")",
+                                   &proc->name);
+                return NGX_CONF_ERROR;
+            }
+
+            proc->result = NGX_HTTP_BACKEND_RESULT_JSON;
+            return NGX_CONF_OK;
+        }
+
+        /*
+         * call, then sql: the statement runs once, after the call's
+         * answer; an input it reads must have been checked before the
+         * call is made, by a schema (docs/directives.md, Calls)
+         */
+        if (proc->uses_input && proc->schema == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "procedure \"%V\" has \"call\" and \"sql\" "
+                               "and reads its input: it needs \"input\" (a "
+                               "schema)", &proc->name);
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (proc->sql.data && proc->data.data) {

@@ -54,10 +54,6 @@ static void ngx_http_backend_rpc_invalidated(
     ngx_http_backend_invalidate_t *inv);
 static void ngx_http_backend_rpc_query_handler(ngx_http_backend_pg_query_t *q);
 static ngx_uint_t ngx_http_backend_rpc_bad_value(u_char *sqlstate);
-void ngx_http_backend_rpc_call_error(ngx_http_backend_call_t *call,
-    ngx_http_backend_error_e code, ngx_str_t *message);
-void ngx_http_backend_rpc_call_result(ngx_http_backend_call_t *call,
-    ngx_str_t *data);
 static void ngx_http_backend_rpc_call_metrics(ngx_http_backend_call_t *call);
 static ngx_int_t ngx_http_backend_rpc_send(ngx_http_backend_ctx_t *ctx);
 static ngx_int_t ngx_http_backend_rpc_send_head(ngx_http_backend_ctx_t *ctx);
@@ -1077,10 +1073,8 @@ failed:
 static void
 ngx_http_backend_rpc_call(ngx_http_backend_call_t *call)
 {
-    ngx_http_request_t       *r;
     ngx_http_backend_proc_t  *proc;
 
-    r = call->ctx->request;
     proc = call->proc;
 
     if (proc->uses_input && call->ctx->input_error.len) {
@@ -1121,6 +1115,29 @@ ngx_http_backend_rpc_call(ngx_http_backend_call_t *call)
                                                               : NULL);
         return;
     }
+
+    ngx_http_backend_rpc_statement(call);
+
+    return;
+
+failed:
+
+    ngx_http_backend_rpc_call_error(call,
+                                    NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR,
+                                    NULL);
+}
+
+
+/* the statement: rpc_call(), and an adapter's call once it has its answer */
+
+void
+ngx_http_backend_rpc_statement(ngx_http_backend_call_t *call)
+{
+    ngx_http_request_t       *r;
+    ngx_http_backend_proc_t  *proc;
+
+    r = call->ctx->request;
+    proc = call->proc;
 
     switch (ngx_http_backend_rpc_bind(call)) {
 
@@ -1262,7 +1279,9 @@ ngx_http_backend_rpc_bind(ngx_http_backend_call_t *call)
         switch (param[i].source) {
 
         case NGX_HTTP_BACKEND_PARAM_INPUT:
-            v = call->input;
+        case NGX_HTTP_BACKEND_PARAM_ANSWER:
+            v = (param[i].source == NGX_HTTP_BACKEND_PARAM_INPUT)
+                ? call->input : call->answer;
             seg = param[i].path.elts;
 
             for (j = 0; v && j < param[i].path.nelts; j++) {

@@ -108,15 +108,14 @@ qr/\[emerg\] .*procedure "p" calls unknown adapter "nope" in .*nginx\.conf:\d+/
 
 
 
-=== TEST 5: a call and sql together
+=== TEST 5: a call without sql has no params
 --- http_config
     backend_adapter a { location /a; }
-    backend_pg main "host=127.0.0.1 dbname=x";
-    backend_procedure p { tier public; call a GET "/x"; sql "select 1"; }
+    backend_procedure p { tier public; call a GET "/x"; params input.a; }
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*procedure "p": "call" goes with "result json" only .* in .*nginx\.conf:\d+/
+qr/\[emerg\] .*procedure "p": a "call" without "sql" goes with "result json" only .* in .*nginx\.conf:\d+/
 
 
 
@@ -126,7 +125,7 @@ qr/\[emerg\] .*procedure "p": "call" goes with "result json" only .* in .*nginx\
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*procedure "p": "call" goes with "result json" only/
+qr/\[emerg\] .*procedure "p": "result json" is the answer of a "call" without "sql"/
 
 
 
@@ -233,3 +232,53 @@ qr/\[emerg\] .*duplicate adapter "a", first defined in .*nginx\.conf:\d+/
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid method "TRACE" in "call" \(GET, POST, PUT, PATCH, DELETE\)/
+
+
+
+=== TEST 17: call then sql: a POST call needs the client's key
+--- http_config
+    backend_adapter a { location /a; idempotency header=Idempotency-Key; }
+    backend_pg main "host=127.0.0.1 dbname=x";
+    backend_procedure p {
+        type mutation; tier public;
+        call a POST "/x";
+        sql "select $1::text"; params answer.id;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*procedure "p": a POST call followed by "sql" needs "key=input\.field" \(the client's idempotency key\) in .*nginx\.conf:\d+/
+
+
+
+=== TEST 18: key= needs the adapter's idempotency header
+--- http_config
+    backend_adapter a { location /a; }
+    backend_procedure p { type mutation; tier public; call a POST "/x" key=input.k; }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*procedure "p": "key=" of its call needs "idempotency header=" in adapter "a"/
+
+
+
+=== TEST 19: call then sql reading the input needs a schema
+--- http_config
+    backend_adapter a { location /a; }
+    backend_pg main "host=127.0.0.1 dbname=x";
+    backend_procedure p { tier public; call a GET "/x/{input.id}"; sql "select $1::text"; params answer.id; }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*procedure "p" has "call" and "sql" and reads its input: it needs "input" \(a schema\)/
+
+
+
+=== TEST 20: answer.field without a call
+--- http_config
+    backend_pg main "host=127.0.0.1 dbname=x";
+    backend_procedure p { tier public; sql "select $1::text"; params answer.id; }
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*procedure "p": "answer\.id" needs a "call" and "sql" in .*nginx\.conf:\d+/
