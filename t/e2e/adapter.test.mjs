@@ -324,6 +324,60 @@ test('metrics: calls by outcome, attempts, degraded answers, the breaker on ever
   assert.match(line ?? '', /request_id: "[0-9a-f]{32}"/, line);
 });
 
+test('a client gone during a hanging call: the exchange is dropped, the worker serves on', async () => {
+  fake.reset(() => ({ hang: true }));
+  const before = fake.sockets.size;
+  const ac = new AbortController();
+  const q = `?input=${encodeURIComponent(JSON.stringify({ userId: 'u', q: 'x' }))}`;
+  const gone = fetch(`${n.url}/fake.get${q}`, { signal: ac.signal }).catch((e) => e.name);
+  const end = Date.now() + 5000;
+  while (fake.seen.length === 0 && Date.now() < end) await sleep(20);
+  assert.equal(fake.seen.length, 1);
+  ac.abort();
+  assert.equal(await gone, 'AbortError');
+  // nginx notices the client at the attempt's end at the latest, and
+  // closes its side of the exchange; no retry follows
+  while (fake.sockets.size > before && Date.now() < end) await sleep(50);
+  assert.ok(fake.sockets.size <= before, `${fake.sockets.size} sockets open`);
+  await sleep(700);
+  assert.equal(fake.seen.length, 1);
+  assert.equal((await query('ping')).status, 200);
+  assert.deepEqual(n.problems(), []);
+});
+
+test('a streamed batch (JSON Lines): an adapter call settles its promise later', async () => {
+  fake.reset(() => ({ status: 200, body: '{"late":true}', delay: 300 }));
+  const input = encodeURIComponent(JSON.stringify({ 0: { userId: 'u', q: 'x' } }));
+  const res = await fetch(`${n.url}/fake.get,ping?batch=1&input=${input}`,
+                          { headers: { 'trpc-accept': 'application/jsonl' } });
+  assert.equal(res.status, 200);
+  const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(lines.length >= 2, JSON.stringify(lines));
+  const text = JSON.stringify(lines);
+  assert.match(text, /"late":true/);
+  assert.match(text, /"pong":true/);
+});
+
+test('a reload keeps the breakers: an open one stays open', async () => {
+  fake.reset(() => ({ status: 500, body: '{}' }));
+  for (let i = 0; i < 3; i++) await query('brk.get', { id: 'r' });
+  let r = await query('brk.get', { id: 'r' });
+  assert.equal(r.body.error.data.reason, 'breaker_open', JSON.stringify(r.body));
+  await n.reload();
+  // the new workers answer once the old ones are gone
+  const end = Date.now() + 5000;
+  fake.reset();
+  do {
+    await sleep(100);
+    r = await query('brk.get', { id: 'r' });
+  } while (Date.now() < end && !/reconfiguring|gracefully shutting/.test(n.errorLog()));
+  assert.equal(r.body.error.data.reason, 'breaker_open', JSON.stringify(r.body));
+  assert.equal(fake.seen.length, 0);
+  await sleep(1600);  // then it probes as before
+  fake.reset(() => ({ status: 200, body: '{}' }));
+  assert.equal((await query('brk.get', { id: 'r' })).status, 200);
+});
+
 test('2 workers, 200 concurrent calls: the API never sees more than rate + burst in a second', async () => {
   fake.reset(() => ({ status: 200, body: '{}', delay: 20 }));
   const t0 = Date.now();
