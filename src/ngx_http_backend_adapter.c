@@ -204,8 +204,6 @@ ngx_http_backend_adapter_run(ngx_http_backend_call_t *call)
 
     ngx_add_timer(&run->budget, a->budget);
 
-    call->running = 1;
-
     ngx_http_backend_adapter_attempt(run);
 
     return;
@@ -430,8 +428,14 @@ ngx_http_backend_adapter_header(ngx_http_request_t *r, char *name,
     h->key.data = (u_char *) name;
     h->key.len = ngx_strlen(name);
     h->value = *value;
-    h->lowcase_key = h->key.data;
-    h->hash = 1;
+
+    /* as nginx's parser leaves them: proxy_set_header of the same name wins */
+    h->lowcase_key = ngx_pnalloc(r->pool, h->key.len);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
 
     return NGX_OK;
 }
@@ -895,7 +899,6 @@ ngx_http_backend_adapter_finish(ngx_http_backend_adapter_run_t *run,
     r = call->ctx->request;
 
     run->finished = 1;
-    call->running = 0;
 
     if (run->timer.timer_set) {
         ngx_del_timer(&run->timer);

@@ -11,10 +11,11 @@ import { Fault } from './lib/fault.mjs';
 
 let n, fake, closed;
 
-const proxy = (name, port) => `
+const proxy = (name, port, extra = '') => `
       location = /_adapters/${name} {
           internal;
           proxy_pass http://127.0.0.1:${port}$backend_adapter_uri;
+          ${extra}
       }`;
 
 before(async () => {
@@ -78,7 +79,7 @@ before(async () => {
     location: `
       location /trpc/ { backend_rpc; }
       location /sj/ { backend_rpc; backend_rpc_transformer superjson; }
-      ${proxy('fake', fake.port)}
+      ${proxy('fake', fake.port, 'proxy_set_header Accept "application/vnd.test+json";')}
       ${proxy('nokey', fake.port)}
       ${proxy('refused', closed)}
       ${proxy('brk', fake.port)}
@@ -117,8 +118,11 @@ test('the answer comes through as JSON; values are percent-encoded and cannot ch
   assert.deepEqual(r.body, { result: { data: { id: 'user_1', name: 'Ada' } } });
   assert.equal(fake.seen.length, 1);
   assert.equal(fake.seen[0].url, '/v1/users/user_1?q=a%20b%26c%3Dd');
-  // the client's headers do not reach the API; the key does
+  // the client's headers do not reach the API; the location's replace
+  // the adapter's of the same name
   assert.equal(fake.seen[0].headers.cookie, undefined);
+  assert.equal(fake.seen[0].headers.accept, 'application/vnd.test+json');
+  assert.match(fake.seen[0].headers['idempotency-key'], /^[0-9a-f]{32}$/);
 
   fake.reset();
   r = await query('fake.get', { userId: '../../admin@evil.example/x?y#z', q: 'http://h/' });
