@@ -13,7 +13,7 @@ import { Fault } from './lib/fault.mjs';
 import { AZP, ISSUER, keyPair, keysDir, mint, writeJwks } from './lib/clerk.mjs';
 
 const tag = `e2eclerk${process.pid}`;
-let dir, key, n, fake, admin, member;
+let dir, key, n, fake, admin, admin2, member;
 
 before(async () => {
   dir = keysDir();
@@ -22,6 +22,7 @@ before(async () => {
   writeJwks(join(dir, 'jwks.json'), key);
   psql(`insert into users (clerk_id, email, role) values
           ('${tag}_admin', 'a@${tag}.test', 'admin'),
+          ('${tag}_admin2', 'b@${tag}.test', 'admin'),
           ('${tag}_m', 'm@${tag}.test', 'mentorado')`);
   fake = await new Fault().start();
   n = await new Nginx({
@@ -32,7 +33,10 @@ before(async () => {
       backend_auth_issuer ${ISSUER};
       backend_auth_authorized_parties ${AZP};
       backend_session_zone clerk_e2e:1m;
-      include ${ROOT}/conf/procedures.conf;`,
+      include ${ROOT}/conf/procedures.conf;
+      # a call that depends on the caller's context: its last good answer
+      # is the caller's own
+      backend_procedure test.clerk.byRole { tier admin; call clerk GET "/v1/users?role={ctx.role}"; }`,
     location: `
       location /trpc/ { backend_rpc; }
       location = /_adapters/clerk {
@@ -43,6 +47,7 @@ before(async () => {
       }`,
   }).start();
   admin = await mint(key, { sub: `${tag}_admin`, sid: `${tag}_sa` });
+  admin2 = await mint(key, { sub: `${tag}_admin2`, sid: `${tag}_sb` });
   member = await mint(key, { sub: `${tag}_m`, sid: `${tag}_sm` });
 });
 
@@ -97,4 +102,22 @@ test('Clerk failing: retried, then the last good answer, marked degraded', async
   assert.match(r.headers.get('backend-degraded'), /^stale; age=\d+$/);
   assert.equal(fake.seen.length, 3);
   assert.deepEqual(n.problems(), []);
+});
+
+test('a call that depends on the context: one caller never gets another\'s last good answer', async () => {
+  const byRole = async (token) => {
+    const res = await fetch(`${n.url}/test.clerk.byRole`, { headers: { authorization: `Bearer ${token}` } });
+    return { status: res.status, body: await res.json() };
+  };
+  fake.reset(() => ({ status: 200, body: '[{"id":"user_a"}]' }));
+  assert.equal((await byRole(admin)).status, 200);
+  assert.equal(fake.seen[0].url, '/v1/users?role=admin');
+  fake.reset(() => ({ status: 503, body: '{}' }));
+  // the same target for both admins, but the answer stored was the first's
+  const other = await byRole(admin2);
+  assert.equal(other.status, 503, JSON.stringify(other.body));
+  const same = await byRole(admin);
+  assert.equal(same.status, 200, JSON.stringify(same.body));
+  // 5xx, or breaker_open once the failures of these tests have opened it
+  assert.match(same.body.result.degraded.reason, /^(5xx|breaker_open)$/);
 });
