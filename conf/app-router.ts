@@ -36,6 +36,13 @@ type Root<Transformer extends boolean> = {
 
 export type AppRouter = TRPCBuiltRouter<Root<false>, {
   admin: {
+    clerk: {
+      user: TRPCQueryProcedure<{
+          input: { userId: string };
+          output: unknown;
+          meta: object;
+        }>;
+    };
     userCount: TRPCQueryProcedure<{
         input: void;
         output: number | null;
@@ -127,6 +134,13 @@ export type AppRouter = TRPCBuiltRouter<Root<false>, {
 
 export type AppRouterSuperjson = TRPCBuiltRouter<Root<true>, {
   admin: {
+    clerk: {
+      user: TRPCQueryProcedure<{
+          input: { userId: string };
+          output: unknown;
+          meta: object;
+        }>;
+    };
     userCount: TRPCQueryProcedure<{
         input: void;
         output: number | null;

@@ -10,7 +10,8 @@
 // as the database describes them (tools/pg-describe.c: PQdescribePrepared,
 // PQftable/PQftablecol and the catalog) and the JSON the module writes for
 // each type (src/ngx_http_backend_pg_types.c, docs/directives.md), shaped
-// by `result` (many, one, value, none) or `data`.
+// by `result` (many, one, value, none) or `data`; a `call` without `sql`
+// (an external API's answer) is `unknown`.
 //
 // Writes one module with two routers: AppRouter for plain JSON locations,
 // AppRouterSuperjson for `backend_rpc_transformer superjson` locations
@@ -429,7 +430,10 @@ function procedureTypes(p, sj) {
     input = paramsInput(p, d, sj);
   }
 
-  if (p.data === 'ctx.user') {
+  if (p.call && !p.sql) {
+    // an external API's answer (backend_adapter, "call"): JSON of no known shape
+    output = 'unknown';
+  } else if (p.data === 'ctx.user') {
     if (!authUser) {
       die(`${relative(process.cwd(), p.file)}:${p.line}: "data ctx.user" without backend_auth_user`);
     }
