@@ -5,11 +5,12 @@
 // two workers sharing the node's state.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Nginx, freePort } from './lib/nginx.mjs';
 import { Fault } from './lib/fault.mjs';
 
-let n, fake, closed;
+let n, fake, closed, spread;
 
 const proxy = (name, port, extra = '') => `
       location = /_adapters/${name} {
@@ -21,6 +22,9 @@ const proxy = (name, port, extra = '') => `
 before(async () => {
   fake = await new Fault().start();
   closed = await freePort();  // nothing listens there
+  // a port whose connections the kernel spreads over both workers
+  // (reuseport: by a hash of the client's address and port)
+  spread = await freePort();
   n = await new Nginx({
     workers: 2,
     http: `
@@ -75,7 +79,13 @@ before(async () => {
       backend_procedure slowq.get { tier public; call slowq GET "/s/{input.id}"; }
       backend_procedure slowq.put { type mutation; tier public; call slowq PUT "/s/{input.id}" body=input; }
       backend_procedure lim.get { tier public; call lim GET "/l"; }
-      backend_procedure ping { tier public; data "{\\"pong\\":true}"; }`,
+      backend_procedure ping { tier public; data "{\\"pong\\":true}"; }
+      server {
+          listen 127.0.0.1:${spread} reuseport;
+          location /trpc/ { backend_rpc; }
+          ${proxy('brk', fake.port)}
+          ${proxy('lim', fake.port, 'proxy_set_header X-Worker $pid;')}
+      }`,
     location: `
       location /trpc/ { backend_rpc; }
       location /sj/ { backend_rpc; backend_rpc_transformer superjson; }
@@ -84,7 +94,7 @@ before(async () => {
       ${proxy('refused', closed)}
       ${proxy('brk', fake.port)}
       ${proxy('slowq', fake.port)}
-      ${proxy('lim', fake.port)}
+      ${proxy('lim', fake.port, 'proxy_set_header X-Worker $pid;')}
       location = /metrics { backend_metrics; }`,
   }).start();
 });
@@ -101,6 +111,24 @@ async function query(path, input) {
   return { status: res.status, headers: res.headers, body: JSON.parse(await res.text()),
            ms: Date.now() - t0 };
 }
+
+// a new connection per call, to the reuseport listener: both workers serve
+function fresh(path, input) {
+  const q = input === undefined ? '' : `?input=${encodeURIComponent(JSON.stringify(input))}`;
+  return new Promise((ok, fail) => {
+    const req = request({ host: '127.0.0.1', port: spread, path: `/trpc/${path}${q}`, agent: false },
+                        (res) => {
+                          let body = '';
+                          res.on('data', (c) => { body += c; });
+                          res.on('end', () => ok({ status: res.statusCode, body: JSON.parse(body) }));
+                        });
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+const pids = (re) => new Set(n.errorLog().split('\n').filter((l) => re.test(l))
+  .map((l) => l.match(/\] (\d+)#/)[1]));
 
 async function mutate(path, input) {
   const t0 = Date.now();
@@ -258,6 +286,13 @@ test('the breaker opens, fails fast without calling, serves stale queries, probe
     assert.equal(r.body.error.data.reason, 'breaker_open');
     assert.ok(Number(r.headers.get('retry-after')) >= 1);
   }
+  // from both workers: the state is the node's
+  for (let i = 0; i < 20; i++) {
+    const f = await fresh('brk.get', { id: 'b' });
+    assert.equal(f.body.error.data.reason, 'breaker_open', JSON.stringify(f.body));
+  }
+  assert.equal(pids(/backend adapter "brk": call failed: breaker_open/).size, 2,
+               'refusals logged by both workers');
   r = await query('brk.get', { id: 'a' });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.deepEqual(r.body.result.data, { v: 'good' });
@@ -315,7 +350,7 @@ test('the budget spent: a query gets its last good answer, marked degraded; a mu
 test('metrics: calls by outcome, attempts, degraded answers, the breaker on every worker; log lines with the request id', async () => {
   const text = await (await fetch(`http://127.0.0.1:${n.port}/metrics`)).text();
   const value = (re) => Number((text.match(re) ?? [])[1]);
-  assert.equal(value(/\nbackend_adapter_calls_total\{adapter="brk",outcome="breaker_open"\} (\d+)/), 7, text);
+  assert.equal(value(/\nbackend_adapter_calls_total\{adapter="brk",outcome="breaker_open"\} (\d+)/), 27, text);
   assert.equal(value(/\nbackend_adapter_calls_total\{adapter="brk",outcome="degraded"\} (\d+)/), 2);
   assert.equal(value(/\nbackend_adapter_degraded_total\{adapter="brk",reason="breaker_open"\} (\d+)/), 2);
   assert.equal(value(/\nbackend_adapter_degraded_total\{adapter="slowq",reason="budget"\} (\d+)/), 1);
@@ -386,10 +421,11 @@ test('2 workers, 200 concurrent calls: the API never sees more than rate + burst
   fake.reset(() => ({ status: 200, body: '{}', delay: 20 }));
   const t0 = Date.now();
   const statuses = [];
-  // 200 calls spread over about 2 s, all in flight together
+  // 200 calls on their own connections, spread over both workers and
+  // about 2 s, many in flight at once
   await Promise.all(Array.from({ length: 200 }, async (_, i) => {
     await sleep(i * 10);
-    statuses.push((await query('lim.get')).status);
+    statuses.push((await fresh('lim.get')).status);
   }));
   const times = fake.seen.map((s) => s.at).sort((a, b) => a - b);
   let worst = 0;
@@ -400,6 +436,9 @@ test('2 workers, 200 concurrent calls: the API never sees more than rate + burst
   }
   assert.ok(worst <= 15, `${worst} calls in one second`);
   assert.ok(times.length >= 15, `${times.length} calls went through in ${Date.now() - t0} ms`);
+  // each worker alone could have sent 15 a second: the bucket is shared
+  const workers = new Set(fake.seen.map((s) => s.headers['x-worker']));
+  assert.equal(workers.size, 2, `calls from workers ${[...workers]}`);
   assert.equal(statuses.filter((s) => s === 200).length, times.length);
   assert.ok(statuses.every((s) => s === 200 || s === 429), `${new Set(statuses)}`);
   assert.deepEqual(n.problems(), []);
