@@ -1546,6 +1546,7 @@ ngx_http_backend_adapter_uri_variable(ngx_http_request_t *r,
     at = ngx_http_get_module_ctx(r, ngx_http_backend_adapter_module);
 
     if (at == NULL) {
+        /* not an adapter's exchange (the access handler refuses clients) */
         v->not_found = 1;
         return NGX_OK;
     }

@@ -21,6 +21,8 @@
 static ngx_int_t ngx_http_backend_adapter_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_backend_adapter_init_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_backend_adapter_access(ngx_http_request_t *r);
+static ngx_int_t ngx_http_backend_adapter_postconfiguration(ngx_conf_t *cf);
 static void ngx_http_backend_adapter_refresh(ngx_event_t *ev);
 static void *ngx_http_backend_adapter_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_backend_adapter_init_main_conf(ngx_conf_t *cf,
@@ -65,7 +67,7 @@ static ngx_command_t  ngx_http_backend_adapter_commands[] = {
 
 static ngx_http_module_t  ngx_http_backend_adapter_module_ctx = {
     ngx_http_backend_adapter_add_variables, /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_backend_adapter_postconfiguration, /* postconfiguration */
 
     ngx_http_backend_adapter_create_main_conf, /* create main configuration */
     ngx_http_backend_adapter_init_main_conf, /* init main configuration */
@@ -1314,6 +1316,71 @@ bad_target:
                        "with \"/\", printable ASCII without spaces or \"#\", "
                        "values in {}", &value[3]);
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * An adapter's location carries the API's credentials: a client's own
+ * request for it (the location not "internal", or a prefix one) is 404,
+ * never proxied
+ */
+
+static ngx_int_t
+ngx_http_backend_adapter_access(ngx_http_request_t *r)
+{
+    ngx_uint_t                             i;
+    ngx_http_backend_adapter_t            *a;
+    ngx_http_backend_adapter_main_conf_t  *amcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_backend_adapter_module);
+    a = amcf->adapters.elts;
+
+    for (i = 0; i < amcf->adapters.nelts; i++) {
+        if (r->uri.len >= a[i].location.len
+            && ngx_strncmp(r->uri.data, a[i].location.data,
+                           a[i].location.len)
+               == 0)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "backend adapter \"%V\": a client's request for "
+                          "its location \"%V\" refused (make the location "
+                          "\"internal\")", &a[i].name, &a[i].location);
+            return NGX_HTTP_NOT_FOUND;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_backend_adapter_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt                   *h;
+    ngx_http_core_main_conf_t             *cmcf;
+    ngx_http_backend_adapter_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_backend_adapter_module);
+
+    if (amcf->adapters.nelts == 0) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_backend_adapter_access;
+
+    return NGX_OK;
 }
 
 

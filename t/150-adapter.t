@@ -282,3 +282,25 @@ qr/\[emerg\] .*procedure "p" has "call" and "sql" and reads its input: it needs 
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*procedure "p": "answer\.id" needs a "call" and "sql" in .*nginx\.conf:\d+/
+
+
+
+=== TEST 21: an adapter's location a client can reach (not internal) proxies nothing
+--- http_config eval: $::http_config
+--- config
+    location /trpc/ { backend_rpc; }
+    location = /_adapters/api {
+        proxy_set_header Authorization "Bearer secret";
+        proxy_pass http://127.0.0.1:$server_port/fake$backend_adapter_uri;
+    }
+    location /fake {
+        return 200 '"reached with $http_authorization"';
+    }
+--- request eval
+["GET /_adapters/api", "GET /_adapters/api/v1/users/x", "GET /trpc/api.user?input=%7B%22id%22%3A1%7D"]
+--- error_code eval
+[404, 404, 200]
+--- response_body_like eval
+[qr/^(?!.*reached)/s, qr/^(?!.*reached)/s, qr/"data":"reached with Bearer secret"/]
+--- error_log
+backend adapter "api": a client's request for its location "/_adapters/api" refused (make the location "internal")
