@@ -1343,7 +1343,10 @@ ngx_http_backend_adapter_access(ngx_http_request_t *r)
         if (r->uri.len >= a[i].location.len
             && ngx_strncmp(r->uri.data, a[i].location.data,
                            a[i].location.len)
-               == 0)
+               == 0
+            && (r->uri.len == a[i].location.len
+                || r->uri.data[a[i].location.len] == '/'
+                || a[i].location.data[a[i].location.len - 1] == '/'))
         {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "backend adapter \"%V\": a client's request for "

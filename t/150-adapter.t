@@ -296,11 +296,14 @@ qr/\[emerg\] .*procedure "p": "answer\.id" needs a "call" and "sql" in .*nginx\.
     location /fake {
         return 200 '"reached with $http_authorization"';
     }
+    location /_adapters/apidocs {
+        return 200 'docs';
+    }
 --- request eval
-["GET /_adapters/api", "GET /_adapters/api/v1/users/x", "GET /trpc/api.user?input=%7B%22id%22%3A1%7D"]
+["GET /_adapters/api", "GET /_adapters/api/v1/users/x", "GET /trpc/api.user?input=%7B%22id%22%3A1%7D", "GET /_adapters/apidocs"]
 --- error_code eval
-[404, 404, 200]
+[404, 404, 200, 200]
 --- response_body_like eval
-[qr/^(?!.*reached)/s, qr/^(?!.*reached)/s, qr/"data":"reached with Bearer secret"/]
+[qr/^(?!.*reached)/s, qr/^(?!.*reached)/s, qr/"data":"reached with Bearer secret"/, qr/^docs$/]
 --- error_log
 backend adapter "api": a client's request for its location "/_adapters/api" refused (make the location "internal")
