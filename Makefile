@@ -85,7 +85,7 @@ NPM_STAMP := node_modules/.deps.stamp
 
 LINT_SRC := $(sort $(wildcard src/*.c src/*.h))
 
-.PHONY: deps build check lint db-push run reload seed invalidate webhook test unit fuzz fuzz-zod \
+.PHONY: deps build check lint db-push run reload seed invalidate webhook bench-legacy test unit fuzz fuzz-zod \
         schemas client-types token clean \
         bench bench-check bench-obs soak image image-test FORCE
 
@@ -272,6 +272,13 @@ bench-check: deps build
 
 bench: deps build
 	MODULE='$(MODULE)' tools/bench.sh
+
+# make bench-legacy: the fall-through to ../shared/bench/peer-bun and the
+# shadow comparison: latency added at a fixed load, worker CPU per call,
+# shadow calls dropped (tools/bench-legacy.sh, docs/performance.md)
+
+bench-legacy: deps build
+	MODULE='$(MODULE)' tools/bench-legacy.sh
 
 # make bench-obs: worker CPU per request with metrics and the JSON access
 # log on against off, interleaved (tools/bench-obs.sh, docs/performance.md)

@@ -32,7 +32,8 @@ master=$(cat "$pidfile" 2>/dev/null || true)
 node "$ROOT/tools/schemas.mjs" "$ROOT/conf/schemas"
 
 RUN=$RUN MODULE=$MODULE PORT=$PORT METRICS_PORT=$METRICS_PORT \
-    PG_PORT=$PG_PORT REDIS_PORT=$REDIS_PORT "$TOOLS/run-conf.sh" \
+    PG_PORT=$PG_PORT REDIS_PORT=$REDIS_PORT LEGACY_URL=${LEGACY_URL:-} \
+    "$TOOLS/run-conf.sh" \
     >"$RUN/nginx.conf.new"
 
 nginx_cmd=("$NGINX" -p "$RUN/nginx" -e "$RUN/nginx/logs/error.log")

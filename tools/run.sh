@@ -13,7 +13,9 @@
 #
 # env: MODULE (default .build/nginx/ngx_http_backend_module.so), PORT,
 #      METRICS_PORT (default 9145, loopback: /metrics),
-#      PG_PORT, REDIS_PORT, NGINX (default /usr/sbin/nginx)
+#      PG_PORT, REDIS_PORT, NGINX (default /usr/sbin/nginx),
+#      LEGACY_URL (a legacy tRPC server for the procedures not declared
+#      here, and the shadow comparison: docs/migrating.md)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -148,6 +150,7 @@ PORT='$PORT'
 METRICS_PORT='$METRICS_PORT'
 PG_PORT='$PG_PORT'
 REDIS_PORT='$REDIS_PORT'
+LEGACY_URL='${LEGACY_URL:-}'
 ENV
 
 # .run/nginx.conf from conf/nginx.dev.conf.in
