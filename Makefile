@@ -85,7 +85,7 @@ NPM_STAMP := node_modules/.deps.stamp
 
 LINT_SRC := $(sort $(wildcard src/*.c src/*.h))
 
-.PHONY: deps build check lint db-push run reload seed invalidate webhook bench-legacy test unit fuzz fuzz-zod \
+.PHONY: deps build check lint db-push run reload seed invalidate webhook bench-legacy bench-adapter test unit fuzz fuzz-zod \
         schemas client-types token clean \
         bench bench-check bench-obs soak image image-test FORCE
 
@@ -279,6 +279,12 @@ bench: deps build
 
 bench-legacy: deps build
 	MODULE='$(MODULE)' tools/bench-legacy.sh
+
+# make bench-adapter: a procedure answered through an adapter against a
+# bare proxy_pass to the same API (tools/bench-adapter.sh)
+
+bench-adapter: deps build
+	MODULE='$(MODULE)' tools/bench-adapter.sh
 
 # make bench-obs: worker CPU per request with metrics and the JSON access
 # log on against off, interleaved (tools/bench-obs.sh, docs/performance.md)
