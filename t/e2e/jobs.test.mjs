@@ -1,0 +1,249 @@
+// Scheduled jobs (backend_schedule) run by real nginx nodes against the
+// real ledger (migrations 0004, 0005): two nodes of two workers each run a
+// 1 s job with catch_up all, and every slot is in the ledger exactly once,
+// without a gap, with one side-effect row each; a node SIGKILLed in the
+// middle of a run is taken over by another after the lease and the work
+// is done once; a reload during a run never runs it a second time; a
+// failing run is retried, then failed with an [error] line.
+// No assertion on timing: everything waits for a condition, with a bound.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MODULE, Nginx, conninfo } from './lib/nginx.mjs';
+import { psql } from './lib/pg.mjs';
+
+const tag = `e2ejobs${process.pid}`;
+const nodes = [];
+
+async function until(what, fn, seconds = 60) {
+  const end = Date.now() + seconds * 1000;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+function node(http, workers = 2) {
+  const n = new Nginx({
+    workers,
+    http: `
+      backend_pg main "${conninfo(undefined, tag)}" max=4 query_timeout=30s;
+      ${http}`,
+    location: 'location /trpc/ { backend_rpc; }',
+  });
+  nodes.push(n);
+  return n;
+}
+
+// stops a node gracefully (SIGQUIT: running work finishes) and keeps its
+// prefix, so that its error log can be read; after() removes it
+async function halt(n) {
+  const pid = n.pid();
+  if (!pid) return;
+  try { process.kill(pid, 'SIGQUIT'); } catch { return; }
+  await until(`nginx ${pid} gone`, () => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 120);
+}
+
+// the master and its workers, as a crash would leave them: gone at once
+function kill9(n) {
+  const master = n.pid();
+  const r = spawnSync('pgrep', ['-P', String(master)], { encoding: 'utf8' });
+  for (const pid of [master, ...r.stdout.split('\n').filter(Boolean).map(Number)]) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+}
+
+const slots = (job) => psql(`select slot, status, attempt from app.job_slots
+                              where job = '${job}' order by slot`).split('\n').filter(Boolean);
+
+before(() => {
+  psql(`create table ${tag}_side (job text, slot timestamptz, attempt int,
+                                  at timestamptz default clock_timestamp())`);
+});
+
+after(async () => {
+  for (const n of nodes) {
+    await halt(n).catch(() => {});
+    n.remove();
+  }
+  psql(`drop table if exists ${tag}_side`);
+  psql(`delete from app.job_slots where job like '${tag}%'`);
+  psql(`delete from app.jobs where job like '${tag}%'`);
+});
+
+test('two nodes x two workers, a 1 s job, catch_up all: every slot once, no gap', async () => {
+  const job = `${tag}.tick`;
+  const http = `
+    backend_jobs_poll 200ms;
+    backend_schedule ${job} {
+        every     1s;
+        sql       "insert into ${tag}_side (job, slot, attempt)
+                   values ($1, $2::timestamptz, $3::int) returning 1";
+        params    slot.job slot.time slot.attempt;
+        catch_up  all max=100;
+        timeout   10s;
+        lease     5s;
+    }`;
+  const a = await node(http).start();
+  const b = await node(http).start();
+
+  // 12 slots at least, however slow the machine
+  await until('12 slots done', () => Number(psql(`select count(*) from app.job_slots
+                                                   where job = '${job}' and status = 'done'`)) >= 12,
+              120);
+  await halt(a);
+  await halt(b);
+
+  const rows = slots(job);
+  assert.ok(rows.length >= 12, rows.join('\n'));
+  for (const r of rows) {
+    assert.match(r, /\|done\|1$/, `every slot done at its first attempt:\n${rows.join('\n')}`);
+  }
+  const gaps = psql(`select count(*) from (select slot - lag(slot) over (order by slot) d
+                                             from app.job_slots where job = '${job}') x
+                      where d <> interval '1 s'`);
+  assert.equal(gaps, '0', `consecutive slots 1 s apart:\n${rows.join('\n')}`);
+  assert.equal(psql(`select count(*) from ${tag}_side where job = '${job}'`), String(rows.length),
+               'one side-effect row per slot');
+  assert.equal(psql(`select count(distinct slot) from ${tag}_side where job = '${job}'`),
+               String(rows.length));
+  // both nodes ran some (owner is host/pid): more than one process claimed
+  assert.ok(Number(psql(`select count(distinct owner) from app.job_slots where job = '${job}'`)) >= 2);
+  for (const n of [a, b]) {
+    assert.deepEqual(n.problems(), []);
+    assert.doesNotMatch(n.errorLog(), /\[error\].*backend (schedule|queue|_jobs)/);
+  }
+});
+
+test('a node SIGKILLed in the middle of a run: another takes it over after the lease, once', async () => {
+  const job = `${tag}.slow`;
+  const http = `
+    backend_jobs_poll 200ms;
+    backend_schedule ${job} {
+        every     1h;
+        sql       "insert into ${tag}_side (job, slot, attempt)
+                   select $1, $2::timestamptz, $3::int from pg_sleep(4)
+                   returning 1";
+        params    slot.job slot.time slot.attempt;
+        timeout   20s;
+        lease     1s;
+    }`;
+  const a = await node(http, 1).start();
+  await until('the run of node A', () => psql(`select count(*) from app.job_slots
+                                                where job = '${job}' and status = 'running'`) === '1');
+  const ownerA = psql(`select owner from app.job_slots where job = '${job}'`);
+  kill9(a);
+
+  const b = await node(http, 1).start();
+  await until('the slot done', () => psql(`select status from app.job_slots where job = '${job}'`) === 'done',
+              120);
+  // node A's statement, still running in its backend, has ended too
+  await until('node A\'s statement gone', () => psql(`select count(*) from pg_stat_activity
+      where query like '%pg_sleep(4)%' and state = 'active' and pid <> pg_backend_pid()`) === '0', 60);
+  await halt(b);
+
+  const [row] = slots(job);
+  assert.match(row, /\|done\|2$/, 'done by the second attempt');
+  assert.notEqual(psql(`select owner from app.job_slots where job = '${job}'`), ownerA);
+  assert.equal(psql(`select count(*) || ':' || min(attempt) from ${tag}_side where job = '${job}'`), '1:2',
+               'the work of attempt 2 only: attempt 1 was rolled back by its fence');
+  assert.match(b.errorLog(), /done \(attempt 2\)/, b.prefix);
+  assert.deepEqual(b.problems(), []);
+});
+
+test('nginx -s reload during a run: the run finishes once, nothing runs it again', async () => {
+  const job = `${tag}.reload`;
+  const http = `
+    backend_jobs_poll 200ms;
+    backend_schedule ${job} {
+        every     1h;
+        sql       "insert into ${tag}_side (job, slot, attempt)
+                   select $1, $2::timestamptz, $3::int from pg_sleep(3)
+                   returning 1";
+        params    slot.job slot.time slot.attempt;
+        lease     2s;
+    }`;
+  const a = await node(http, 2).start();
+  await until('the run', () => psql(`select count(*) from app.job_slots
+                                      where job = '${job}' and status = 'running'`) === '1');
+  await a.reload();
+  await until('the slot done', () => psql(`select status from app.job_slots where job = '${job}'`) === 'done',
+              60);
+  // the new workers tick for a while: the slot stays done, nothing else runs
+  await sleep(3000);
+  await halt(a);
+  assert.deepEqual(slots(job).map((r) => r.replace(/^[^|]*\|/, '')), ['done|1']);
+  assert.equal(psql(`select count(*) from ${tag}_side where job = '${job}'`), '1');
+  assert.deepEqual(a.problems(), []);
+});
+
+test('a failing run is retried with backoff, then failed with an [error] line', async () => {
+  const job = `${tag}.fails`;
+  const a = await node(`
+    backend_jobs_poll 100ms;
+    backend_schedule ${job} {
+        every    1h;
+        sql      "select 1 / ($1::int - $1::int)";
+        params   slot.attempt;
+        retries  2 backoff=100ms;
+    }`, 1).start();
+  await until('the slot failed', () => psql(`select status from app.job_slots where job = '${job}'`) === 'failed',
+              60);
+  await halt(a);
+  const [row] = slots(job);
+  assert.match(row, /\|failed\|3$/, 'three attempts: the first and two retries');
+  assert.match(psql(`select error from app.job_slots where job = '${job}'`), /division by zero/);
+  assert.match(a.errorLog(), /\[error\].*backend schedule ".*\.fails": slot .* failed after attempt 3: division by zero/);
+});
+
+test('configuration errors name the file and line', () => {
+  const bad = [
+    ['backend_schedule x { sql "select 1"; }', /has no "every"/],
+    ['backend_schedule x { every 1s; sql "select $1"; }', /uses 1 parameter\(s\), params names 0/],
+    ['backend_schedule x { every 1s; sql "select 1"; catch_up some; }', /invalid value "some" in "catch_up"/],
+    ['backend_schedule x { every 1s; sql "select 1"; params item.id; }', /unknown param "item.id"/],
+    ['backend_queue x { sql "select 1"; every 1s; }', /unknown directive "every" in backend_queue/],
+    ['backend_schedule x { every 1s; sql "select 1"; retries 3 backoff=soon; }', /invalid value "backoff=soon" in "retries"/],
+    ['backend_schedule x { every 1s; sql "select 1"; } backend_schedule x { every 2s; sql "select 1"; }',
+     /duplicate backend_schedule "x", first defined in/],
+    ['backend_schedule x { every 1s; sql "select 1"; database other; }', /needs a database: no backend_pg "other"/],
+    ['backend_jobs_listen nowhere; backend_queue q { sql "select 1"; }', /backend_jobs_listen in .* names no backend_pg "nowhere"/],
+  ];
+  for (const [conf, re] of bad) {
+    const out = checkConf(`backend_pg main "${conninfo()}";\n${conf}`);
+    assert.match(out, re, conf);
+    assert.match(out, /nginx\.conf:\d+/, `${conf}: names the file and line`);
+  }
+});
+
+// nginx -t of an http block, its messages
+function checkConf(http) {
+  const dir = mkdtempSync(join(tmpdir(), 'backend-e2e-jobs-conf-'));
+  mkdirSync(join(dir, 'logs'));
+  writeFileSync(join(dir, 'nginx.conf'), `
+load_module ${MODULE};
+error_log ${dir}/logs/error.log;
+pid ${dir}/logs/nginx.pid;
+events { }
+http {
+${http}
+}
+`);
+  const r = spawnSync('/usr/sbin/nginx', ['-t', '-p', dir, '-e', join(dir, 'logs/error.log'),
+                                          '-c', join(dir, 'nginx.conf')], { encoding: 'utf8' });
+  rmSync(dir, { recursive: true, force: true });
+  return r.stderr;
+}
