@@ -111,21 +111,24 @@ $$;
 -- waiting to be claimed (status retry, due now): it is claimed like any
 -- slot, so it never runs while another run of the job is going.  Being
 -- the job's latest slot, it stands for the current period if that was
--- not recorded yet.  No row: no such job.
+-- not recorded yet.  Its time is in whole milliseconds, as JSON shows
+-- it.  No row: no such job.
 CREATE FUNCTION app.request_job_run(p_job text)
   RETURNS TABLE (job text, slot timestamptz)
   LANGUAGE plpgsql AS $$
 #variable_conflict use_column
+DECLARE
+  t timestamptz := date_trunc('milliseconds', now());
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM app.jobs j WHERE j.job = p_job) THEN
     RETURN;
   END IF;
   INSERT INTO app.job_slots AS s (job, slot, status, attempt,
                                   next_attempt_at, error)
-  VALUES (p_job, now(), 'retry', 0, now(), 'manual run')
+  VALUES (p_job, t, 'retry', 0, now(), 'manual run')
   ON CONFLICT ON CONSTRAINT job_slots_pkey DO NOTHING;
   job := p_job;
-  slot := now();
+  slot := t;
   RETURN NEXT;
 END
 $$;

@@ -167,6 +167,7 @@ struct ngx_http_backend_jobs_task_s {
     ngx_http_backend_jobs_run_t    *runs;
     ngx_uint_t                      nruns;
     ngx_uint_t                      active;
+    ngx_uint_t                      asked;      /* by the last claim */
 
     unsigned                        claiming:1;
     unsigned                        woken:1;    /* while claiming */
@@ -452,6 +453,7 @@ ngx_http_backend_jobs_tick(ngx_event_t *ev)
         /* $3 of the claim: how many */
         t->claim_values[2] = (char *) t->claim_buf;
         ngx_sprintf(t->claim_buf, "%ui%Z", n);
+        t->asked = n;
     }
 
     t->claim.server = t->server;
@@ -548,7 +550,7 @@ ngx_http_backend_jobs_claimed(ngx_http_backend_pg_query_t *q)
         ngx_http_backend_jobs_start(t, res, i);
     }
 
-    t->more = (n > 0 && (ngx_uint_t) n >= t->batch);
+    t->more = (n > 0 && (ngx_uint_t) n == t->asked);
 
 next:
 
