@@ -1,7 +1,7 @@
 // The runbooks, the debugging matrix and the alert rules name metrics,
 // directives and variables; this keeps them from drifting away from the
 // module.  The reference app (conf/procedures.conf, conf/webhooks.conf,
-// auth, the session zone, Redis, Postgres) is started with a metrics zone
+// conf/jobs.conf, auth, the session zone, Redis, Postgres) is started with a metrics zone
 // and scraped once:
 // - every backend_* metric the documents name is declared by the scrape
 //   (a "# TYPE" line; _bucket, _sum and _count of a histogram count as
@@ -193,7 +193,8 @@ before(async () => {
       backend_auth_authorized_parties ${AZP};
       backend_session_zone docs:1m;
       backend_session_redis 127.0.0.1:${REDIS_PORT} timeout=1s;
-      include ${ROOT}/conf/procedures.conf;`,
+      include ${ROOT}/conf/procedures.conf;
+      include ${ROOT}/conf/jobs.conf;`,
     location: `
       location /trpc/ { backend_rpc; }
       location = /metrics { backend_metrics; }
