@@ -247,3 +247,129 @@ ${http}
   rmSync(dir, { recursive: true, force: true });
   return r.stderr;
 }
+
+test('all nodes down over several slots: none, latest and all max=3 do what they say', async () => {
+  // the nodes "were down": each job's last slot was 6 periods ago
+  const jobs = { none: `${tag}.cu_none`, latest: `${tag}.cu_latest`, all: `${tag}.cu_all` };
+  const seed = psql(`select app.slot_at('2 s', 'epoch', now()) - interval '12 s'`);
+  for (const job of Object.values(jobs)) {
+    psql(`insert into app.job_slots (job, slot, status, finished_at)
+          values ('${job}', '${seed}', 'done', now())`);
+  }
+  const block = (job, policy) => `
+    backend_schedule ${job} {
+        every     2s;
+        sql       "insert into ${tag}_side (job, slot, attempt)
+                   values ($1, $2::timestamptz, $3::int) returning 1";
+        params    slot.job slot.time slot.attempt;
+        catch_up  ${policy};
+    }`;
+  const a = await node(`
+    backend_jobs_poll 200ms;
+    ${block(jobs.none, 'none')}
+    ${block(jobs.latest, 'latest')}
+    ${block(jobs.all, 'all max=3')}`, 1).start();
+
+  // the first tick of each job recorded its missed slots; its kept ones ran
+  for (const job of Object.values(jobs)) {
+    await until(`${job} caught up`, () => psql(`select count(*) from app.job_slots
+        where job = '${job}' and status = 'done' and slot > '${seed}'`) >= '1'
+      && psql(`select count(*) from app.job_slots where job = '${job}' and status = 'running'`) === '0');
+  }
+  await until('the 3 slots of catch_up all', () => Number(psql(`select count(*) from app.job_slots
+      where job = '${jobs.all}' and status = 'done' and slot > '${seed}'`)) >= 3);
+  await halt(a);
+
+  // the window: after the seed, up to the slot current at the first tick
+  // (the tick that recorded the missed slots, at its now())
+  const window = (job) => {
+    const [tick, cur] = psql(`select min(finished_at), app.slot_at('2 s', 'epoch', min(finished_at))
+                                from app.job_slots where job = '${job}' and status = 'missed'`).split('|');
+    const n = Number(psql(`select extract(epoch from '${cur}'::timestamptz - '${seed}') / 2`));
+    const late = psql(`select '${tick}'::timestamptz - '${cur}' <= interval '1 s'`) === 't';
+    const statuses = psql(`select string_agg(status, ',' order by slot) from app.job_slots
+                            where job = '${job}' and slot > '${seed}' and slot <= '${cur}'`);
+    return { n, late, statuses };
+  };
+  const times = (s, k) => Array(k).fill(s);
+
+  const none = window(jobs.none);
+  assert.ok(none.n >= 6, JSON.stringify(none));
+  // none: the current slot only if at most a tenth of the period (1 s) late
+  assert.equal(none.statuses,
+               [...times('missed', none.n - (none.late ? 1 : 0)), ...times('done', none.late ? 1 : 0)].join(','));
+
+  const latest = window(jobs.latest);
+  assert.equal(latest.statuses, [...times('missed', latest.n - 1), 'done'].join(','));
+
+  const all = window(jobs.all);
+  assert.equal(all.statuses, [...times('missed', all.n - 3), ...times('done', 3)].join(','));
+
+  // every slot of each job recorded once, 2 s apart, the work once per done slot
+  for (const job of Object.values(jobs)) {
+    assert.equal(psql(`select count(*) from (select slot - lag(slot) over (order by slot) d
+                                               from app.job_slots where job = '${job}') x
+                        where d <> interval '2 s'`), '0', job);
+    assert.equal(psql(`select count(*) from ${tag}_side where job = '${job}'`),
+                 psql(`select count(*) from app.job_slots where job = '${job}' and status = 'done'
+                          and slot > '${seed}'`), job);
+  }
+  assert.match(a.errorLog(), new RegExp(`"${jobs.all.replace('.', '\\.')}": ${all.n - 3} slot\\(s\\) recorded as missed \\(catch_up all\\)`));
+});
+
+test('a job slower than its period: never two runs at once, on two nodes of two workers', async () => {
+  const job = `${tag}.slower`;
+  // the job itself checks: it must get the job's advisory lock, or fail
+  const http = `
+    backend_jobs_poll 100ms;
+    backend_schedule ${job} {
+        every     1s;
+        sql       "insert into ${tag}_side (job, slot, attempt)
+                   select $1, $2::timestamptz,
+                          $3::int / pg_try_advisory_xact_lock(4242, hashtext($1))::int
+                     from pg_sleep(1.5)
+                   returning 1";
+        params    slot.job slot.time slot.attempt;
+        catch_up  all max=100;
+        lease     5s;
+    }`;
+  const a = await node(http).start();
+  const b = await node(http).start();
+  await until('4 slow runs done', () => Number(psql(`select count(*) from app.job_slots
+                                                      where job = '${job}' and status = 'done'`)) >= 4, 120);
+  await halt(a);
+  await halt(b);
+  const rows = slots(job);
+  assert.deepEqual(rows.filter((r) => !/\|done\|1$/.test(r)), [], 'every slot done at its first attempt');
+  assert.equal(psql(`select count(*) from app.job_slots where job = '${job}' and error is not null`), '0');
+  assert.equal(psql(`select count(*) from ${tag}_side where job = '${job}'`), String(rows.length));
+  // one after the other: no run started before the previous one finished
+  assert.equal(psql(`select count(*) from (select started_at, lag(finished_at) over (order by slot) prev
+                                             from app.job_slots where job = '${job}') x
+                      where started_at < prev`), '0');
+});
+
+test('the metrics of a job: runs by outcome, duration, lag, last success', async () => {
+  const job = `${tag}.metered`;
+  const a = await node(`
+    backend_metrics_zone metrics 1m;
+    backend_jobs_poll 100ms;
+    backend_schedule ${job} {
+        every   1s;
+        sql     "select 1";
+    }`, 1);
+  a.location = `location /trpc/ { backend_rpc; } location = /metrics { backend_metrics; }`;
+  await a.start();
+  await until('a run', () => Number(psql(`select count(*) from app.job_slots
+                                           where job = '${job}' and status = 'done'`)) >= 2);
+  const scrape = await (await fetch(`http://127.0.0.1:${a.port}/metrics`)).text();
+  await halt(a);
+  const value = (re) => Number((scrape.match(re) ?? [])[1]);
+  const l = `job="${job}"`;
+  assert.ok(value(new RegExp(`^backend_jobs_runs_total\\{${l},outcome="done"\\} (\\d+)`, 'm')) >= 2, scrape);
+  assert.ok(value(new RegExp(`^backend_jobs_run_duration_seconds_count\\{${l}\\} (\\d+)`, 'm')) >= 2);
+  assert.ok(value(new RegExp(`^backend_jobs_lag_seconds_count\\{${l}\\} (\\d+)`, 'm')) >= 2);
+  const last = value(new RegExp(`^backend_jobs_last_success_timestamp_seconds\\{${l}\\} (\\d+)`, 'm'));
+  assert.ok(Math.abs(last - Date.now() / 1000) < 600, `last success ${last}`);
+  assert.match(scrape, /^# TYPE backend_jobs_missed_slots_total counter$/m);
+});
