@@ -16,7 +16,7 @@
  * Background work: scheduled jobs (backend_schedule) and durable queues
  * (backend_queue), run by every worker of every node from timers, on the
  * non-blocking Postgres engine, coordinated by the database alone
- * (migrations 0004 and 0005).
+ * (migrations 0004 and 0006).
  *
  * A job's tick is one statement, app.tick_job(): the oldest due slot of
  * the job claimed under its lock (time is the database's now()), with a

@@ -1,5 +1,5 @@
 // The reference app's background work as make run serves it (conf/jobs.conf,
-// conf/procedures.conf, migrations 0005): admin.jobs.list shows the jobs
+// conf/procedures.conf, migrations 0006): admin.jobs.list shows the jobs
 // the nodes run, admin.jobs.run runs one now and its reminders are written
 // once however often it runs, a user.created webhook enqueues the welcome
 // in its own transaction and the queue writes it once, and a dead item is

@@ -1,5 +1,5 @@
 // Scheduled jobs (backend_schedule) run by real nginx nodes against the
-// real ledger (migrations 0004, 0005): two nodes of two workers each run a
+// real ledger (migrations 0004, 0006): two nodes of two workers each run a
 // 1 s job with catch_up all, and every slot is in the ledger exactly once,
 // without a gap, with one side-effect row each; a node SIGKILLed in the
 // middle of a run is taken over by another after the lease and the work

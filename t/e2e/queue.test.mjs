@@ -1,5 +1,5 @@
 // Durable queues (backend_queue) run by real nginx nodes against the real
-// queue (migrations 0004, 0005): items enqueued by concurrent mutations on
+// queue (migrations 0004, 0006): items enqueued by concurrent mutations on
 // two nodes, some of them rolled back, are processed exactly when their
 // mutation committed, each once; a handler failing its first two attempts
 // succeeds on the third; an item that always fails ends dead and is

@@ -1,4 +1,4 @@
--- Reverts 0005_jobs.up.sql.
+-- Reverts 0006_jobs.up.sql.
 DROP FUNCTION IF EXISTS app.send_welcome(jsonb);
 DROP TRIGGER IF EXISTS users_enqueue_welcome ON users;
 DROP FUNCTION IF EXISTS app.users_enqueue_welcome();

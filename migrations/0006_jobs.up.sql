@@ -154,6 +154,10 @@ CREATE UNIQUE INDEX notifications_reminder_idx
 CREATE UNIQUE INDEX notifications_welcome_idx
   ON notifications (user_id) WHERE kind = 'welcome';
 
+-- a user's and a session's notifications (and their foreign keys)
+CREATE INDEX notifications_user_idx ON notifications (user_id);
+CREATE INDEX notifications_session_idx ON notifications (session_id);
+
 -- sessions.remind: sessions starting within the hour after the slot that
 -- have no reminder yet; returns the reminders written
 CREATE FUNCTION app.remind_sessions(p_slot timestamptz)
