@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_backend.h"
+#include "ngx_http_backend_jobs.h"
 #include "ngx_http_backend_metrics.h"
 
 
@@ -38,167 +39,6 @@
  */
 
 
-#define NGX_HTTP_BACKEND_JOBS_JOB          0
-#define NGX_HTTP_BACKEND_JOBS_QUEUE        1
-
-/* what params names: slot.* for jobs, item.* for queues */
-#define NGX_HTTP_BACKEND_JOBS_SLOT_TIME    0
-#define NGX_HTTP_BACKEND_JOBS_SLOT_JOB     1
-#define NGX_HTTP_BACKEND_JOBS_SLOT_ATTEMPT 2
-#define NGX_HTTP_BACKEND_JOBS_ITEM_PAYLOAD 3
-#define NGX_HTTP_BACKEND_JOBS_ITEM_ID      4
-#define NGX_HTTP_BACKEND_JOBS_ITEM_ATTEMPT 5
-#define NGX_HTTP_BACKEND_JOBS_ITEM_KEY     6
-#define NGX_HTTP_BACKEND_JOBS_ITEM_QUEUE   7
-
-#define NGX_HTTP_BACKEND_JOBS_MAX_PARAMS   8
-/* the job's parameters and the fence's five (8 + 5) */
-#define NGX_HTTP_BACKEND_JOBS_VALUES       13
-
-#define NGX_HTTP_BACKEND_JOBS_NONE         0
-#define NGX_HTTP_BACKEND_JOBS_LATEST       1
-#define NGX_HTTP_BACKEND_JOBS_ALL          2
-
-/* outcomes of runs and items, as docs/metrics.md */
-#define NGX_HTTP_BACKEND_JOBS_DONE         0
-#define NGX_HTTP_BACKEND_JOBS_RETRY        1
-#define NGX_HTTP_BACKEND_JOBS_FAILED       2   /* a queue's "dead" */
-#define NGX_HTTP_BACKEND_JOBS_LOST         3
-#define NGX_HTTP_BACKEND_JOBS_OUTCOMES     4
-
-/* how often a queue's depth is read, by worker 0 */
-#define NGX_HTTP_BACKEND_JOBS_STATS        5000
-
-#define NGX_HTTP_BACKEND_JOBS_ERROR_LEN    512
-
-/* the listener's states */
-#define NGX_HTTP_BACKEND_JOBS_LISTEN_OFF   0
-#define NGX_HTTP_BACKEND_JOBS_CONNECTING   1
-#define NGX_HTTP_BACKEND_JOBS_LISTENING    2
-
-#define NGX_HTTP_BACKEND_JOBS_RECONNECT    1000
-#define NGX_HTTP_BACKEND_JOBS_CONNECT_TIMEOUT  5000
-
-
-typedef struct ngx_http_backend_jobs_task_s  ngx_http_backend_jobs_task_t;
-typedef struct ngx_http_backend_jobs_main_conf_s
-    ngx_http_backend_jobs_main_conf_t;
-
-
-typedef struct {
-    ngx_http_backend_jobs_task_t   *task;
-
-    ngx_http_backend_pg_query_t     query;      /* the run, then its fail */
-    ngx_http_backend_pg_query_t     renew;
-    ngx_event_t                     lease;
-
-    char                           *values[NGX_HTTP_BACKEND_JOBS_VALUES];
-    char                           *renew_values[5];
-
-    u_char                          slot[64];
-    u_char                          id[NGX_INT64_LEN + 1];
-    u_char                          attempt[NGX_INT_T_LEN + 1];
-    u_char                          error[NGX_HTTP_BACKEND_JOBS_ERROR_LEN];
-
-    /* an item's payload and dedupe key, null-terminated, malloc'ed */
-    u_char                         *data;
-    size_t                          size;
-    u_char                         *key;
-
-    uint64_t                        started;    /* us */
-
-    unsigned                        busy:1;     /* the run or its fail */
-    unsigned                        failing:1;
-    unsigned                        renewing:1;
-} ngx_http_backend_jobs_run_t;
-
-
-struct ngx_http_backend_jobs_task_s {
-    ngx_uint_t                      kind;
-    ngx_str_t                       name;       /* null-terminated */
-    ngx_str_t                       sql;
-    ngx_uint_t                      params[NGX_HTTP_BACKEND_JOBS_MAX_PARAMS];
-    ngx_uint_t                      nparams;
-    ngx_str_t                       database;
-
-    ngx_msec_t                      every;
-    ngx_msec_t                      timeout;
-    ngx_uint_t                      catch_up;
-    ngx_uint_t                      catch_max;
-    ngx_uint_t                      max_attempts;
-    ngx_msec_t                      backoff;
-    ngx_msec_t                      lease;
-    ngx_uint_t                      concurrency;
-    ngx_uint_t                      batch;
-
-    u_char                         *file;
-    ngx_uint_t                      line;
-
-    ngx_http_backend_pg_server_t   *server;
-    ngx_http_backend_pg_stmt_t     *claim_stmt;
-    ngx_http_backend_pg_stmt_t     *run_stmt;
-    ngx_http_backend_pg_stmt_t     *fail_stmt;
-    ngx_http_backend_pg_stmt_t     *renew_stmt;
-    ngx_http_backend_pg_stmt_t     *stats_stmt;
-
-    /* metrics, labelled with the name */
-    ngx_http_backend_series_t      *outcomes[NGX_HTTP_BACKEND_JOBS_OUTCOMES];
-    ngx_http_backend_series_t      *duration;
-    ngx_http_backend_series_t      *lag;
-    ngx_http_backend_series_t      *last_success;   /* jobs */
-    ngx_http_backend_series_t      *missed;         /* jobs */
-    ngx_http_backend_series_t      *depth;          /* queues */
-    ngx_http_backend_series_t      *oldest;         /* queues */
-
-    /* the worker's state, set up in init_process */
-    ngx_http_backend_jobs_main_conf_t  *jmcf;
-    ngx_event_t                     timer;
-    ngx_http_backend_pg_query_t     claim;
-    char                           *claim_values[7];
-    u_char                         *claim_buf;
-    /* the numbers the run, its fail and its renewal send */
-    char                           *timeout_value;
-    char                           *max_attempts_value;
-    char                           *backoff_value;
-    char                           *lease_value;
-    ngx_http_backend_pg_query_t     stats;
-    char                           *stats_values[1];
-    ngx_msec_t                      stats_at;
-    ngx_http_backend_jobs_run_t    *runs;
-    ngx_uint_t                      nruns;
-    ngx_uint_t                      active;
-    ngx_uint_t                      asked;      /* by the last claim */
-
-    unsigned                        claiming:1;
-    unsigned                        woken:1;    /* while claiming */
-    unsigned                        more:1;     /* the last batch was full */
-    unsigned                        down:1;     /* the last claim failed */
-    unsigned                        counting:1; /* stats in flight */
-};
-
-
-struct ngx_http_backend_jobs_main_conf_s {
-    ngx_array_t                     tasks;      /* of task_t */
-    ngx_msec_t                      poll;
-    ngx_uint_t                      limit;
-    ngx_str_t                       listen;
-    u_char                         *listen_file;
-    ngx_uint_t                      listen_line;
-
-    ngx_http_backend_pg_server_t   *listen_server;
-
-    /* the worker's */
-    u_char                          owner[NGX_MAXHOSTNAMELEN + 32];
-    ngx_uint_t                      active;     /* runs and items */
-    ngx_log_t                      *log;
-
-    PGconn                         *pgconn;
-    ngx_connection_t               *connection;
-    ngx_event_t                     reconnect;
-    ngx_uint_t                      listen_state;
-};
-
-
 static ngx_http_backend_jobs_task_t *ngx_http_backend_jobs_task(
     ngx_conf_t *cf, ngx_http_backend_jobs_main_conf_t *jmcf,
     ngx_uint_t kind);
@@ -218,16 +58,25 @@ static ngx_http_backend_pg_stmt_t *ngx_http_backend_jobs_stmt(ngx_conf_t *cf,
     ngx_http_backend_jobs_task_t *t, char *fmt, ...);
 static ngx_int_t ngx_http_backend_jobs_metrics(ngx_conf_t *cf,
     ngx_http_backend_jobs_task_t *t);
+static ngx_int_t ngx_http_backend_jobs_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
 static ngx_int_t ngx_http_backend_jobs_init_process(ngx_cycle_t *cycle);
 static void ngx_http_backend_jobs_exit_process(ngx_cycle_t *cycle);
 
+static ngx_uint_t ngx_http_backend_jobs_reserve(
+    ngx_http_backend_jobs_main_conf_t *jmcf, ngx_uint_t n);
+static void ngx_http_backend_jobs_release(
+    ngx_http_backend_jobs_main_conf_t *jmcf, ngx_uint_t n);
+static ngx_uint_t ngx_http_backend_jobs_reap(
+    ngx_http_backend_jobs_main_conf_t *jmcf);
+static void ngx_http_backend_jobs_attach(
+    ngx_http_backend_jobs_main_conf_t *jmcf);
 static void ngx_http_backend_jobs_arm(ngx_http_backend_jobs_task_t *t,
     ngx_msec_t delay);
-static void ngx_http_backend_jobs_wake(ngx_http_backend_jobs_task_t *t);
 static void ngx_http_backend_jobs_tick(ngx_event_t *ev);
 static void ngx_http_backend_jobs_claimed(ngx_http_backend_pg_query_t *q);
-static void ngx_http_backend_jobs_start(ngx_http_backend_jobs_task_t *t,
-    PGresult *res, int row);
+static ngx_int_t ngx_http_backend_jobs_start(
+    ngx_http_backend_jobs_task_t *t, PGresult *res, int row);
 static void ngx_http_backend_jobs_ran(ngx_http_backend_pg_query_t *q);
 static void ngx_http_backend_jobs_fail(ngx_http_backend_jobs_run_t *run,
     ngx_http_backend_pg_query_t *q);
@@ -240,16 +89,6 @@ static ngx_int_t ngx_http_backend_jobs_int(PGresult *res, int row, int col);
 static void ngx_http_backend_jobs_message(ngx_http_backend_pg_query_t *q,
     u_char *buf, size_t size);
 
-static void ngx_http_backend_jobs_listen_start(ngx_event_t *ev);
-static void ngx_http_backend_jobs_listen_handler(ngx_event_t *ev);
-static ngx_int_t ngx_http_backend_jobs_listen_events(
-    ngx_http_backend_jobs_main_conf_t *jmcf, ngx_uint_t write);
-static void ngx_http_backend_jobs_listen_read(
-    ngx_http_backend_jobs_main_conf_t *jmcf);
-static void ngx_http_backend_jobs_listen_close(
-    ngx_http_backend_jobs_main_conf_t *jmcf, ngx_uint_t retry);
-static void ngx_http_backend_jobs_wake_all(
-    ngx_http_backend_jobs_main_conf_t *jmcf);
 
 
 static ngx_str_t  ngx_http_backend_jobs_outcome_names[2][4] = {
@@ -338,6 +177,155 @@ ngx_module_t  ngx_http_backend_jobs_module = {
 };
 
 
+/* the node's limit */
+
+static ngx_uint_t
+ngx_http_backend_jobs_reserve(ngx_http_backend_jobs_main_conf_t *jmcf,
+    ngx_uint_t n)
+{
+    ngx_uint_t                    k, reaped;
+    ngx_atomic_uint_t             cur;
+    ngx_http_backend_jobs_shm_t  *sh;
+
+    sh = jmcf->sh;
+    reaped = 0;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    for ( ;; ) {
+        cur = sh->total;
+
+        if (cur >= jmcf->limit) {
+            /* full: perhaps of what crashed workers held, once a call */
+
+            if (reaped || ngx_http_backend_jobs_reap(jmcf) == 0) {
+                return 0;
+            }
+
+            reaped = 1;
+            continue;
+        }
+
+        k = ngx_min(n, jmcf->limit - cur);
+
+        if (ngx_atomic_cmp_set(&sh->total, cur, cur + k)) {
+            break;
+        }
+    }
+
+    if (jmcf->worker) {
+        (void) ngx_atomic_fetch_add(&jmcf->worker->count, k);
+
+    } else {
+        jmcf->alone += k;
+    }
+
+    return k;
+}
+
+
+static void
+ngx_http_backend_jobs_release(ngx_http_backend_jobs_main_conf_t *jmcf,
+    ngx_uint_t n)
+{
+    if (n == 0) {
+        return;
+    }
+
+    if (jmcf->worker) {
+        (void) ngx_atomic_fetch_add(&jmcf->worker->count,
+                                    - (ngx_atomic_int_t) n);
+
+    } else {
+        jmcf->alone -= n;
+    }
+
+    (void) ngx_atomic_fetch_add(&jmcf->sh->total, - (ngx_atomic_int_t) n);
+}
+
+
+/*
+ * What workers that are gone (killed, crashed) still hold, given back;
+ * the slot freed.  Whoever swaps the dead pid out first does it, once.
+ */
+
+static ngx_uint_t
+ngx_http_backend_jobs_reap(ngx_http_backend_jobs_main_conf_t *jmcf)
+{
+    ngx_uint_t                       i, n;
+    ngx_atomic_uint_t                pid, count;
+    ngx_http_backend_jobs_worker_t  *w;
+
+    n = 0;
+    w = jmcf->sh->workers;
+
+    for (i = 0; i < NGX_HTTP_BACKEND_JOBS_WORKERS; i++) {
+        pid = w[i].pid;
+
+        if (pid == 0 || pid == NGX_HTTP_BACKEND_JOBS_REAPING
+            || pid == (ngx_atomic_uint_t) ngx_pid || w[i].count == 0)
+        {
+            continue;
+        }
+
+        if (kill((ngx_pid_t) pid, 0) == 0 || ngx_errno != NGX_ESRCH) {
+            continue;
+        }
+
+        if (!ngx_atomic_cmp_set(&w[i].pid, pid,
+                                NGX_HTTP_BACKEND_JOBS_REAPING))
+        {
+            continue;
+        }
+
+        count = w[i].count;
+        w[i].count = 0;
+        (void) ngx_atomic_fetch_add(&jmcf->sh->total,
+                                    - (ngx_atomic_int_t) count);
+        w[i].pid = 0;
+
+        ngx_log_error(NGX_LOG_NOTICE, jmcf->log, 0,
+                      "backend_jobs_limit: %uA run(s) of the gone process "
+                      "%uA given back", count, pid);
+        n += count;
+    }
+
+    return n;
+}
+
+
+/* the worker's slot in the zone, taken in init_process */
+
+static void
+ngx_http_backend_jobs_attach(ngx_http_backend_jobs_main_conf_t *jmcf)
+{
+    ngx_uint_t                       i;
+    ngx_http_backend_jobs_worker_t  *w;
+
+    w = jmcf->sh->workers;
+
+    for (i = 0; i < NGX_HTTP_BACKEND_JOBS_WORKERS; i++) {
+        if (w[i].pid == 0
+            && ngx_atomic_cmp_set(&w[i].pid, 0, (ngx_atomic_uint_t) ngx_pid))
+        {
+            w[i].count = 0;
+            jmcf->worker = &w[i];
+            return;
+        }
+    }
+
+    /* more processes than slots: this one counts in the total only, and
+     * what it holds is lost to the node's limit if it crashes */
+
+    ngx_log_error(NGX_LOG_WARN, jmcf->log, 0,
+                  "backend_jobs_limit: more than %d processes, this one "
+                  "is not reaped if it crashes",
+                  NGX_HTTP_BACKEND_JOBS_WORKERS);
+}
+
+
 /* the engine: one task's timer, claims, runs, fences */
 
 static void
@@ -374,7 +362,7 @@ ngx_http_backend_jobs_poll(ngx_http_backend_jobs_task_t *t)
 }
 
 
-static void
+void
 ngx_http_backend_jobs_wake(ngx_http_backend_jobs_task_t *t)
 {
     if (t->claiming) {
@@ -433,27 +421,25 @@ ngx_http_backend_jobs_tick(ngx_event_t *ev)
         }
     }
 
-    if (jmcf->active >= jmcf->limit) {
-        n = 0;
-
-    } else if (n > jmcf->limit - jmcf->active) {
-        n = jmcf->limit - jmcf->active;
-    }
-
     if (t->kind == NGX_HTTP_BACKEND_JOBS_QUEUE && n > t->batch) {
         n = t->batch;
     }
+
+    /* the node's limit: reserved before the claim, the unused returned */
+
+    n = ngx_http_backend_jobs_reserve(jmcf, n);
 
     if (n == 0) {
         ngx_http_backend_jobs_arm(t, ngx_http_backend_jobs_poll(t));
         return;
     }
 
+    t->asked = n;
+
     if (t->kind == NGX_HTTP_BACKEND_JOBS_QUEUE) {
         /* $3 of the claim: how many */
         t->claim_values[2] = (char *) t->claim_buf;
         ngx_sprintf(t->claim_buf, "%ui%Z", n);
-        t->asked = n;
     }
 
     t->claim.server = t->server;
@@ -471,6 +457,7 @@ ngx_http_backend_jobs_tick(ngx_event_t *ev)
         return;
     }
 
+    ngx_http_backend_jobs_release(jmcf, n);
     ngx_http_backend_jobs_arm(t, ngx_http_backend_jobs_poll(t));
 }
 
@@ -481,10 +468,12 @@ ngx_http_backend_jobs_claimed(ngx_http_backend_pg_query_t *q)
     int                                 i, n;
     PGresult                           *res;
     ngx_int_t                           missed;
+    ngx_uint_t                          started;
     ngx_http_backend_jobs_task_t       *t;
 
     t = q->data;
     t->claiming = 0;
+    started = 0;
 
     res = q->result;
     q->result = NULL;
@@ -536,18 +525,21 @@ ngx_http_backend_jobs_claimed(ngx_http_backend_pg_query_t *q)
             goto next;
         }
 
-        ngx_http_backend_jobs_start(t, res, 0);
+        if (ngx_http_backend_jobs_start(t, res, 0) == NGX_OK) {
+            /* a job runs one slot at a time: the next tick after it */
+            PQclear(res);
+            return;
+        }
 
-        PQclear(res);
-
-        /* a job runs one slot at a time: the next tick after this run */
-        return;
+        goto next;
     }
 
     /* items: id, payload, attempt, dedupe_key, lag_ms */
 
-    for (i = 0; i < n; i++) {
-        ngx_http_backend_jobs_start(t, res, i);
+    for (i = 0; i < n && started < t->asked; i++) {
+        if (ngx_http_backend_jobs_start(t, res, i) == NGX_OK) {
+            started++;
+        }
     }
 
     t->more = (n > 0 && (ngx_uint_t) n == t->asked);
@@ -557,6 +549,8 @@ next:
     if (res) {
         PQclear(res);
     }
+
+    ngx_http_backend_jobs_release(t->jmcf, t->asked - started);
 
     if (t->woken || t->more) {
         ngx_http_backend_jobs_arm(t, 0);
@@ -569,7 +563,7 @@ next:
 
 /* a claimed slot or item: its run, with its lease renewed meanwhile */
 
-static void
+static ngx_int_t
 ngx_http_backend_jobs_start(ngx_http_backend_jobs_task_t *t, PGresult *res,
     int row)
 {
@@ -595,7 +589,7 @@ ngx_http_backend_jobs_start(ngx_http_backend_jobs_task_t *t, PGresult *res,
         ngx_log_error(NGX_LOG_ALERT, t->jmcf->log, 0,
                       "backend \"%V\": no free run for a claimed row",
                       &t->name);
-        return;
+        return NGX_DECLINED;
     }
 
     run->busy = 1;
@@ -660,7 +654,7 @@ ngx_http_backend_jobs_start(ngx_http_backend_jobs_task_t *t, PGresult *res,
             if (p == NULL) {
                 /* left to its lease: another attempt later */
                 run->busy = 0;
-                return;
+                return NGX_DECLINED;
             }
 
             if (run->data) {
@@ -721,7 +715,6 @@ ngx_http_backend_jobs_start(ngx_http_backend_jobs_task_t *t, PGresult *res,
     }
 
     t->active++;
-    t->jmcf->active++;
 
     run->query.server = t->server;
     run->query.stmt = t->run_stmt;
@@ -732,11 +725,14 @@ ngx_http_backend_jobs_start(ngx_http_backend_jobs_task_t *t, PGresult *res,
     run->query.read_only = 0;
 
     if (ngx_http_backend_pg_run(&run->query) != NGX_OK) {
+        /* posts nothing: recorded as failed (or left to the lease) now */
         ngx_http_backend_jobs_fail(run, &run->query);
-        return;
+        return NGX_OK;
     }
 
     ngx_add_timer(&run->lease, t->lease / 3);
+
+    return NGX_OK;
 }
 
 
@@ -954,7 +950,7 @@ ngx_http_backend_jobs_end(ngx_http_backend_jobs_run_t *run)
     run->busy = 0;
     run->failing = 0;
     t->active--;
-    t->jmcf->active--;
+    ngx_http_backend_jobs_release(t->jmcf, 1);
 
     /* a job goes on with its next due slot at once (catch-up); a queue
      * claims again at once if its last batch was full */
@@ -1104,343 +1100,6 @@ ngx_http_backend_jobs_message(ngx_http_backend_pg_query_t *q, u_char *buf,
         }
 
         *p = '\0';
-    }
-}
-
-
-/* the listener: LISTEN backend_queue on a direct connection of its own */
-
-static void
-ngx_http_backend_jobs_listen_start(ngx_event_t *ev)
-{
-    int                                 fd;
-    ngx_connection_t                   *c;
-    ngx_http_backend_pg_server_t       *server;
-    ngx_http_backend_jobs_main_conf_t  *jmcf;
-
-    jmcf = ev->data;
-
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
-    server = jmcf->listen_server;
-
-    if (server) {
-        jmcf->pgconn = PQconnectStartParams(server->keywords, server->values,
-                                            0);
-    } else {
-        jmcf->pgconn = PQconnectStart((char *) jmcf->listen.data);
-    }
-
-    if (jmcf->pgconn == NULL) {
-        goto failed;
-    }
-
-    if (PQstatus(jmcf->pgconn) == CONNECTION_BAD
-        || PQsetnonblocking(jmcf->pgconn, 1) == -1)
-    {
-        ngx_log_error(NGX_LOG_WARN, jmcf->log, 0,
-                      "backend_jobs_listen: %s",
-                      PQerrorMessage(jmcf->pgconn));
-        goto failed;
-    }
-
-    fd = PQsocket(jmcf->pgconn);
-    if (fd == -1) {
-        goto failed;
-    }
-
-    c = ngx_get_connection(fd, jmcf->log);
-    if (c == NULL) {
-        goto failed;
-    }
-
-    /* libpq owns the socket */
-    c->shared = 1;
-    c->data = jmcf;
-    c->pool = NULL;
-    c->read->handler = ngx_http_backend_jobs_listen_handler;
-    c->write->handler = ngx_http_backend_jobs_listen_handler;
-    c->read->log = jmcf->log;
-    c->write->log = jmcf->log;
-    c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
-
-    jmcf->connection = c;
-    jmcf->listen_state = NGX_HTTP_BACKEND_JOBS_CONNECTING;
-
-    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK
-        || ngx_http_backend_jobs_listen_events(jmcf, 1) != NGX_OK)
-    {
-        ngx_http_backend_jobs_listen_close(jmcf, 1);
-        return;
-    }
-
-    /* a worker shutting down does not wait for it */
-    c->read->cancelable = 1;
-    ngx_add_timer(c->read, NGX_HTTP_BACKEND_JOBS_CONNECT_TIMEOUT);
-
-    return;
-
-failed:
-
-    if (jmcf->pgconn) {
-        PQfinish(jmcf->pgconn);
-        jmcf->pgconn = NULL;
-    }
-
-    ngx_add_timer(&jmcf->reconnect, NGX_HTTP_BACKEND_JOBS_RECONNECT);
-}
-
-
-/* write interest only while libpq has something to send (level events) */
-
-static ngx_int_t
-ngx_http_backend_jobs_listen_events(ngx_http_backend_jobs_main_conf_t *jmcf,
-    ngx_uint_t write)
-{
-    ngx_event_t  *wev;
-
-    wev = jmcf->connection->write;
-
-    if (write && !wev->active) {
-        return ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
-    }
-
-    if (!write && wev->active) {
-        return ngx_del_event(wev, NGX_WRITE_EVENT, 0);
-    }
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_backend_jobs_listen_handler(ngx_event_t *ev)
-{
-    ngx_connection_t                   *c;
-    PostgresPollingStatusType           rc;
-    ngx_http_backend_jobs_main_conf_t  *jmcf;
-
-    c = ev->data;
-    jmcf = c->data;
-
-    if (jmcf->listen_state == NGX_HTTP_BACKEND_JOBS_LISTENING) {
-        if (ev->write) {
-            if (PQflush(jmcf->pgconn) == -1) {
-                goto lost;
-            }
-
-            if (ngx_http_backend_jobs_listen_events(jmcf, 0) != NGX_OK) {
-                goto lost;
-            }
-
-            return;
-        }
-
-        ngx_http_backend_jobs_listen_read(jmcf);
-        return;
-    }
-
-    /* connecting */
-
-    if (ev->timedout) {
-        ngx_log_error(NGX_LOG_WARN, jmcf->log, NGX_ETIMEDOUT,
-                      "backend_jobs_listen: connect timed out, polling "
-                      "meanwhile");
-        ngx_http_backend_jobs_listen_close(jmcf, 1);
-        return;
-    }
-
-    rc = PQconnectPoll(jmcf->pgconn);
-
-    if (rc != PGRES_POLLING_FAILED
-        && PQsocket(jmcf->pgconn) != c->fd)
-    {
-        /* libpq moved to another socket (another host): start over */
-        ngx_http_backend_jobs_listen_close(jmcf, 1);
-        return;
-    }
-
-    switch (rc) {
-
-    case PGRES_POLLING_READING:
-        if (ngx_http_backend_jobs_listen_events(jmcf, 0) != NGX_OK) {
-            goto lost;
-        }
-        return;
-
-    case PGRES_POLLING_WRITING:
-        if (ngx_http_backend_jobs_listen_events(jmcf, 1) != NGX_OK) {
-            goto lost;
-        }
-        return;
-
-    case PGRES_POLLING_OK:
-        break;
-
-    default:
-        ngx_log_error(NGX_LOG_WARN, jmcf->log, 0,
-                      "backend_jobs_listen: connect failed: %s",
-                      PQerrorMessage(jmcf->pgconn));
-        ngx_http_backend_jobs_listen_close(jmcf, 1);
-        return;
-    }
-
-    if (c->read->timer_set) {
-        ngx_del_timer(c->read);
-    }
-
-    if (!PQsendQuery(jmcf->pgconn, "LISTEN backend_queue")) {
-        goto lost;
-    }
-
-    jmcf->listen_state = NGX_HTTP_BACKEND_JOBS_LISTENING;
-
-    if (ngx_http_backend_jobs_listen_events(jmcf,
-                                            PQflush(jmcf->pgconn) == 1)
-        != NGX_OK)
-    {
-        goto lost;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, jmcf->log, 0,
-                  "backend_jobs_listen: listening");
-
-    /* what was enqueued while nobody listened */
-    ngx_http_backend_jobs_wake_all(jmcf);
-
-    return;
-
-lost:
-
-    ngx_log_error(NGX_LOG_WARN, jmcf->log, 0,
-                  "backend_jobs_listen: connection lost: %s, polling "
-                  "meanwhile", PQerrorMessage(jmcf->pgconn));
-    ngx_http_backend_jobs_listen_close(jmcf, 1);
-}
-
-
-static void
-ngx_http_backend_jobs_listen_read(ngx_http_backend_jobs_main_conf_t *jmcf)
-{
-    size_t                         len;
-    PGnotify                      *n;
-    PGresult                      *res;
-    ngx_uint_t                     i;
-    ngx_http_backend_jobs_task_t  *t;
-
-    if (!PQconsumeInput(jmcf->pgconn)) {
-        goto lost;
-    }
-
-    while (!PQisBusy(jmcf->pgconn)) {
-        res = PQgetResult(jmcf->pgconn);
-        if (res == NULL) {
-            break;
-        }
-
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            PQclear(res);
-            goto lost;
-        }
-
-        PQclear(res);
-    }
-
-    t = jmcf->tasks.elts;
-
-    while ((n = PQnotifies(jmcf->pgconn)) != NULL) {
-        len = ngx_strlen(n->extra);
-
-        for (i = 0; i < jmcf->tasks.nelts; i++) {
-            if (t[i].kind == NGX_HTTP_BACKEND_JOBS_QUEUE
-                && t[i].name.len == len
-                && ngx_strncmp(t[i].name.data, n->extra, len) == 0)
-            {
-                ngx_http_backend_jobs_wake(&t[i]);
-            }
-        }
-
-        PQfreemem(n);
-    }
-
-    if (PQstatus(jmcf->pgconn) != CONNECTION_OK) {
-        goto lost;
-    }
-
-    return;
-
-lost:
-
-    ngx_log_error(NGX_LOG_WARN, jmcf->log, 0,
-                  "backend_jobs_listen: connection lost: %s, polling "
-                  "meanwhile", PQerrorMessage(jmcf->pgconn));
-    ngx_http_backend_jobs_listen_close(jmcf, 1);
-}
-
-
-static void
-ngx_http_backend_jobs_listen_close(ngx_http_backend_jobs_main_conf_t *jmcf,
-    ngx_uint_t retry)
-{
-    ngx_connection_t  *c;
-
-    c = jmcf->connection;
-
-    if (c) {
-        if (c->read->timer_set) {
-            ngx_del_timer(c->read);
-        }
-
-        if (c->read->posted) {
-            ngx_delete_posted_event(c->read);
-        }
-
-        if (c->write->posted) {
-            ngx_delete_posted_event(c->write);
-        }
-
-        if (c->read->active || c->read->disabled) {
-            ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-        }
-
-        if (c->write->active || c->write->disabled) {
-            ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-        }
-
-        c->fd = (ngx_socket_t) -1;
-        ngx_free_connection(c);
-        jmcf->connection = NULL;
-    }
-
-    if (jmcf->pgconn) {
-        PQfinish(jmcf->pgconn);
-        jmcf->pgconn = NULL;
-    }
-
-    jmcf->listen_state = NGX_HTTP_BACKEND_JOBS_LISTEN_OFF;
-
-    if (retry && !ngx_exiting && !ngx_terminate && !ngx_quit) {
-        if (!jmcf->reconnect.timer_set) {
-            ngx_add_timer(&jmcf->reconnect, NGX_HTTP_BACKEND_JOBS_RECONNECT);
-        }
-    }
-}
-
-
-static void
-ngx_http_backend_jobs_wake_all(ngx_http_backend_jobs_main_conf_t *jmcf)
-{
-    ngx_uint_t                     i;
-    ngx_http_backend_jobs_task_t  *t;
-
-    t = jmcf->tasks.elts;
-
-    for (i = 0; i < jmcf->tasks.nelts; i++) {
-        if (t[i].kind == NGX_HTTP_BACKEND_JOBS_QUEUE) {
-            ngx_http_backend_jobs_wake(&t[i]);
-        }
     }
 }
 
@@ -2003,6 +1662,7 @@ ngx_http_backend_jobs_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_backend_jobs_main_conf_t *jmcf = conf;
 
+    ngx_str_t                      name;
     ngx_uint_t                     i, queues;
     ngx_http_backend_jobs_task_t  *t;
 
@@ -2028,6 +1688,23 @@ ngx_http_backend_jobs_init_main_conf(ngx_conf_t *cf, void *conf)
         if (t[i].kind == NGX_HTTP_BACKEND_JOBS_QUEUE) {
             queues++;
         }
+    }
+
+    if (jmcf->tasks.nelts) {
+        ngx_str_set(&name, "backend_jobs");
+
+        jmcf->zone = ngx_shared_memory_add(cf, &name,
+                          ngx_max(8 * ngx_pagesize,
+                                  ngx_align(sizeof(ngx_http_backend_jobs_shm_t)
+                                            + 4 * ngx_pagesize,
+                                            ngx_pagesize)),
+                          &ngx_http_backend_jobs_module);
+        if (jmcf->zone == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        jmcf->zone->init = ngx_http_backend_jobs_init_zone;
+        jmcf->zone->data = jmcf;
     }
 
     if (jmcf->listen.len == 3
@@ -2337,6 +2014,44 @@ ngx_http_backend_jobs_metrics(ngx_conf_t *cf, ngx_http_backend_jobs_task_t *t)
 }
 
 
+/*
+ * The zone survives reloads (same name and size): old workers finishing
+ * their runs keep counting in the same total as the new ones.
+ */
+
+static ngx_int_t
+ngx_http_backend_jobs_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_backend_jobs_main_conf_t  *ojmcf = data;
+
+    ngx_slab_pool_t                    *shpool;
+    ngx_http_backend_jobs_main_conf_t  *jmcf;
+
+    jmcf = shm_zone->data;
+
+    if (ojmcf) {
+        jmcf->sh = ojmcf->sh;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        jmcf->sh = shpool->data;
+        return NGX_OK;
+    }
+
+    jmcf->sh = ngx_slab_calloc(shpool, sizeof(ngx_http_backend_jobs_shm_t));
+    if (jmcf->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = jmcf->sh;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_backend_jobs_init_process(ngx_cycle_t *cycle)
 {
@@ -2350,7 +2065,8 @@ ngx_http_backend_jobs_init_process(ngx_cycle_t *cycle)
                                                ngx_http_backend_jobs_module);
 
     if (jmcf == NULL || jmcf->tasks.nelts == 0
-        || ngx_process != NGX_PROCESS_WORKER)
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE))
     {
         return NGX_OK;
     }
@@ -2359,6 +2075,8 @@ ngx_http_backend_jobs_init_process(ngx_cycle_t *cycle)
 
     /* the owner of claims: node and process, what the ledger shows */
     ngx_sprintf(jmcf->owner, "%V/%P%Z", &cycle->hostname, ngx_pid);
+
+    ngx_http_backend_jobs_attach(jmcf);
 
     t = jmcf->tasks.elts;
 
@@ -2462,6 +2180,17 @@ ngx_http_backend_jobs_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_backend_jobs_listen_close(jmcf, 0);
+
+    /* what it still holds (a fast shutdown) given back, its slot freed */
+
+    if (jmcf->worker) {
+        ngx_http_backend_jobs_release(jmcf, jmcf->worker->count);
+        jmcf->worker->pid = 0;
+        jmcf->worker = NULL;
+
+    } else if (jmcf->sh) {
+        ngx_http_backend_jobs_release(jmcf, jmcf->alone);
+    }
 
     t = jmcf->tasks.elts;
 

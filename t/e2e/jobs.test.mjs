@@ -242,7 +242,7 @@ http {
 ${http}
 }
 `);
-  const r = spawnSync('/usr/sbin/nginx', ['-t', '-p', dir, '-e', join(dir, 'logs/error.log'),
+  const r = spawnSync(process.env.TEST_NGINX_BINARY ?? '/usr/sbin/nginx', ['-t', '-p', dir, '-e', join(dir, 'logs/error.log'),
                                           '-c', join(dir, 'nginx.conf')], { encoding: 'utf8' });
   rmSync(dir, { recursive: true, force: true });
   return r.stderr;

@@ -257,3 +257,45 @@ test('NOTIFY wakes a worker whose next poll is a minute away, again after its co
                '1,2,3,4,5,6');
   assert.deepEqual(a.problems(), []);
 });
+
+test('backend_jobs_limit holds for the node, and what a killed worker held is given back', async () => {
+  const q = `${tag}.limited`;
+  psql(`create table ${tag}_spans (item bigint, started timestamptz, ended timestamptz)`);
+  const a = await node(`
+    backend_jobs_poll 100ms;
+    backend_jobs_limit 3;
+    backend_queue ${q} {
+        sql          "insert into ${tag}_spans
+                      select $1::bigint, statement_timestamp(), clock_timestamp()
+                        from pg_sleep(0.5)
+                      returning 1";
+        params       item.id;
+        concurrency  8;
+        lease        3s;
+    }`).start();
+  psql(`select app.enqueue('${q}', '{}') from generate_series(1, 24)`);
+  await until('24 items done', () => count(`select count(*) from app.queue_items
+                                             where queue = '${q}' and status = 'done'`) === 24, 120);
+  // the most items of the node running at one moment: at an item's start
+  const most = () => count(`select coalesce(max(n), 0) from (
+      select (select count(*) from ${tag}_spans o
+               where o.started <= s.started and o.ended > s.started) n
+        from ${tag}_spans s) x`);
+  assert.ok(most() <= 3, `at most 3 at once in the node (2 workers x concurrency 8): ${most()}`);
+  assert.ok(most() >= 2, 'in parallel all the same');
+
+  // a worker killed while it holds items: the new worker gets its share
+  psql(`delete from ${tag}_spans`);
+  psql(`select app.enqueue('${q}', '{}') from generate_series(1, 12)`);
+  await until('items running', () => count(`select count(*) from app.queue_items
+                                             where queue = '${q}' and status = 'running'`) >= 1);
+  const owner = psql(`select owner from app.queue_items where queue = '${q}' and status = 'running' limit 1`);
+  process.kill(Number(owner.split('/').pop()), 'SIGKILL');
+  await until('the 12 items done', () => count(`select count(*) from app.queue_items
+                                                 where queue = '${q}' and status = 'done'`) === 36, 120);
+  // (no bound on the spans now: the killed worker's statements went on in
+  // their backends, which no node counts)
+  await halt(a);
+  assert.match(a.errorLog(), /backend_jobs_limit: \d+ run\(s\) of the gone process \d+ given back/);
+  psql(`drop table ${tag}_spans`);
+});

@@ -1,0 +1,368 @@
+
+/*
+ * Copyright (C) ngx_backend authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_backend_jobs.h"
+
+
+/*
+ * The listener of background work: each worker holds LISTEN
+ * backend_queue on a direct connection of its own (backend_jobs_listen),
+ * outside the engine's pools, since LISTEN needs a session that a
+ * transaction-mode pooler does not keep.  app.enqueue() notifies at
+ * commit with the queue's name; the listener wakes that queue's claims.
+ * A lost connection is logged and made again every second; polling goes
+ * on meanwhile, so a listener only makes queues faster.
+ */
+
+
+static void ngx_http_backend_jobs_listen_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_backend_jobs_listen_events(
+    ngx_http_backend_jobs_main_conf_t *jmcf, ngx_uint_t write);
+static void ngx_http_backend_jobs_listen_read(
+    ngx_http_backend_jobs_main_conf_t *jmcf);
+static void ngx_http_backend_jobs_wake_all(
+    ngx_http_backend_jobs_main_conf_t *jmcf);
+
+
+/* the listener: LISTEN backend_queue on a direct connection of its own */
+
+void
+ngx_http_backend_jobs_listen_start(ngx_event_t *ev)
+{
+    int                                 fd;
+    ngx_connection_t                   *c;
+    ngx_http_backend_pg_server_t       *server;
+    ngx_http_backend_jobs_main_conf_t  *jmcf;
+
+    jmcf = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    server = jmcf->listen_server;
+
+    if (server) {
+        jmcf->pgconn = PQconnectStartParams(server->keywords, server->values,
+                                            0);
+    } else {
+        jmcf->pgconn = PQconnectStart((char *) jmcf->listen.data);
+    }
+
+    if (jmcf->pgconn == NULL) {
+        goto failed;
+    }
+
+    if (PQstatus(jmcf->pgconn) == CONNECTION_BAD
+        || PQsetnonblocking(jmcf->pgconn, 1) == -1)
+    {
+        ngx_log_error(NGX_LOG_WARN, jmcf->log, 0,
+                      "backend_jobs_listen: %s",
+                      PQerrorMessage(jmcf->pgconn));
+        goto failed;
+    }
+
+    fd = PQsocket(jmcf->pgconn);
+    if (fd == -1) {
+        goto failed;
+    }
+
+    c = ngx_get_connection(fd, jmcf->log);
+    if (c == NULL) {
+        goto failed;
+    }
+
+    /* libpq owns the socket */
+    c->shared = 1;
+    c->data = jmcf;
+    c->pool = NULL;
+    c->read->handler = ngx_http_backend_jobs_listen_handler;
+    c->write->handler = ngx_http_backend_jobs_listen_handler;
+    c->read->log = jmcf->log;
+    c->write->log = jmcf->log;
+    c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
+
+    jmcf->connection = c;
+    jmcf->listen_state = NGX_HTTP_BACKEND_JOBS_CONNECTING;
+
+    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK
+        || ngx_http_backend_jobs_listen_events(jmcf, 1) != NGX_OK)
+    {
+        ngx_http_backend_jobs_listen_close(jmcf, 1);
+        return;
+    }
+
+    /* a worker shutting down does not wait for it */
+    c->read->cancelable = 1;
+    ngx_add_timer(c->read, NGX_HTTP_BACKEND_JOBS_CONNECT_TIMEOUT);
+
+    return;
+
+failed:
+
+    if (jmcf->pgconn) {
+        PQfinish(jmcf->pgconn);
+        jmcf->pgconn = NULL;
+    }
+
+    ngx_add_timer(&jmcf->reconnect, NGX_HTTP_BACKEND_JOBS_RECONNECT);
+}
+
+
+/* write interest only while libpq has something to send (level events) */
+
+static ngx_int_t
+ngx_http_backend_jobs_listen_events(ngx_http_backend_jobs_main_conf_t *jmcf,
+    ngx_uint_t write)
+{
+    ngx_event_t  *wev;
+
+    wev = jmcf->connection->write;
+
+    if (write && !wev->active) {
+        return ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+
+    if (!write && wev->active) {
+        return ngx_del_event(wev, NGX_WRITE_EVENT, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_backend_jobs_listen_handler(ngx_event_t *ev)
+{
+    ngx_connection_t                   *c;
+    PostgresPollingStatusType           rc;
+    ngx_http_backend_jobs_main_conf_t  *jmcf;
+
+    c = ev->data;
+    jmcf = c->data;
+
+    if (jmcf->listen_state == NGX_HTTP_BACKEND_JOBS_LISTENING) {
+        if (ev->write) {
+            if (PQflush(jmcf->pgconn) == -1) {
+                goto lost;
+            }
+
+            if (ngx_http_backend_jobs_listen_events(jmcf, 0) != NGX_OK) {
+                goto lost;
+            }
+
+            return;
+        }
+
+        ngx_http_backend_jobs_listen_read(jmcf);
+        return;
+    }
+
+    /* connecting */
+
+    if (ev->timedout) {
+        ngx_log_error(NGX_LOG_WARN, jmcf->log, NGX_ETIMEDOUT,
+                      "backend_jobs_listen: connect timed out, polling "
+                      "meanwhile");
+        ngx_http_backend_jobs_listen_close(jmcf, 1);
+        return;
+    }
+
+    rc = PQconnectPoll(jmcf->pgconn);
+
+    if (rc != PGRES_POLLING_FAILED
+        && PQsocket(jmcf->pgconn) != c->fd)
+    {
+        /* libpq moved to another socket (another host): start over */
+        ngx_http_backend_jobs_listen_close(jmcf, 1);
+        return;
+    }
+
+    switch (rc) {
+
+    case PGRES_POLLING_READING:
+        if (ngx_http_backend_jobs_listen_events(jmcf, 0) != NGX_OK) {
+            goto lost;
+        }
+        return;
+
+    case PGRES_POLLING_WRITING:
+        if (ngx_http_backend_jobs_listen_events(jmcf, 1) != NGX_OK) {
+            goto lost;
+        }
+        return;
+
+    case PGRES_POLLING_OK:
+        break;
+
+    default:
+        ngx_log_error(NGX_LOG_WARN, jmcf->log, 0,
+                      "backend_jobs_listen: connect failed: %s",
+                      PQerrorMessage(jmcf->pgconn));
+        ngx_http_backend_jobs_listen_close(jmcf, 1);
+        return;
+    }
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (!PQsendQuery(jmcf->pgconn, "LISTEN backend_queue")) {
+        goto lost;
+    }
+
+    jmcf->listen_state = NGX_HTTP_BACKEND_JOBS_LISTENING;
+
+    if (ngx_http_backend_jobs_listen_events(jmcf,
+                                            PQflush(jmcf->pgconn) == 1)
+        != NGX_OK)
+    {
+        goto lost;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, jmcf->log, 0,
+                  "backend_jobs_listen: listening");
+
+    /* what was enqueued while nobody listened */
+    ngx_http_backend_jobs_wake_all(jmcf);
+
+    return;
+
+lost:
+
+    ngx_log_error(NGX_LOG_WARN, jmcf->log, 0,
+                  "backend_jobs_listen: connection lost: %s, polling "
+                  "meanwhile", PQerrorMessage(jmcf->pgconn));
+    ngx_http_backend_jobs_listen_close(jmcf, 1);
+}
+
+
+static void
+ngx_http_backend_jobs_listen_read(ngx_http_backend_jobs_main_conf_t *jmcf)
+{
+    size_t                         len;
+    PGnotify                      *n;
+    PGresult                      *res;
+    ngx_uint_t                     i;
+    ngx_http_backend_jobs_task_t  *t;
+
+    if (!PQconsumeInput(jmcf->pgconn)) {
+        goto lost;
+    }
+
+    while (!PQisBusy(jmcf->pgconn)) {
+        res = PQgetResult(jmcf->pgconn);
+        if (res == NULL) {
+            break;
+        }
+
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            PQclear(res);
+            goto lost;
+        }
+
+        PQclear(res);
+    }
+
+    t = jmcf->tasks.elts;
+
+    while ((n = PQnotifies(jmcf->pgconn)) != NULL) {
+        len = ngx_strlen(n->extra);
+
+        for (i = 0; i < jmcf->tasks.nelts; i++) {
+            if (t[i].kind == NGX_HTTP_BACKEND_JOBS_QUEUE
+                && t[i].name.len == len
+                && ngx_strncmp(t[i].name.data, n->extra, len) == 0)
+            {
+                ngx_http_backend_jobs_wake(&t[i]);
+            }
+        }
+
+        PQfreemem(n);
+    }
+
+    if (PQstatus(jmcf->pgconn) != CONNECTION_OK) {
+        goto lost;
+    }
+
+    return;
+
+lost:
+
+    ngx_log_error(NGX_LOG_WARN, jmcf->log, 0,
+                  "backend_jobs_listen: connection lost: %s, polling "
+                  "meanwhile", PQerrorMessage(jmcf->pgconn));
+    ngx_http_backend_jobs_listen_close(jmcf, 1);
+}
+
+
+void
+ngx_http_backend_jobs_listen_close(ngx_http_backend_jobs_main_conf_t *jmcf,
+    ngx_uint_t retry)
+{
+    ngx_connection_t  *c;
+
+    c = jmcf->connection;
+
+    if (c) {
+        if (c->read->timer_set) {
+            ngx_del_timer(c->read);
+        }
+
+        if (c->read->posted) {
+            ngx_delete_posted_event(c->read);
+        }
+
+        if (c->write->posted) {
+            ngx_delete_posted_event(c->write);
+        }
+
+        if (c->read->active || c->read->disabled) {
+            ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+        }
+
+        if (c->write->active || c->write->disabled) {
+            ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+        }
+
+        c->fd = (ngx_socket_t) -1;
+        ngx_free_connection(c);
+        jmcf->connection = NULL;
+    }
+
+    if (jmcf->pgconn) {
+        PQfinish(jmcf->pgconn);
+        jmcf->pgconn = NULL;
+    }
+
+    jmcf->listen_state = NGX_HTTP_BACKEND_JOBS_LISTEN_OFF;
+
+    if (retry && !ngx_exiting && !ngx_terminate && !ngx_quit) {
+        if (!jmcf->reconnect.timer_set) {
+            ngx_add_timer(&jmcf->reconnect, NGX_HTTP_BACKEND_JOBS_RECONNECT);
+        }
+    }
+}
+
+
+static void
+ngx_http_backend_jobs_wake_all(ngx_http_backend_jobs_main_conf_t *jmcf)
+{
+    ngx_uint_t                     i;
+    ngx_http_backend_jobs_task_t  *t;
+
+    t = jmcf->tasks.elts;
+
+    for (i = 0; i < jmcf->tasks.nelts; i++) {
+        if (t[i].kind == NGX_HTTP_BACKEND_JOBS_QUEUE) {
+            ngx_http_backend_jobs_wake(&t[i]);
+        }
+    }
+}
