@@ -7,7 +7,7 @@ DROP FUNCTION IF EXISTS app.remind_sessions(timestamptz);
 DROP TABLE IF EXISTS notifications;
 DROP FUNCTION IF EXISTS app.request_job_run(text);
 DROP FUNCTION IF EXISTS app.tick_job(text, bigint, text, integer, text, bigint,
-                                     integer);
+                                     integer, text);
 DROP FUNCTION IF EXISTS app.finish_item_within(bigint, text, integer, bigint,
                                                bigint);
 DROP FUNCTION IF EXISTS app.finish_slot_within(text, timestamptz, text,

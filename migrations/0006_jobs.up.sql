@@ -64,19 +64,23 @@ $$;
 
 -- One tick of a job for the engine, one statement: the job recorded in
 -- app.jobs, app.claim_next_slot(), and the slots this tick recorded as
--- missed.  Always one row; slot is NULL when nothing was claimed.  slot
--- is text in the session's time zone (UTC on the engine's connections),
--- given back as is to the run and the fences.
+-- missed.  With p_overlap 'skip', when nothing could be claimed because a
+-- run of the job is going, the new slots due now are recorded 'skipped'
+-- instead of waiting for it ('wait').  Always one row; slot is NULL when
+-- nothing was claimed.  slot is text in the session's time zone (UTC on
+-- the engine's connections), given back as is to the run and the fences.
 CREATE FUNCTION app.tick_job(p_job text, p_every_ms bigint, p_catch_up text,
                              p_max integer, p_owner text, p_lease_ms bigint,
-                             p_max_attempts integer)
+                             p_max_attempts integer,
+                             p_overlap text DEFAULT 'wait')
   RETURNS TABLE (slot text, attempt integer, reason text, lag_ms bigint,
-                 missed bigint)
+                 missed bigint, skipped bigint)
   LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
   e interval := p_every_ms * interval '1 ms';
   c record;
+  d record;
 BEGIN
   INSERT INTO app.jobs AS j (job, every, catch_up)
   VALUES (p_job, e, p_catch_up)
@@ -91,11 +95,29 @@ BEGIN
     FROM app.claim_next_slot(p_job, e, 'epoch', p_catch_up, p_max, p_owner,
                              p_lease_ms * interval '1 ms', p_max_attempts) x;
 
+  skipped := 0;
+
   IF FOUND THEN
     slot := c.slot::text;
     attempt := c.attempt;
     reason := c.reason;
     lag_ms := (extract(epoch FROM now() - c.slot) * 1000)::bigint;
+
+  ELSIF p_overlap = 'skip'
+        AND EXISTS (SELECT 1 FROM app.job_slots s
+                     WHERE s.job = p_job AND s.status = 'running'
+                       AND s.lease_until > now())
+  THEN
+    -- the job's lock is still held: nothing changed since the claim
+    FOR d IN SELECT x.slot
+               FROM app.due_slots(p_job, e, 'epoch', p_catch_up, p_max) x
+              WHERE x.reason = 'new'
+    LOOP
+      IF app.skip_slot(p_job, d.slot, 'a run of the job was still going')
+      THEN
+        skipped := skipped + 1;
+      END IF;
+    END LOOP;
   END IF;
 
   -- due_slots() stamps the slots it records as missed with this

@@ -467,7 +467,7 @@ ngx_http_backend_jobs_claimed(ngx_http_backend_pg_query_t *q)
 {
     int                                 i, n;
     PGresult                           *res;
-    ngx_int_t                           missed;
+    ngx_int_t                           missed, skipped;
     ngx_uint_t                          started;
     ngx_http_backend_jobs_task_t       *t;
 
@@ -505,10 +505,20 @@ ngx_http_backend_jobs_claimed(ngx_http_backend_pg_query_t *q)
     n = PQntuples(res);
 
     if (t->kind == NGX_HTTP_BACKEND_JOBS_JOB) {
-        /* one row: slot, attempt, reason, lag_ms, missed */
+        /* one row: slot, attempt, reason, lag_ms, missed, skipped */
 
-        if (n != 1 || PQnfields(res) != 5) {
+        if (n != 1 || PQnfields(res) != 6) {
             goto next;
+        }
+
+        skipped = ngx_http_backend_jobs_int(res, 0, 5);
+
+        if (skipped > 0) {
+            ngx_http_backend_metrics_add(t->skipped, skipped);
+            ngx_log_error(NGX_LOG_INFO, q->log, 0,
+                          "backend schedule \"%V\": %i slot(s) recorded as "
+                          "skipped, a run was still going", &t->name,
+                          skipped);
         }
 
         missed = ngx_http_backend_jobs_int(res, 0, 4);
@@ -1180,6 +1190,7 @@ ngx_http_backend_jobs_task(ngx_conf_t *cf,
     t->timeout = NGX_CONF_UNSET_MSEC;
     t->catch_up = NGX_CONF_UNSET_UINT;
     t->catch_max = 1;
+    t->overlap = NGX_CONF_UNSET_UINT;
     t->max_attempts = NGX_CONF_UNSET_UINT;
     t->backoff = NGX_CONF_UNSET_MSEC;
     t->lease = NGX_CONF_UNSET_MSEC;
@@ -1445,6 +1456,32 @@ ngx_http_backend_jobs_item(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
         return NGX_CONF_OK;
     }
 
+    if (ngx_http_backend_jobs_is("overlap")) {
+        /* wait | skip: the slots due while a run of the job is going */
+
+        if (!job) {
+            goto unknown;
+        }
+
+        if (t->overlap != NGX_CONF_UNSET_UINT) {
+            goto duplicate;
+        }
+
+        if (value[1].len == 4 && ngx_strncmp(value[1].data, "wait", 4) == 0) {
+            t->overlap = 0;
+
+        } else if (value[1].len == 4
+                   && ngx_strncmp(value[1].data, "skip", 4) == 0)
+        {
+            t->overlap = 1;
+
+        } else {
+            goto invalid;
+        }
+
+        return NGX_CONF_OK;
+    }
+
     if (ngx_http_backend_jobs_is("database")) {
         if (t->database.len) {
             goto duplicate;
@@ -1605,6 +1642,7 @@ ngx_http_backend_jobs_check(ngx_conf_t *cf, ngx_http_backend_jobs_task_t *t)
     ngx_conf_init_msec_value(t->timeout, 30000);
     ngx_conf_init_msec_value(t->lease, 30000);
     ngx_conf_init_uint_value(t->catch_up, NGX_HTTP_BACKEND_JOBS_LATEST);
+    ngx_conf_init_uint_value(t->overlap, 0);
 
     if (t->kind == NGX_HTTP_BACKEND_JOBS_JOB) {
         ngx_conf_init_uint_value(t->max_attempts, 4);
@@ -1775,9 +1813,9 @@ ngx_http_backend_jobs_prepare(ngx_conf_t *cf, ngx_http_backend_jobs_task_t *t)
 
     if (t->kind == NGX_HTTP_BACKEND_JOBS_JOB) {
         t->claim_stmt = ngx_http_backend_jobs_stmt(cf, t,
-            "select slot, attempt, reason, lag_ms, missed"
+            "select slot, attempt, reason, lag_ms, missed, skipped"
             "  from app.tick_job($1, $2::bigint, $3, $4::integer, $5,"
-            "                    $6::bigint, $7::integer)");
+            "                    $6::bigint, $7::integer, $8)");
 
         t->run_stmt = ngx_http_backend_jobs_stmt(cf, t,
             "with work as materialized (%V)"
@@ -1971,7 +2009,20 @@ ngx_http_backend_jobs_metrics(ngx_conf_t *cf, ngx_http_backend_jobs_task_t *t)
 
         t->missed = ngx_http_backend_metrics_series(cf, f, values);
 
-        if (t->last_success == NULL || t->missed == NULL) {
+        f = ngx_http_backend_metrics_family(cf,
+                                            "backend_jobs_skipped_slots_total",
+                                            "Slots recorded as skipped: a run "
+                                            "of the job was still going.",
+                                            NGX_HTTP_BACKEND_COUNTER, "job");
+        if (f == NULL) {
+            return NGX_ERROR;
+        }
+
+        t->skipped = ngx_http_backend_metrics_series(cf, f, values);
+
+        if (t->last_success == NULL || t->missed == NULL
+            || t->skipped == NULL)
+        {
             return NGX_ERROR;
         }
 
@@ -2118,6 +2169,7 @@ ngx_http_backend_jobs_init_process(ngx_cycle_t *cycle)
             t[i].claim_values[4] = (char *) jmcf->owner;
             t[i].claim_values[5] = t[i].lease_value;
             t[i].claim_values[6] = t[i].max_attempts_value;
+            t[i].claim_values[7] = t[i].overlap ? "skip" : "wait";
 
         } else {
             /* queue, owner, n, lease, max_attempts */

@@ -115,6 +115,7 @@ struct ngx_http_backend_jobs_task_s {
     ngx_msec_t                      timeout;
     ngx_uint_t                      catch_up;
     ngx_uint_t                      catch_max;
+    ngx_uint_t                      overlap;    /* 1: skip */
     ngx_uint_t                      max_attempts;
     ngx_msec_t                      backoff;
     ngx_msec_t                      lease;
@@ -137,6 +138,7 @@ struct ngx_http_backend_jobs_task_s {
     ngx_http_backend_series_t      *lag;
     ngx_http_backend_series_t      *last_success;   /* jobs */
     ngx_http_backend_series_t      *missed;         /* jobs */
+    ngx_http_backend_series_t      *skipped;        /* jobs */
     ngx_http_backend_series_t      *depth;          /* queues */
     ngx_http_backend_series_t      *oldest;         /* queues */
 
@@ -144,7 +146,7 @@ struct ngx_http_backend_jobs_task_s {
     ngx_http_backend_jobs_main_conf_t  *jmcf;
     ngx_event_t                     timer;
     ngx_http_backend_pg_query_t     claim;
-    char                           *claim_values[7];
+    char                           *claim_values[8];
     u_char                         *claim_buf;
     /* the numbers the run, its fail and its renewal send */
     char                           *timeout_value;

@@ -216,6 +216,7 @@ test('configuration errors name the file and line', () => {
     ['backend_schedule x { every 1s; sql "select 1"; catch_up some; }', /invalid value "some" in "catch_up"/],
     ['backend_schedule x { every 1s; sql "select 1"; params item.id; }', /unknown param "item.id"/],
     ['backend_queue x { sql "select 1"; every 1s; }', /unknown directive "every" in backend_queue/],
+    ['backend_schedule x { every 1s; sql "select 1"; overlap sometimes; }', /invalid value "sometimes" in "overlap"/],
     ['backend_schedule x { every 1s; sql "select 1"; retries 3 backoff=soon; }', /invalid value "backoff=soon" in "retries"/],
     ['backend_schedule x { every 1s; sql "select 1"; } backend_schedule x { every 2s; sql "select 1"; }',
      /duplicate backend_schedule "x", first defined in/],
@@ -372,4 +373,35 @@ test('the metrics of a job: runs by outcome, duration, lag, last success', async
   const last = value(new RegExp(`^backend_jobs_last_success_timestamp_seconds\\{${l}\\} (\\d+)`, 'm'));
   assert.ok(Math.abs(last - Date.now() / 1000) < 600, `last success ${last}`);
   assert.match(scrape, /^# TYPE backend_jobs_missed_slots_total counter$/m);
+});
+
+test('overlap skip: the slots due while a run is going are recorded skipped, not run', async () => {
+  const job = `${tag}.skips`;
+  const a = await node(`
+    backend_jobs_poll 100ms;
+    backend_schedule ${job} {
+        every     1s;
+        sql       "insert into ${tag}_side (job, slot, attempt)
+                   select $1, $2::timestamptz, $3::int from pg_sleep(2.2)
+                   returning 1";
+        params    slot.job slot.time slot.attempt;
+        catch_up  all max=100;
+        overlap   skip;
+        lease     5s;
+    }`).start();
+  await until('3 runs done', () => Number(psql(`select count(*) from app.job_slots
+                                                 where job = '${job}' and status = 'done'`)) >= 3, 120);
+  await halt(a);
+  const rows = slots(job);
+  assert.deepEqual(rows.filter((r) => !/\|(done|skipped)\|/.test(r)), [], rows.join('\n'));
+  assert.ok(rows.filter((r) => /\|skipped\|/.test(r)).length >= 2, rows.join('\n'));
+  assert.equal(psql(`select count(*) from (select slot - lag(slot) over (order by slot) d
+                                             from app.job_slots where job = '${job}') x
+                      where d <> interval '1 s'`), '0', 'every slot recorded, done or skipped');
+  assert.equal(psql(`select count(*) from ${tag}_side where job = '${job}'`),
+               psql(`select count(*) from app.job_slots where job = '${job}' and status = 'done'`));
+  assert.equal(psql(`select count(*) from (select started_at, lag(finished_at) over (order by slot) prev
+                                             from app.job_slots where job = '${job}' and status = 'done') x
+                      where started_at < prev`), '0', 'never two runs at once');
+  assert.match(a.errorLog(), /slot\(s\) recorded as skipped, a run was still going/);
 });
