@@ -1938,7 +1938,8 @@ ngx_http_backend_jobs_metrics(ngx_conf_t *cf, ngx_http_backend_jobs_task_t *t)
 
     f = job ? ngx_http_backend_metrics_family(cf, "backend_jobs_runs_total",
                                       "Runs of scheduled jobs, by outcome.",
-                                      NGX_HTTP_BACKEND_COUNTER, "job,outcome")
+                                      NGX_HTTP_BACKEND_COUNTER,
+                                      "schedule,outcome")
             : ngx_http_backend_metrics_family(cf, "backend_queue_items_total",
                                       "Attempts at queue items, by outcome.",
                                       NGX_HTTP_BACKEND_COUNTER,
@@ -1961,7 +1962,7 @@ ngx_http_backend_jobs_metrics(ngx_conf_t *cf, ngx_http_backend_jobs_task_t *t)
     f = job ? ngx_http_backend_metrics_duration(cf,
                                       "backend_jobs_run_duration_seconds",
                                       "Duration of successful job runs.",
-                                      "job")
+                                      "schedule")
             : ngx_http_backend_metrics_duration(cf,
                                       "backend_queue_item_duration_seconds",
                                       "Duration of successful queue items.",
@@ -1975,7 +1976,7 @@ ngx_http_backend_jobs_metrics(ngx_conf_t *cf, ngx_http_backend_jobs_task_t *t)
     f = job ? ngx_http_backend_metrics_duration(cf,
                                       "backend_jobs_lag_seconds",
                                       "From a slot's time to its claim.",
-                                      "job")
+                                      "schedule")
             : ngx_http_backend_metrics_duration(cf,
                                       "backend_queue_lag_seconds",
                                       "From an item's enqueueing to its "
@@ -1991,7 +1992,7 @@ ngx_http_backend_jobs_metrics(ngx_conf_t *cf, ngx_http_backend_jobs_task_t *t)
                               "backend_jobs_last_success_timestamp_seconds",
                               "When a run of the job last succeeded "
                               "(Unix time).", NGX_HTTP_BACKEND_GAUGE_MAX,
-                              "job");
+                              "schedule");
         if (f == NULL) {
             return NGX_ERROR;
         }
@@ -2002,7 +2003,8 @@ ngx_http_backend_jobs_metrics(ngx_conf_t *cf, ngx_http_backend_jobs_task_t *t)
                                             "backend_jobs_missed_slots_total",
                                             "Slots recorded as missed by "
                                             "catch-up.",
-                                            NGX_HTTP_BACKEND_COUNTER, "job");
+                                            NGX_HTTP_BACKEND_COUNTER,
+                                            "schedule");
         if (f == NULL) {
             return NGX_ERROR;
         }
@@ -2013,7 +2015,8 @@ ngx_http_backend_jobs_metrics(ngx_conf_t *cf, ngx_http_backend_jobs_task_t *t)
                                             "backend_jobs_skipped_slots_total",
                                             "Slots recorded as skipped: a run "
                                             "of the job was still going.",
-                                            NGX_HTTP_BACKEND_COUNTER, "job");
+                                            NGX_HTTP_BACKEND_COUNTER,
+                                            "schedule");
         if (f == NULL) {
             return NGX_ERROR;
         }

@@ -366,7 +366,7 @@ test('the metrics of a job: runs by outcome, duration, lag, last success', async
   const scrape = await (await fetch(`http://127.0.0.1:${a.port}/metrics`)).text();
   await halt(a);
   const value = (re) => Number((scrape.match(re) ?? [])[1]);
-  const l = `job="${job}"`;
+  const l = `schedule="${job}"`;
   assert.ok(value(new RegExp(`^backend_jobs_runs_total\\{${l},outcome="done"\\} (\\d+)`, 'm')) >= 2, scrape);
   assert.ok(value(new RegExp(`^backend_jobs_run_duration_seconds_count\\{${l}\\} (\\d+)`, 'm')) >= 2);
   assert.ok(value(new RegExp(`^backend_jobs_lag_seconds_count\\{${l}\\} (\\d+)`, 'm')) >= 2);
