@@ -22,6 +22,10 @@
  */
 
 
+static ngx_int_t ngx_http_backend_jobs_listen_wrap(
+    ngx_http_backend_jobs_main_conf_t *jmcf);
+static void ngx_http_backend_jobs_listen_unwrap(
+    ngx_http_backend_jobs_main_conf_t *jmcf);
 static void ngx_http_backend_jobs_listen_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_backend_jobs_listen_events(
     ngx_http_backend_jobs_main_conf_t *jmcf, ngx_uint_t write);
@@ -36,8 +40,6 @@ static void ngx_http_backend_jobs_wake_all(
 void
 ngx_http_backend_jobs_listen_start(ngx_event_t *ev)
 {
-    int                                 fd;
-    ngx_connection_t                   *c;
     ngx_http_backend_pg_server_t       *server;
     ngx_http_backend_jobs_main_conf_t  *jmcf;
 
@@ -69,14 +71,41 @@ ngx_http_backend_jobs_listen_start(ngx_event_t *ev)
         goto failed;
     }
 
+    jmcf->listen_state = NGX_HTTP_BACKEND_JOBS_CONNECTING;
+
+    if (ngx_http_backend_jobs_listen_wrap(jmcf) != NGX_OK) {
+        ngx_http_backend_jobs_listen_close(jmcf, 1);
+    }
+
+    return;
+
+failed:
+
+    if (jmcf->pgconn) {
+        PQfinish(jmcf->pgconn);
+        jmcf->pgconn = NULL;
+    }
+
+    ngx_add_timer(&jmcf->reconnect, NGX_HTTP_BACKEND_JOBS_RECONNECT);
+}
+
+
+/* libpq's socket as a connection of nginx's, connecting: events, timer */
+
+static ngx_int_t
+ngx_http_backend_jobs_listen_wrap(ngx_http_backend_jobs_main_conf_t *jmcf)
+{
+    int                fd;
+    ngx_connection_t  *c;
+
     fd = PQsocket(jmcf->pgconn);
     if (fd == -1) {
-        goto failed;
+        return NGX_ERROR;
     }
 
     c = ngx_get_connection(fd, jmcf->log);
     if (c == NULL) {
-        goto failed;
+        return NGX_ERROR;
     }
 
     /* libpq owns the socket */
@@ -90,29 +119,56 @@ ngx_http_backend_jobs_listen_start(ngx_event_t *ev)
     c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
 
     jmcf->connection = c;
-    jmcf->listen_state = NGX_HTTP_BACKEND_JOBS_CONNECTING;
 
     if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK
         || ngx_http_backend_jobs_listen_events(jmcf, 1) != NGX_OK)
     {
-        ngx_http_backend_jobs_listen_close(jmcf, 1);
-        return;
+        return NGX_ERROR;
     }
 
     /* a worker shutting down does not wait for it */
     c->read->cancelable = 1;
     ngx_add_timer(c->read, NGX_HTTP_BACKEND_JOBS_CONNECT_TIMEOUT);
 
-    return;
+    return NGX_OK;
+}
 
-failed:
 
-    if (jmcf->pgconn) {
-        PQfinish(jmcf->pgconn);
-        jmcf->pgconn = NULL;
+/* nginx's connection dropped; libpq closes the socket (NGX_CLOSE_EVENT) */
+
+static void
+ngx_http_backend_jobs_listen_unwrap(ngx_http_backend_jobs_main_conf_t *jmcf)
+{
+    ngx_connection_t  *c;
+
+    c = jmcf->connection;
+    if (c == NULL) {
+        return;
     }
 
-    ngx_add_timer(&jmcf->reconnect, NGX_HTTP_BACKEND_JOBS_RECONNECT);
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    if (c->read->active || c->read->disabled) {
+        ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->write->active || c->write->disabled) {
+        ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(c);
+    jmcf->connection = NULL;
 }
 
 
@@ -141,8 +197,9 @@ ngx_http_backend_jobs_listen_events(ngx_http_backend_jobs_main_conf_t *jmcf,
 static void
 ngx_http_backend_jobs_listen_handler(ngx_event_t *ev)
 {
+    int                                 rc;
     ngx_connection_t                   *c;
-    PostgresPollingStatusType           rc;
+    PostgresPollingStatusType           poll;
     ngx_http_backend_jobs_main_conf_t  *jmcf;
 
     c = ev->data;
@@ -150,11 +207,12 @@ ngx_http_backend_jobs_listen_handler(ngx_event_t *ev)
 
     if (jmcf->listen_state == NGX_HTTP_BACKEND_JOBS_LISTENING) {
         if (ev->write) {
-            if (PQflush(jmcf->pgconn) == -1) {
-                goto lost;
-            }
+            rc = PQflush(jmcf->pgconn);
 
-            if (ngx_http_backend_jobs_listen_events(jmcf, 0) != NGX_OK) {
+            if (rc == -1
+                || ngx_http_backend_jobs_listen_events(jmcf, rc == 1)
+                   != NGX_OK)
+            {
                 goto lost;
             }
 
@@ -175,17 +233,30 @@ ngx_http_backend_jobs_listen_handler(ngx_event_t *ev)
         return;
     }
 
-    rc = PQconnectPoll(jmcf->pgconn);
+    poll = PQconnectPoll(jmcf->pgconn);
 
-    if (rc != PGRES_POLLING_FAILED
-        && PQsocket(jmcf->pgconn) != c->fd)
+    /*
+     * libpq moved to another socket (the next host, an SSL retry): it
+     * closed the old one, which took it out of epoll, and the new one may
+     * have the same number.  A connection is STARTED only right after its
+     * connect(): once the old one completed, STARTED again is a new one.
+     */
+
+    if (poll != PGRES_POLLING_FAILED
+        && (PQstatus(jmcf->pgconn) == CONNECTION_STARTED
+            || PQsocket(jmcf->pgconn) != c->fd))
     {
-        /* libpq moved to another socket (another host): start over */
-        ngx_http_backend_jobs_listen_close(jmcf, 1);
-        return;
+
+        ngx_http_backend_jobs_listen_unwrap(jmcf);
+
+        if (ngx_http_backend_jobs_listen_wrap(jmcf) != NGX_OK) {
+            goto lost;
+        }
+
+        c = jmcf->connection;
     }
 
-    switch (rc) {
+    switch (poll) {
 
     case PGRES_POLLING_READING:
         if (ngx_http_backend_jobs_listen_events(jmcf, 0) != NGX_OK) {
@@ -307,35 +378,7 @@ void
 ngx_http_backend_jobs_listen_close(ngx_http_backend_jobs_main_conf_t *jmcf,
     ngx_uint_t retry)
 {
-    ngx_connection_t  *c;
-
-    c = jmcf->connection;
-
-    if (c) {
-        if (c->read->timer_set) {
-            ngx_del_timer(c->read);
-        }
-
-        if (c->read->posted) {
-            ngx_delete_posted_event(c->read);
-        }
-
-        if (c->write->posted) {
-            ngx_delete_posted_event(c->write);
-        }
-
-        if (c->read->active || c->read->disabled) {
-            ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-        }
-
-        if (c->write->active || c->write->disabled) {
-            ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-        }
-
-        c->fd = (ngx_socket_t) -1;
-        ngx_free_connection(c);
-        jmcf->connection = NULL;
-    }
+    ngx_http_backend_jobs_listen_unwrap(jmcf);
 
     if (jmcf->pgconn) {
         PQfinish(jmcf->pgconn);

@@ -299,3 +299,23 @@ test('backend_jobs_limit holds for the node, and what a killed worker held is gi
   assert.match(a.errorLog(), /backend_jobs_limit: \d+ run\(s\) of the gone process \d+ given back/);
   psql(`drop table ${tag}_spans`);
 });
+
+test('backend_jobs_listen as a conninfo string whose first host is down: it listens on the next one', async () => {
+  const q = `${tag}.hosts`;
+  const { host, port, database, user } = (await import('./lib/nginx.mjs')).PG;
+  const a = await node(`
+    backend_jobs_poll 60s;
+    backend_jobs_listen "host=${host},${host} port=1,${port} dbname=${database} user=${user}
+                         application_name=${tag}_listen";
+    backend_queue ${q} {
+        ${handler(q)}
+    }`, 1).start();
+  await until('the listener', () => /backend_jobs_listen: listening/.test(a.errorLog()));
+  assert.equal(count(`select count(*) from pg_stat_activity where application_name = '${tag}_listen'
+                                                           and query = 'LISTEN backend_queue'`), 1);
+  const id = psql(`select app.enqueue('${q}', '{"n": 1}')`);
+  await until('the item done, by NOTIFY', () => psql(`select status from app.queue_items
+                                                        where id = ${id}`) === 'done', 30);
+  await halt(a);
+  assert.deepEqual(a.problems(), []);
+});
