@@ -319,3 +319,21 @@ test('backend_jobs_listen as a conninfo string whose first host is down: it list
   await halt(a);
   assert.deepEqual(a.problems(), []);
 });
+
+test('nginx -s reload during an item: the old worker finishes it, nothing runs it again', async () => {
+  const q = `${tag}.reload`;
+  const a = await node(`
+    backend_jobs_poll 100ms;
+    backend_queue ${q} {
+        ${handler(q, 'from pg_sleep(3)')}
+        lease  2s;
+    }`).start();
+  const id = psql(`select app.enqueue('${q}', '{"n": 1}')`);
+  await until('the item running', () => psql(`select status from app.queue_items where id = ${id}`) === 'running');
+  await a.reload();
+  await until('the item done', () => psql(`select status from app.queue_items where id = ${id}`) === 'done');
+  await halt(a);
+  assert.equal(psql(`select attempts from app.queue_items where id = ${id}`), '1');
+  assert.equal(psql(`select count(*) || ':' || min(attempt) from ${tag}_done where queue = '${q}'`), '1:1');
+  assert.deepEqual(a.problems(), []);
+});
