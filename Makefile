@@ -71,7 +71,7 @@ APT_PACKAGES := clang libclang-rt-14-dev nginx nginx-dev libnginx-mod-stream \
     zlib1g-dev postgresql redis-server wrk bc cppcheck \
     libtest-base-perl libtext-diff-perl libtest-longstring-perl \
     libipc-run-perl liblist-moreutils-perl libwww-perl liburi-perl \
-    valgrind nodejs npm prometheus pgbouncer docker-compose
+    valgrind nodejs npm prometheus pgbouncer docker-compose libfaketime
 
 # make image and image-test only (not make deps): buildah builds without a
 # Docker engine, debootstrap makes the base image where no registry is
