@@ -113,7 +113,7 @@ test('mutations on two nodes, some rolled back: exactly the committed items are 
   const b = await node(http).start();
   const clients = [a, b].map((n) => createTRPCClient({ links: [httpLink({ url: n.url })] }));
 
-  const N = 400;
+  const N = 1000;
   let next = 1;
   const results = new Map();
   // 16 callers at a time, alternating nodes
