@@ -33,6 +33,10 @@ static void ngx_http_backend_jobs_listen_read(
     ngx_http_backend_jobs_main_conf_t *jmcf);
 static void ngx_http_backend_jobs_wake_all(
     ngx_http_backend_jobs_main_conf_t *jmcf);
+static void ngx_http_backend_jobs_listen_notice(void *arg,
+    const char *message);
+static u_char *ngx_http_backend_jobs_listen_error(PGconn *conn, u_char *buf,
+    size_t size);
 
 
 /* the listener: LISTEN backend_queue on a direct connection of its own */
@@ -40,6 +44,7 @@ static void ngx_http_backend_jobs_wake_all(
 void
 ngx_http_backend_jobs_listen_start(ngx_event_t *ev)
 {
+    u_char                              err[NGX_HTTP_BACKEND_JOBS_ERROR_LEN];
     ngx_http_backend_pg_server_t       *server;
     ngx_http_backend_jobs_main_conf_t  *jmcf;
 
@@ -67,9 +72,14 @@ ngx_http_backend_jobs_listen_start(ngx_event_t *ev)
     {
         ngx_log_error(NGX_LOG_WARN, jmcf->log, 0,
                       "backend_jobs_listen: %s",
-                      PQerrorMessage(jmcf->pgconn));
+                      ngx_http_backend_jobs_listen_error(jmcf->pgconn, err,
+                                                         sizeof(err)));
         goto failed;
     }
+
+    /* the server's notices into the error log, not onto stderr */
+    (void) PQsetNoticeProcessor(jmcf->pgconn,
+                                ngx_http_backend_jobs_listen_notice, jmcf);
 
     jmcf->listen_state = NGX_HTTP_BACKEND_JOBS_CONNECTING;
 
@@ -198,6 +208,7 @@ static void
 ngx_http_backend_jobs_listen_handler(ngx_event_t *ev)
 {
     int                                 rc;
+    u_char                              err[NGX_HTTP_BACKEND_JOBS_ERROR_LEN];
     ngx_connection_t                   *c;
     PostgresPollingStatusType           poll;
     ngx_http_backend_jobs_main_conf_t  *jmcf;
@@ -276,7 +287,8 @@ ngx_http_backend_jobs_listen_handler(ngx_event_t *ev)
     default:
         ngx_log_error(NGX_LOG_WARN, jmcf->log, 0,
                       "backend_jobs_listen: connect failed: %s",
-                      PQerrorMessage(jmcf->pgconn));
+                      ngx_http_backend_jobs_listen_error(jmcf->pgconn, err,
+                                                         sizeof(err)));
         ngx_http_backend_jobs_listen_close(jmcf, 1);
         return;
     }
@@ -310,7 +322,9 @@ lost:
 
     ngx_log_error(NGX_LOG_WARN, jmcf->log, 0,
                   "backend_jobs_listen: connection lost: %s, polling "
-                  "meanwhile", PQerrorMessage(jmcf->pgconn));
+                  "meanwhile",
+                  ngx_http_backend_jobs_listen_error(jmcf->pgconn, err,
+                                                     sizeof(err)));
     ngx_http_backend_jobs_listen_close(jmcf, 1);
 }
 
@@ -318,6 +332,7 @@ lost:
 static void
 ngx_http_backend_jobs_listen_read(ngx_http_backend_jobs_main_conf_t *jmcf)
 {
+    u_char                         err[NGX_HTTP_BACKEND_JOBS_ERROR_LEN];
     size_t                         len;
     PGnotify                      *n;
     PGresult                      *res;
@@ -369,7 +384,9 @@ lost:
 
     ngx_log_error(NGX_LOG_WARN, jmcf->log, 0,
                   "backend_jobs_listen: connection lost: %s, polling "
-                  "meanwhile", PQerrorMessage(jmcf->pgconn));
+                  "meanwhile",
+                  ngx_http_backend_jobs_listen_error(jmcf->pgconn, err,
+                                                     sizeof(err)));
     ngx_http_backend_jobs_listen_close(jmcf, 1);
 }
 
@@ -408,4 +425,55 @@ ngx_http_backend_jobs_wake_all(ngx_http_backend_jobs_main_conf_t *jmcf)
             ngx_http_backend_jobs_wake(&t[i]);
         }
     }
+}
+
+
+static void
+ngx_http_backend_jobs_listen_notice(void *arg, const char *message)
+{
+    ngx_http_backend_jobs_main_conf_t *jmcf = arg;
+
+    u_char  buf[NGX_HTTP_BACKEND_JOBS_ERROR_LEN];
+    u_char *p, *last;
+
+    last = ngx_cpystrn(buf, (u_char *) message, sizeof(buf));
+
+    for (p = buf; p < last; p++) {
+        if (*p == '\n' || *p == '\t') {
+            *p = ' ';
+        }
+    }
+
+    while (last > buf && last[-1] == ' ') {
+        *--last = '\0';
+    }
+
+    ngx_log_error(NGX_LOG_INFO, jmcf->log, 0,
+                  "backend_jobs_listen: server says: %s", buf);
+}
+
+
+/* libpq's message on one line, for the log */
+
+static u_char *
+ngx_http_backend_jobs_listen_error(PGconn *conn, u_char *buf, size_t size)
+{
+    u_char  *p, *last;
+
+    last = ngx_cpystrn(buf, (u_char *) (conn ? PQerrorMessage(conn) : ""),
+                       size);
+
+    for (p = buf; p < last; p++) {
+        if (*p == '\n' || *p == '\t') {
+            *p = ' ';
+        }
+    }
+
+    while (last > buf && last[-1] == ' ') {
+        *--last = '\0';
+    }
+
+    for (p = buf; *p == ' '; p++) { /* void */ }
+
+    return (*p == '\0') ? (u_char *) "no message" : p;
 }
