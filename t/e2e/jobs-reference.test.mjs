@@ -105,6 +105,18 @@ test('admin.jobs.list shows the jobs; admin.jobs.run runs one now, its reminders
   const slot = psql(`select slot from notifications where session_id = ${sid}`);
   assert.equal(psql(`select count(*) from app.remind_sessions('${slot}')`), '0');
 
+  // retention: applied events older than 30 days go, failed ones stay
+  psql(`insert into webhook_events (svix_id, type, payload, received_at, status) values
+          ('${tag}_old', 'user.updated', '{}', now() - interval '31 days', 'applied'),
+          ('${tag}_new', 'user.updated', '{}', now() - interval '1 day', 'applied'),
+          ('${tag}_failed', 'user.updated', '{}', now() - interval '31 days', 'failed')`);
+  const ret = await call('admin.jobs.run', admin, { job: 'webhooks.retention' });
+  assert.equal(ret.status, 200, JSON.stringify(ret.body));
+  await until('the retention run done', () => psql(`select status from app.job_slots
+      where job = 'webhooks.retention' and slot = '${ret.body.result.data.slot}'`) === 'done');
+  assert.equal(psql(`select string_agg(svix_id, ',' order by svix_id) from webhook_events
+                      where svix_id like '${tag}%'`), `${tag}_failed,${tag}_new`);
+
   const missing = await call('admin.jobs.run', admin, { job: 'no.such.job' });
   assert.equal(missing.status, 404);
   assert.equal(missing.body.error.data.code, 'NOT_FOUND');
