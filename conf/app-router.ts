@@ -43,6 +43,56 @@ export type AppRouter = TRPCBuiltRouter<Root<false>, {
           meta: object;
         }>;
     };
+    jobs: {
+      list: TRPCQueryProcedure<{
+          input: void;
+          output: Array<{
+            job: string;
+            everySeconds: number | null;
+            catchUp: string;
+            nextSlot: string | null;
+            lastSlot: string;
+            lastStatus: string;
+            lastAttempt: number;
+            lastError: string | null;
+            lastFinishedAt: string | null;
+            seenAt: string;
+          }>;
+          meta: object;
+        }>;
+      run: TRPCMutationProcedure<{
+          input: { job: string };
+          output: {
+            job: string | null;
+            slot: string | null;
+          };
+          meta: object;
+        }>;
+    };
+    queue: {
+      dead: TRPCQueryProcedure<{
+          input: void;
+          output: Array<{
+            id: number;
+            queue: string;
+            payload: JsonValue;
+            dedupeKey: string | null;
+            attempts: number;
+            error: string | null;
+            createdAt: string;
+          }>;
+          meta: object;
+        }>;
+      replay: TRPCMutationProcedure<{
+          input: { id: number };
+          output: {
+            id: number;
+            queue: string;
+            status: string | null;
+          };
+          meta: object;
+        }>;
+    };
     userCount: TRPCQueryProcedure<{
         input: void;
         output: number | null;
@@ -138,6 +188,56 @@ export type AppRouterSuperjson = TRPCBuiltRouter<Root<true>, {
       user: TRPCQueryProcedure<{
           input: { userId: string };
           output: unknown;
+          meta: object;
+        }>;
+    };
+    jobs: {
+      list: TRPCQueryProcedure<{
+          input: void;
+          output: Array<{
+            job: string;
+            everySeconds: number | null;
+            catchUp: string;
+            nextSlot: Date | null;
+            lastSlot: Date;
+            lastStatus: string;
+            lastAttempt: number;
+            lastError: string | null;
+            lastFinishedAt: Date | null;
+            seenAt: Date;
+          }>;
+          meta: object;
+        }>;
+      run: TRPCMutationProcedure<{
+          input: { job: string };
+          output: {
+            job: string | null;
+            slot: Date | null;
+          };
+          meta: object;
+        }>;
+    };
+    queue: {
+      dead: TRPCQueryProcedure<{
+          input: void;
+          output: Array<{
+            id: number;
+            queue: string;
+            payload: JsonValue;
+            dedupeKey: string | null;
+            attempts: number;
+            error: string | null;
+            createdAt: Date;
+          }>;
+          meta: object;
+        }>;
+      replay: TRPCMutationProcedure<{
+          input: { id: number };
+          output: {
+            id: number;
+            queue: string;
+            status: string | null;
+          };
           meta: object;
         }>;
     };
