@@ -85,7 +85,7 @@ NPM_STAMP := node_modules/.deps.stamp
 
 LINT_SRC := $(sort $(wildcard src/*.c src/*.h))
 
-.PHONY: deps build check lint db-push run reload seed invalidate webhook bench-legacy bench-adapter test unit fuzz fuzz-zod \
+.PHONY: deps build check lint db-push run reload seed invalidate webhook bench-legacy bench-adapter bench-jobs-cost test unit fuzz fuzz-zod \
         schemas client-types token clean \
         bench bench-check bench-obs soak image image-test FORCE
 
@@ -285,6 +285,12 @@ bench-legacy: deps build
 
 bench-adapter: deps build
 	MODULE='$(MODULE)' tools/bench-adapter.sh
+
+# make bench-jobs-cost: worker CPU per request on W1-W5 with a queue idle
+# against draining (tools/bench-jobs-cost.sh)
+
+bench-jobs-cost: deps build
+	MODULE='$(MODULE)' tools/bench-jobs-cost.sh
 
 # make bench-obs: worker CPU per request with metrics and the JSON access
 # log on against off, interleaved (tools/bench-obs.sh, docs/performance.md)
