@@ -76,8 +76,11 @@ master=$(bench_ngx_pid)
 # RATE items a second, a tenth every 100 ms, from one session
 feed() {
     local n=$((RATE / 10))
-    echo "select count(app.enqueue('bench', '{}'::jsonb, null)) from generate_series(1, $n) \\watch 0.1" \
-        | bench_psql >/dev/null 2>&1 &
+    # psql itself in the background, so that $! is the process to stop
+    PGOPTIONS='-c client_min_messages=warning' \
+        psql -X -q -h 127.0.0.1 -p "$bench_pg_port" -U postgres -d bench \
+            -f <(echo "select count(app.enqueue('bench', '{}'::jsonb, null)) from generate_series(1, $n) \\watch 0.1") \
+            >/dev/null 2>&1 &
     feeder=$!
 }
 done_items() { bench_psql -At -c "select count(*) from app.queue_items where queue = 'bench' and status = 'done'"; }
