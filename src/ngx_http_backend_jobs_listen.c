@@ -149,35 +149,11 @@ ngx_http_backend_jobs_listen_wrap(ngx_http_backend_jobs_main_conf_t *jmcf)
 static void
 ngx_http_backend_jobs_listen_unwrap(ngx_http_backend_jobs_main_conf_t *jmcf)
 {
-    ngx_connection_t  *c;
-
-    c = jmcf->connection;
-    if (c == NULL) {
+    if (jmcf->connection == NULL) {
         return;
     }
 
-    if (c->read->timer_set) {
-        ngx_del_timer(c->read);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    if (c->read->active || c->read->disabled) {
-        ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->write->active || c->write->disabled) {
-        ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    c->fd = (ngx_socket_t) -1;
-    ngx_free_connection(c);
+    ngx_http_backend_pg_unwrap_socket(jmcf->connection);
     jmcf->connection = NULL;
 }
 

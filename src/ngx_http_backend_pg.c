@@ -553,13 +553,25 @@ ngx_http_backend_pg_want_write(ngx_http_backend_pg_conn_t *pc, ngx_uint_t on)
 static void
 ngx_http_backend_pg_unwrap(ngx_http_backend_pg_conn_t *pc)
 {
-    ngx_connection_t  *c;
-
-    c = pc->connection;
-    if (c == NULL) {
+    if (pc->connection == NULL) {
         return;
     }
 
+    ngx_http_backend_pg_unwrap_socket(pc->connection);
+    pc->connection = NULL;
+}
+
+
+/*
+ * A socket libpq owns, wrapped in an nginx connection for its events (the
+ * pool's connections, the jobs' listener): the wrapper goes, the socket
+ * stays for libpq to close.  NGX_CLOSE_EVENT: no syscall, closing the
+ * socket removes it from epoll.
+ */
+
+void
+ngx_http_backend_pg_unwrap_socket(ngx_connection_t *c)
+{
     if (c->read->timer_set) {
         ngx_del_timer(c->read);
     }
@@ -576,8 +588,6 @@ ngx_http_backend_pg_unwrap(ngx_http_backend_pg_conn_t *pc)
         ngx_delete_posted_event(c->write);
     }
 
-    /* NGX_CLOSE_EVENT: no syscall, closing the socket removes it from epoll */
-
     if (c->read->active || c->read->disabled) {
         ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
     }
@@ -588,8 +598,6 @@ ngx_http_backend_pg_unwrap(ngx_http_backend_pg_conn_t *pc)
 
     c->fd = (ngx_socket_t) -1;
     ngx_free_connection(c);
-
-    pc->connection = NULL;
 }
 
 

@@ -204,6 +204,8 @@ ngx_int_t ngx_http_backend_pg_result_dates(ngx_pool_t *pool, PGresult *res,
     ngx_http_backend_pg_shape_e shape, ngx_array_t **dates);
 /* a column by its name as written (PQfnumber() folds case); -1: none */
 int ngx_http_backend_pg_column(PGresult *res, const char *name);
+/* an nginx connection around a socket libpq owns, dropped; the socket kept */
+void ngx_http_backend_pg_unwrap_socket(ngx_connection_t *c);
 
 /*
  * Runs q->stmt with q->values.  NGX_OK: q->handler will be called later,
