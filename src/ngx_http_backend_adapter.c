@@ -667,6 +667,7 @@ ngx_http_backend_adapter_give_up(ngx_http_backend_adapter_run_t *run)
 static void
 ngx_http_backend_adapter_attempt_end(ngx_http_backend_adapter_run_t *run)
 {
+    ngx_int_t                     rc;
     ngx_str_t                     err;
     ngx_msec_t                    wait, now;
     ngx_uint_t                    outcome, on, retry;
@@ -686,17 +687,30 @@ ngx_http_backend_adapter_attempt_end(ngx_http_backend_adapter_run_t *run)
             ngx_str_set(&run->answer, "null");
 
         } else {
-            switch (ngx_http_backend_json_parse(r->pool, run->answer.data,
-                                                run->answer.len, 0, &json,
-                                                &err))
-            {
+            /*
+             * as written again: valid UTF-8 JSON, whatever came; a tree
+             * only for a statement that takes the answer as parameters
+             */
+
+            json = NULL;
+
+            rc = run->call->proc->stmt
+                 ? ngx_http_backend_json_parse(r->pool, run->answer.data,
+                                               run->answer.len, 0, &json,
+                                               &err)
+                 : ngx_http_backend_json_minify(r->pool, run->answer.data,
+                                                run->answer.len, 0,
+                                                &run->answer, &err);
+
+            switch (rc) {
+
             case NGX_OK:
                 run->json = json;
 
-                /* as written again: valid UTF-8 JSON, whatever came */
-                if (ngx_http_backend_json_serialize(r->pool, json,
-                                                    &run->answer)
-                    != NGX_OK)
+                if (json
+                    && ngx_http_backend_json_serialize(r->pool, json,
+                                                       &run->answer)
+                       != NGX_OK)
                 {
                     outcome = NGX_HTTP_BACKEND_ADAPTER_ERROR;
                 }

@@ -496,6 +496,7 @@ ngx_http_backend_json_on_number(void *ctx, const char *s, size_t len)
     ngx_http_backend_json_parser_t *p = ctx;
 
     size_t                    i;
+    uint64_t                  n;
     u_char                   *raw;
     ngx_http_backend_json_t  *v;
 
@@ -515,8 +516,33 @@ ngx_http_backend_json_on_number(void *ctx, const char *s, size_t len)
 
     v->raw.data = raw;
     v->raw.len = len;
-    v->number = strtod((char *) raw, NULL);
     v->integer = 1;
+
+    /*
+     * an integer of up to 15 digits (yajl checked the grammar) is exact
+     * in a double: no strtod(), which costs ten times more
+     */
+
+    i = (raw[0] == '-');
+
+    if (len - i <= 15) {
+        n = 0;
+
+        for ( /* void */ ; i < len; i++) {
+            if (raw[i] < '0' || raw[i] > '9') {
+                break;
+            }
+
+            n = n * 10 + (raw[i] - '0');
+        }
+
+        if (i == len) {
+            v->number = (raw[0] == '-') ? - (double) n : (double) n;
+            return 1;
+        }
+    }
+
+    v->number = strtod((char *) raw, NULL);
 
     for (i = 0; i < len; i++) {
         if (raw[i] == '.' || raw[i] == 'e' || raw[i] == 'E') {
@@ -1012,6 +1038,355 @@ ngx_http_backend_json_write(u_char *p, ngx_http_backend_json_t *json)
         *p++ = '}';
         return p;
     }
+}
+
+
+/*
+ * JSON checked and written again without its white space, in one pass and
+ * without a tree: what an answer that is only passed on needs.  The same
+ * rules as parsing it: RFC 8259's grammar, well-formed UTF-8, at most
+ * max_depth levels, and each unpaired surrogate escape made \ufffd.
+ */
+
+#define NGX_HTTP_BACKEND_MIN_VALUE      0
+#define NGX_HTTP_BACKEND_MIN_FIRST      1   /* after [: a value or ] */
+#define NGX_HTTP_BACKEND_MIN_KEY_FIRST  2   /* after {: a key or } */
+#define NGX_HTTP_BACKEND_MIN_KEY        3
+#define NGX_HTTP_BACKEND_MIN_COLON      4
+#define NGX_HTTP_BACKEND_MIN_NEXT       5   /* , or the end of the level */
+#define NGX_HTTP_BACKEND_MIN_DONE       6
+
+
+ngx_int_t
+ngx_http_backend_json_minify(ngx_pool_t *pool, u_char *data, size_t len,
+    ngx_uint_t max_depth, ngx_str_t *out, ngx_str_t *err)
+{
+    char                     *lit;
+    u_char                   *p, *last, *o, c;
+    uint64_t                  objects;
+    ngx_int_t                 n, cp, low, rc;
+    ngx_uint_t                depth, expect;
+    ngx_http_backend_json_t  *json;
+
+    if (max_depth == 0 || max_depth > 64) {
+        max_depth = (NGX_HTTP_BACKEND_JSON_MAX_DEPTH > 64)
+                    ? 64 : NGX_HTTP_BACKEND_JSON_MAX_DEPTH;
+    }
+
+    o = ngx_pnalloc(pool, len ? len : 1);
+    if (o == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = o;
+
+    p = data;
+    last = data + len;
+    depth = 0;
+    objects = 0;            /* bit d set: level d + 1 is an object */
+    expect = NGX_HTTP_BACKEND_MIN_VALUE;
+
+    for ( ;; ) {
+
+        /* yajl's blanks: \v and \f too, but not after the root value */
+
+        while (p < last
+               && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'
+                   || ((*p == '\v' || *p == '\f')
+                       && expect != NGX_HTTP_BACKEND_MIN_DONE)))
+        {
+            p++;
+        }
+
+        if (p == last) {
+            break;
+        }
+
+        c = *p;
+
+        switch (expect) {
+
+        case NGX_HTTP_BACKEND_MIN_DONE:
+            goto invalid;
+
+        case NGX_HTTP_BACKEND_MIN_COLON:
+            if (c != ':') {
+                goto invalid;
+            }
+
+            *o++ = *p++;
+            expect = NGX_HTTP_BACKEND_MIN_VALUE;
+            continue;
+
+        case NGX_HTTP_BACKEND_MIN_NEXT:
+            if (c == ',') {
+                *o++ = *p++;
+                expect = (objects >> (depth - 1) & 1)
+                         ? NGX_HTTP_BACKEND_MIN_KEY
+                         : NGX_HTTP_BACKEND_MIN_VALUE;
+                continue;
+            }
+
+            if (c != ((objects >> (depth - 1) & 1) ? '}' : ']')) {
+                goto invalid;
+            }
+
+            goto close;
+
+        case NGX_HTTP_BACKEND_MIN_KEY_FIRST:
+            if (c == '}') {
+                goto close;
+            }
+
+            /* fall through */
+
+        case NGX_HTTP_BACKEND_MIN_KEY:
+            if (c != '"') {
+                goto invalid;
+            }
+
+            goto string;
+
+        case NGX_HTTP_BACKEND_MIN_FIRST:
+            if (c == ']') {
+                goto close;
+            }
+
+            /* fall through */
+
+        default: /* a value */
+            break;
+        }
+
+        switch (c) {
+
+        case '{':
+        case '[':
+            if (depth == max_depth) {
+                ngx_str_set(err, "nested too deeply");
+                return NGX_DECLINED;
+            }
+
+            if (c == '{') {
+                objects |= (uint64_t) 1 << depth;
+                expect = NGX_HTTP_BACKEND_MIN_KEY_FIRST;
+
+            } else {
+                objects &= ~((uint64_t) 1 << depth);
+                expect = NGX_HTTP_BACKEND_MIN_FIRST;
+            }
+
+            depth++;
+            *o++ = *p++;
+            continue;
+
+        case '"':
+            goto string;
+
+        case 't':
+        case 'f':
+        case 'n':
+            lit = (c == 't') ? "true" : (c == 'f') ? "false" : "null";
+            n = ngx_strlen(lit);
+
+            if (last - p < n || ngx_strncmp(p, lit, n) != 0) {
+                goto invalid;
+            }
+
+            o = ngx_cpymem(o, p, n);
+            p += n;
+            goto value;
+
+        default:
+            break;
+        }
+
+        /* a number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+
+        if (c == '-') {
+            *o++ = *p++;
+        }
+
+        if (p == last || *p < '0' || *p > '9') {
+            goto invalid;
+        }
+
+        if (*p == '0') {
+            *o++ = *p++;
+
+        } else {
+            while (p < last && *p >= '0' && *p <= '9') {
+                *o++ = *p++;
+            }
+        }
+
+        if (p < last && *p == '.') {
+            *o++ = *p++;
+
+            if (p == last || *p < '0' || *p > '9') {
+                goto invalid;
+            }
+
+            while (p < last && *p >= '0' && *p <= '9') {
+                *o++ = *p++;
+            }
+        }
+
+        if (p < last && (*p == 'e' || *p == 'E')) {
+            *o++ = *p++;
+
+            if (p < last && (*p == '+' || *p == '-')) {
+                *o++ = *p++;
+            }
+
+            if (p == last || *p < '0' || *p > '9') {
+                goto invalid;
+            }
+
+            while (p < last && *p >= '0' && *p <= '9') {
+                *o++ = *p++;
+            }
+        }
+
+        goto value;
+
+    string:
+
+        *o++ = *p++;
+
+        for ( ;; ) {
+            if (p == last) {
+                goto invalid;
+            }
+
+            c = *p;
+
+            if (c == '"') {
+                *o++ = *p++;
+                break;
+            }
+
+            if (c < 0x20) {
+                goto invalid;
+            }
+
+            if (c >= 0x80) {
+                n = ngx_http_backend_json_utf8_seq(p, last);
+
+                if (n < 0) {
+                    /*
+                     * yajl takes lead and continuation bytes in their
+                     * number (overlong forms, CESU surrogates) and the
+                     * tree writes U+FFFD for them: done as it is
+                     */
+
+                    n = (c >> 5 == 0x06) ? 2 : (c >> 4 == 0x0e) ? 3
+                        : (c >> 3 == 0x1e) ? 4 : 0;
+
+                    if (n == 0 || last - p < n) {
+                        goto invalid;
+                    }
+
+                    while (--n) {
+                        if (p[n] >> 6 != 0x02) {
+                            goto invalid;
+                        }
+                    }
+
+                    goto tree;
+                }
+
+                o = ngx_cpymem(o, p, n);
+                p += n;
+                continue;
+            }
+
+            if (c != '\\') {
+                *o++ = *p++;
+                continue;
+            }
+
+            if (last - p < 2) {
+                goto invalid;
+            }
+
+            if (p[1] != 'u') {
+                if (ngx_strchr("\"\\/bfnrt", p[1]) == NULL || p[1] == '\0') {
+                    goto invalid;
+                }
+
+                *o++ = *p++;
+                *o++ = *p++;
+                continue;
+            }
+
+            if (last - p < 6
+                || (cp = ngx_hextoi(p + 2, 4)) == NGX_ERROR)
+            {
+                goto invalid;
+            }
+
+            if (cp >= 0xd800 && cp <= 0xdbff && last - p >= 12
+                && p[6] == '\\' && p[7] == 'u'
+                && (low = ngx_hextoi(p + 8, 4)) != NGX_ERROR
+                && low >= 0xdc00 && low <= 0xdfff)
+            {
+                o = ngx_cpymem(o, p, 12);
+                p += 12;
+                continue;
+            }
+
+            if (cp >= 0xd800 && cp <= 0xdfff) {
+                o = ngx_cpymem(o, "\\ufffd", 6);
+
+            } else {
+                o = ngx_cpymem(o, p, 6);
+            }
+
+            p += 6;
+        }
+
+        if (expect == NGX_HTTP_BACKEND_MIN_KEY
+            || expect == NGX_HTTP_BACKEND_MIN_KEY_FIRST)
+        {
+            expect = NGX_HTTP_BACKEND_MIN_COLON;
+            continue;
+        }
+
+        goto value;
+
+    close:
+
+        *o++ = *p++;
+        depth--;
+
+    value:
+
+        expect = depth ? NGX_HTTP_BACKEND_MIN_NEXT : NGX_HTTP_BACKEND_MIN_DONE;
+    }
+
+    if (expect != NGX_HTTP_BACKEND_MIN_DONE) {
+        ngx_str_set(err, "unexpected end of input");
+        return NGX_DECLINED;
+    }
+
+    out->len = o - out->data;
+
+    return NGX_OK;
+
+invalid:
+
+    ngx_str_set(err, "invalid JSON");
+    return NGX_DECLINED;
+
+tree:
+
+    rc = ngx_http_backend_json_parse(pool, data, len, max_depth, &json, err);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_backend_json_serialize(pool, json, out);
 }
 
 

@@ -111,6 +111,14 @@ u_char *ngx_http_backend_json_write(u_char *p, ngx_http_backend_json_t *json);
 ngx_int_t ngx_http_backend_json_serialize(ngx_pool_t *pool,
     ngx_http_backend_json_t *json, ngx_str_t *out);
 
+/*
+ * data checked as JSON (as ngx_http_backend_json_parse() would) and
+ * written to out without white space, in one pass and without a tree;
+ * NGX_DECLINED: not JSON, err says why
+ */
+ngx_int_t ngx_http_backend_json_minify(ngx_pool_t *pool, u_char *data,
+    size_t len, ngx_uint_t max_depth, ngx_str_t *out, ngx_str_t *err);
+
 /* a JSON string literal, quotes included; ill-formed UTF-8 as U+FFFD */
 size_t ngx_http_backend_json_str_len(u_char *s, size_t len);
 u_char *ngx_http_backend_json_str_write(u_char *p, u_char *s, size_t len);

@@ -79,10 +79,11 @@ fuzz_check(ngx_pool_t *pool, ngx_http_backend_schema_t *schema,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    ngx_str_t                   err, s;
+    ngx_int_t                   mrc;
+    ngx_str_t                   err, s, m;
     ngx_uint_t                  i;
     ngx_pool_t                 *pool;
-    ngx_http_backend_json_t    *json, *inst;
+    ngx_http_backend_json_t    *json, *inst, *again;
     ngx_http_backend_schema_t  *schema;
 
     if (fuzz_pool == NULL) {
@@ -107,15 +108,38 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     pool = ngx_create_pool(4096, &fuzz_log);
 
+    /*
+     * minify (an answer passed on without a tree) takes what parse takes,
+     * and what it writes is the same JSON
+     */
+
+    mrc = ngx_http_backend_json_minify(pool, (u_char *) data, size, 0, &m,
+                                       &err);
+
     if (ngx_http_backend_json_parse(pool, (u_char *) data, size, 0, &json,
                                     &err)
         != NGX_OK)
     {
+        if (mrc == NGX_OK) {
+            fprintf(stderr, "minify took what parse declined\n");
+            abort();
+        }
+
         ngx_destroy_pool(pool);
         return 0;
     }
 
     (void) ngx_http_backend_json_serialize(pool, json, &s);
+
+    if (mrc != NGX_OK
+        || ngx_http_backend_json_parse(pool, m.data, m.len, 0, &again, &err)
+           != NGX_OK
+        || ngx_http_backend_json_serialize(pool, again, &m) != NGX_OK
+        || m.len != s.len || ngx_memcmp(m.data, s.data, s.len) != 0)
+    {
+        fprintf(stderr, "minify: not the JSON parse read\n");
+        abort();
+    }
 
     for (i = 0; fuzz_schemas[i]; i++) {
         fuzz_check(pool, fuzz_schemas[i], json);

@@ -13,6 +13,8 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include <math.h>
+
 #include "ngx_http_backend_json.h"
 
 
@@ -135,6 +137,54 @@ test_number(ngx_pool_t *pool, const char *in, const char *out)
     }
 
     test_ok(1, in);
+}
+
+
+/*
+ * minify: the same verdict as parse on the same input (want NULL:
+ * declined), and the text without white space
+ */
+
+static void
+test_minify(ngx_pool_t *pool, const char *in, size_t len, ngx_uint_t depth,
+    const char *want, const char *what)
+{
+    size_t                    i;
+    ngx_int_t                 rc, rc2;
+    ngx_str_t                 err, s;
+    ngx_http_backend_json_t  *json;
+
+    rc = ngx_http_backend_json_minify(pool, (u_char *) in, len, depth, &s,
+                                      &err);
+    rc2 = ngx_http_backend_json_parse(pool, (u_char *) in, len, depth,
+                                      &json, &err);
+
+    if (rc != rc2) {
+        printf("# minify %d, parse %d\n", (int) rc, (int) rc2);
+        test_ok(0, what);
+        return;
+    }
+
+    if (want == NULL) {
+        test_ok(rc == NGX_DECLINED, what);
+        return;
+    }
+
+    if (rc != NGX_OK || s.len != strlen(want)
+        || ngx_strncmp(s.data, want, s.len) != 0)
+    {
+        printf("# got %d bytes:", (int) s.len);
+
+        for (i = 0; rc == NGX_OK && i < s.len; i++) {
+            printf(" %02x", s.data[i]);
+        }
+
+        printf("\n");
+        test_ok(0, what);
+        return;
+    }
+
+    test_ok(1, what);
 }
 
 
@@ -269,6 +319,86 @@ main(void)
     test_number(pool, "1.5e1002", "1.5e+1002");
     test_number(pool, "-25e-1003", "-2.5e-1002");
     test_number(pool, "1e9999999999", "1e9999999999");
+
+    /* integers without strtod(), the same values */
+
+    a = test_parse(pool, "[-5, 0, -0, 123456789012345, 1234567890123456,"
+                   " 12345678901234567890, 5e0]");
+    v = ((ngx_http_backend_json_t **) a->items.elts)[0];
+    test_ok(v->integer && v->number == -5, "-5");
+    v = ((ngx_http_backend_json_t **) a->items.elts)[2];
+    test_ok(v->integer && v->number == 0 && signbit(v->number), "-0");
+    v = ((ngx_http_backend_json_t **) a->items.elts)[3];
+    test_ok(v->integer && v->number == 123456789012345.0, "15 digits");
+    v = ((ngx_http_backend_json_t **) a->items.elts)[4];
+    test_ok(v->integer && v->number == 1234567890123456.0, "16 digits");
+    v = ((ngx_http_backend_json_t **) a->items.elts)[5];
+    test_ok(v->integer && v->number == 12345678901234567890.0, "20 digits");
+    v = ((ngx_http_backend_json_t **) a->items.elts)[6];
+    test_ok(v->integer && v->number == 5, "5e0");
+
+    /* minify: parse's verdict, the text as it came without blanks */
+
+    test_minify(pool, " { \"a\" : [ 1 , -0.5e+3 , true , false , null ] ,"
+                "\n\t\"b\" : { } , \"c\" : [ ] } ", 74, 0,
+                "{\"a\":[1,-0.5e+3,true,false,null],\"b\":{},\"c\":[]}",
+                "minify: blanks go");
+    test_minify(pool, "\"a b\\n\\u00e9\\/\xc3\xa9\"", 17, 0,
+                "\"a b\\n\\u00e9\\/\xc3\xa9\"", "minify: strings as they are");
+    test_minify(pool, "[\"\\ud800x\",\"\\udc00\",\"\\ud83d\\ude00\","
+                "\"\\ud800\\u0041\"]", 50, 0,
+                "[\"\\ufffdx\",\"\\ufffd\",\"\\ud83d\\ude00\","
+                "\"\\ufffd\\u0041\"]", "minify: lone surrogates");
+    test_minify(pool, "7", 1, 0, "7", "minify: a number alone");
+    test_minify(pool, "\v[1,\f2]", 7, 0, "[1,2]", "minify: \\v and \\f");
+    test_minify(pool, "[1]\v", 4, 0, NULL, "minify: \\v after the root");
+    test_minify(pool, "{\"k\":1,\"k\":2}", 13, 0, "{\"k\":1,\"k\":2}",
+                "minify: duplicate keys kept");
+    test_minify(pool, "", 0, 0, NULL, "minify: empty");
+    test_minify(pool, "   ", 3, 0, NULL, "minify: blanks only");
+    test_minify(pool, "[[[[[", 5, 0, NULL, "minify: truncated");
+    test_minify(pool, "{\"a\":", 5, 0, NULL, "minify: no value");
+    test_minify(pool, "{\"a\":1}x", 8, 0, NULL, "minify: trailing");
+    test_minify(pool, "[4]\"", 4, 0, NULL, "minify: [4] and a quote");
+    test_minify(pool, "{a:1}", 5, 0, NULL, "minify: unquoted key");
+    test_minify(pool, "\"\xff\"", 3, 0, NULL, "minify: invalid UTF-8");
+    test_minify(pool, "[\"\xed\xa0\x80\"]", 7, 0,
+                "[\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"]",
+                "minify: CESU as U+FFFD, as parsed");
+    test_minify(pool, "\"\xc0\xaf\"", 4, 0, "\"\xef\xbf\xbd\xef\xbf\xbd\"",
+                "minify: overlong as U+FFFD, as parsed");
+    test_minify(pool, "\"\xed\xa0\"", 4, 0, NULL, "minify: CESU cut");
+    test_minify(pool, "[1,]", 4, 0, NULL, "minify: trailing comma");
+    test_minify(pool, "[,1]", 4, 0, NULL, "minify: leading comma");
+    test_minify(pool, "{\"a\" 1}", 7, 0, NULL, "minify: no colon");
+    test_minify(pool, "{\"a\":1,}", 8, 0, NULL, "minify: comma before }");
+    test_minify(pool, "[1}", 3, 0, NULL, "minify: ] expected");
+    test_minify(pool, "{\"a\":1]", 7, 0, NULL, "minify: } expected");
+    test_minify(pool, "nul", 3, 0, NULL, "minify: nul");
+    test_minify(pool, "tru", 3, 0, NULL, "minify: tru");
+    test_minify(pool, "01", 2, 0, NULL, "minify: leading zero");
+    test_minify(pool, "1.", 2, 0, NULL, "minify: no fraction digits");
+    test_minify(pool, "-", 1, 0, NULL, "minify: a minus alone");
+    test_minify(pool, "1e", 2, 0, NULL, "minify: no exponent digits");
+    test_minify(pool, ".5", 2, 0, NULL, "minify: no integer part");
+    test_minify(pool, "\"a\tb\"", 5, 0, NULL, "minify: a raw tab");
+    test_minify(pool, "\"\\x\"", 4, 0, NULL, "minify: a bad escape");
+    test_minify(pool, "\"\\u12g4\"", 8, 0, NULL, "minify: a bad \\u");
+    test_minify(pool, "\"\\u12", 5, 0, NULL, "minify: a short \\u");
+    test_minify(pool, "\"abc", 4, 0, NULL, "minify: unterminated");
+    test_minify(pool, "[1]\0", 4, 0, NULL, "minify: a NUL after");
+    test_minify(pool, deep, 64, 0, NULL, "minify: 64 open, unclosed");
+    test_minify(pool, deep, 100, 0, NULL, "minify: depth limit");
+
+    for (i = 0; i < 64; i++) {
+        deep[64 + i] = ']';
+    }
+
+    deep[128] = '\0';
+    test_minify(pool, deep, 128, 0, deep, "minify: 64 levels");
+    test_minify(pool, deep + 1, 127, 0, NULL, "minify: unbalanced");
+    test_minify(pool, deep + 60, 8, 4, "[[[[]]]]", "minify: 4 levels of 4");
+    test_minify(pool, deep + 59, 10, 4, NULL, "minify: 5 levels of 4");
 
     printf("1..%u\n", (unsigned) test_n);
 
