@@ -940,8 +940,18 @@ ngx_http_backend_adapter_finish(ngx_http_backend_adapter_run_t *run,
             return;
         }
 
+        /*
+         * the last good answer, stored again at most once a second per
+         * call: a degraded answer may be up to a second older than the
+         * last success, and a busy call does not write the zone each time
+         */
+
         if (a->stale && run->amcf->cache
-            && call->proc->type == NGX_HTTP_BACKEND_QUERY)
+            && call->proc->type == NGX_HTTP_BACKEND_QUERY
+            && ngx_http_backend_cache_older(run->amcf->cache,
+                                            NGX_HTTP_BACKEND_ADAPTER_CACHE,
+                                            &run->stale_key, a->stale, 1000)
+               == NGX_OK)
         {
             /* stored with its time, for the age of a degraded answer */
             value.data = ngx_pnalloc(r->pool,

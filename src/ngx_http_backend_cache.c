@@ -233,6 +233,41 @@ done:
 }
 
 
+/*
+ * NGX_OK when an entry stored with ttl was stored more than "age" ago, or
+ * is not there: what keeps a value that changes rarely from being
+ * written again on every request
+ */
+
+ngx_int_t
+ngx_http_backend_cache_older(ngx_http_backend_cache_t *cache,
+    ngx_uint_t kind, ngx_str_t *key, ngx_msec_t ttl, ngx_msec_t age)
+{
+    uint32_t                        hash;
+    ngx_int_t                       rc;
+    ngx_http_backend_cache_node_t  *cn;
+
+    hash = ngx_http_backend_cache_hash(kind, key);
+
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cn = ngx_http_backend_cache_lookup(cache, kind, key, hash);
+
+    if (cn && cn->expire && ttl > age
+        && (ngx_msec_int_t) (cn->expire - ngx_current_msec)
+           > (ngx_msec_int_t) (ttl - age))
+    {
+        rc = NGX_DECLINED;
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return rc;
+}
+
+
 ngx_int_t
 ngx_http_backend_cache_set(ngx_http_backend_cache_t *cache, ngx_uint_t kind,
     ngx_str_t *key, ngx_str_t *deps, ngx_uint_t ndeps, uint64_t gen,

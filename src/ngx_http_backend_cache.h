@@ -55,6 +55,12 @@ ngx_int_t ngx_http_backend_cache_set(ngx_http_backend_cache_t *cache,
     ngx_uint_t kind, ngx_str_t *key, ngx_str_t *deps, ngx_uint_t ndeps,
     uint64_t gen, ngx_str_t *value, ngx_msec_t ttl);
 
+/*
+ * NGX_OK: no entry, or one stored with ttl more than age ago (time to
+ * store it again); NGX_DECLINED: a younger one is there
+ */
+ngx_int_t ngx_http_backend_cache_older(ngx_http_backend_cache_t *cache,
+    ngx_uint_t kind, ngx_str_t *key, ngx_msec_t ttl, ngx_msec_t age);
 void ngx_http_backend_cache_delete(ngx_http_backend_cache_t *cache,
     ngx_uint_t kind, ngx_str_t *key);
 /* the largest value of the deps' counters, made if they do not exist */
