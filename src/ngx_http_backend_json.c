@@ -74,6 +74,12 @@ static int ngx_http_backend_json_start(ngx_http_backend_json_parser_t *p,
     ngx_http_backend_json_type_e type, size_t size);
 
 
+static void *ngx_http_backend_json_yajl_malloc(void *ctx, size_t size);
+static void *ngx_http_backend_json_yajl_realloc(void *ctx, void *ptr,
+    size_t size);
+static void ngx_http_backend_json_yajl_free(void *ctx, void *ptr);
+
+
 static yajl_callbacks  ngx_http_backend_json_callbacks = {
     ngx_http_backend_json_on_null,
     ngx_http_backend_json_on_boolean,
@@ -155,6 +161,66 @@ ngx_http_backend_json_surrogates(ngx_pool_t *pool, u_char **data, size_t len)
 }
 
 
+/*
+ * yajl's memory from the pool: its handle, lexer and stacks are a few
+ * hundred bytes a parse, and malloc() and free() cost more than parsing a
+ * small input.  A block keeps its size before it, for realloc; free gives
+ * back only what the pool allocated as large.
+ */
+
+static void *
+ngx_http_backend_json_yajl_malloc(void *ctx, size_t size)
+{
+    size_t  *p;
+
+    p = ngx_palloc(ctx, sizeof(size_t) + size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    *p = size;
+
+    return p + 1;
+}
+
+
+static void *
+ngx_http_backend_json_yajl_realloc(void *ctx, void *ptr, size_t size)
+{
+    void    *p;
+    size_t   old;
+
+    if (ptr == NULL) {
+        return ngx_http_backend_json_yajl_malloc(ctx, size);
+    }
+
+    old = ((size_t *) ptr)[-1];
+
+    if (size <= old) {
+        return ptr;
+    }
+
+    p = ngx_http_backend_json_yajl_malloc(ctx, size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, ptr, old);
+    ngx_http_backend_json_yajl_free(ctx, ptr);
+
+    return p;
+}
+
+
+static void
+ngx_http_backend_json_yajl_free(void *ctx, void *ptr)
+{
+    if (ptr) {
+        (void) ngx_pfree(ctx, (size_t *) ptr - 1);
+    }
+}
+
+
 ngx_int_t
 ngx_http_backend_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_uint_t max_depth, ngx_http_backend_json_t **json, ngx_str_t *err)
@@ -179,6 +245,7 @@ ngx_http_backend_json_parse_limited(ngx_pool_t *pool, u_char *data,
     ngx_int_t                        rc;
     yajl_handle                      h;
     yajl_status                      st;
+    yajl_alloc_funcs                 af;
     ngx_http_backend_json_parser_t   p;
 
     ngx_memzero(&p, sizeof(ngx_http_backend_json_parser_t));
@@ -205,7 +272,12 @@ ngx_http_backend_json_parse_limited(ngx_pool_t *pool, u_char *data,
         return NGX_ERROR;
     }
 
-    h = yajl_alloc(&ngx_http_backend_json_callbacks, NULL, &p);
+    af.malloc = ngx_http_backend_json_yajl_malloc;
+    af.realloc = ngx_http_backend_json_yajl_realloc;
+    af.free = ngx_http_backend_json_yajl_free;
+    af.ctx = pool;
+
+    h = yajl_alloc(&ngx_http_backend_json_callbacks, &af, &p);
     if (h == NULL) {
         return NGX_ERROR;
     }
