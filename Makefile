@@ -64,6 +64,13 @@ CONFIGURE_ARGS := --with-cc-opt='$(CC_OPT)' --with-ld-opt='$(LD_OPT)' \
                   --add-dynamic-module='$(ROOT)' \
                   --builddir='$(ROOT)/$(BUILD_DIR)'
 
+# make bench: the OpenResty peer (../shared/bench/peer-openresty: Debian's
+# nginx with lua-nginx-module; its load_module lines name the .so files, so
+# the modules-enabled link the package drops reaches only configurations
+# that include that directory, which ours do not) and the charts (gnuplot)
+BENCH_PACKAGES := libnginx-mod-http-lua lua-resty-core lua-resty-lrucache \
+    lua-cjson lua-luaossl gnuplot-nox
+
 # what each library is for, and why not libjwt or NDK: docs/architecture.md,
 # Dependencies
 APT_PACKAGES := clang libclang-rt-14-dev nginx nginx-dev libnginx-mod-stream \
@@ -71,7 +78,8 @@ APT_PACKAGES := clang libclang-rt-14-dev nginx nginx-dev libnginx-mod-stream \
     zlib1g-dev postgresql redis-server wrk bc cppcheck \
     libtest-base-perl libtext-diff-perl libtest-longstring-perl \
     libipc-run-perl liblist-moreutils-perl libwww-perl liburi-perl \
-    valgrind nodejs npm prometheus pgbouncer docker-compose libfaketime
+    valgrind nodejs npm prometheus pgbouncer docker-compose libfaketime \
+    $(BENCH_PACKAGES)
 
 # make image and image-test only (not make deps): buildah builds without a
 # Docker engine, debootstrap makes the base image where no registry is

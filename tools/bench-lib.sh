@@ -7,6 +7,8 @@
 #   redis/       Redis (tools/redis.sh)
 #   nginx/       nginx prefix (logs/error.log, logs/nginx.pid)
 #   nginx.conf   bench/nginx.conf.in rendered by tools/bench-conf.sh
+#   openresty/   the OpenResty peer's RUN_DIR (its nginx.conf, error.log,
+#                pid), so that nothing is written under ../shared
 #
 # The caller sets ROOT, TOOLS, BENCH, MODULE, NGINX_BIN and BENCH_TMP,
 # defines die(), and calls bench_stop_all from its EXIT trap.  nginx gets
@@ -18,6 +20,7 @@ bench_ngx_running=0
 bench_pg_port=
 bench_redis_port=
 bench_ngx_port=
+bench_or_pid=
 
 bench_psql() {
     PGOPTIONS='-c client_min_messages=warning' \
@@ -80,7 +83,51 @@ bench_stop_ngx() {
     done
 }
 
+# the OpenResty peer's nginx: /usr/sbin/nginx, also when NGINX_BIN is a
+# wrapper for our module (make test SANITIZE=address)
+BENCH_OR_NGINX=${BENCH_OR_NGINX:-/usr/sbin/nginx}
+
+# whether the OpenResty peer can run here: Debian's lua-nginx-module (make
+# deps installs it and the Lua libraries it needs)
+bench_openresty_ok() {
+    [ -x "$BENCH/peer-openresty/run.sh" ] \
+        && [ -f "$("$BENCH_OR_NGINX" -V 2>&1 | tr ' ' '\n' \
+                    | sed -n 's/^--modules-path=//p')/ngx_http_lua_module.so" ]
+}
+
+# bench_start_openresty PORT POOL LOG: the OpenResty peer (its run.sh, in
+# the foreground: bench_or_pid is its nginx master) with WORKERS workers and
+# POOL Postgres connections per worker, against the Postgres above; its
+# settings pinned here, not taken from the caller's environment
+bench_start_openresty() {
+    mkdir -p "$BENCH_TMP/openresty"
+    env -u CLERK_JWT_KEY -u CLERK_JWT_KEY_FILE -u CLERK_ISSUER \
+        -u NGINX_MODULES \
+        HOST=127.0.0.1 PORT="$1" WORKERS="${WORKERS:-2}" PG_POOL="$2" \
+        DATABASE_URL="postgres://postgres@127.0.0.1:$bench_pg_port/bench" \
+        CLERK_AUTHORIZED_PARTIES=http://localhost:3000 \
+        TOKEN_CACHE=10000 SESSION_TTL=60 PG_TIMEOUT_MS=10000 \
+        RUN_DIR="$BENCH_TMP/openresty" NGINX_BIN="$BENCH_OR_NGINX" \
+        "$BENCH/peer-openresty/run.sh" >"$3" 2>&1 &
+    bench_or_pid=$!
+    bench_wait_up "http://127.0.0.1:$1"
+}
+
+# SIGTERM to its master (run.sh's interface); waits for it (10 s at most)
+bench_stop_openresty() {
+    local i
+    [ -n "$bench_or_pid" ] || return 0
+    kill "$bench_or_pid" 2>/dev/null || true
+    for i in $(seq 1 50); do
+        kill -0 "$bench_or_pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    wait "$bench_or_pid" 2>/dev/null || true
+    bench_or_pid=
+}
+
 bench_stop_all() {
+    bench_stop_openresty
     [ "$bench_ngx_running" = 0 ] \
         || "$NGINX_BIN" -p "$BENCH_TMP/nginx" -c "$BENCH_TMP/nginx.conf" \
                -s stop 2>/dev/null || true
@@ -106,4 +153,18 @@ bench_tree_rss() {
     for p in "${all[@]}"; do
         awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true
     done | awk '{s += $1} END {print s + 0}'
+}
+
+# the CPU time (utime + stime, clock ticks: getconf CLK_TCK) of PID's
+# children so far: nginx's workers, the Bun peer's server processes
+bench_children_cpu() {
+    local p t=0 stat
+    for p in $(pgrep -P "$1" 2>/dev/null || true); do
+        # after the ") " that ends the command name: state is field 1,
+        # utime field 12, stime field 13 (proc(5): 3, 14 and 15)
+        stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        stat=${stat##*) }
+        t=$((t + $(awk '{print $12 + $13}' <<<"$stat")))
+    done
+    echo "$t"
 }

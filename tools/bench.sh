@@ -1,27 +1,39 @@
 #!/usr/bin/env bash
-# make bench: ngx_backend against the Bun peer (../shared/bench/peer-bun),
-# side by side in one run, on one fresh PostgreSQL loaded with the
-# workload's data, with this machine's ceilings measured in the same run.
+# make bench: ngx_backend against two peers of ../shared/bench, side by
+# side in one run, on one fresh PostgreSQL loaded with the workload's data,
+# with this machine's ceilings measured in the same run:
+#   the OpenResty peer (peer-openresty: Debian's nginx + lua-nginx-module,
+#   started with its run.sh, its RUN_DIR in OUT) and the Bun peer (peer-bun)
 #
-#   1. check.sh against both servers (each must pass all its checks)
-#   2. per server, alone on the machine: VACUUM ANALYZE, suite.sh (warm-up,
-#      REPS runs of SECS per workload, medians), peak RSS sampled meanwhile
+#   1. check.sh against the three servers (each must pass all its checks)
+#   2. per server, alone on the machine: VACUUM ANALYZE, then per workload
+#      a warm-up and REPS runs of SECS (as suite.sh runs them: medians),
+#      the CPU time (utime + stime from /proc) of the server's workers over
+#      each measured run, peak RSS sampled meanwhile
 #   3. ceilings, in REPS runs alternating with ngx_backend's W1, W3 and W4
 #      after its suite: nginx `return 200`, and pgbench -M prepared running
-#      W3's and W4's statements (bench/pgbench/*.sql) at the best of 2 4 8
-#      16 clients (found before the suites)
-#   4. connection sweep of W2 and W3 for both servers (SWEEP)
-#   5. one table: bench/results/<date>.md (and OUT/summary.md)
+#      W3's and W4's statements (bench/pgbench/*.sql) at the best of
+#      PGBENCH_CLIENTS (found before the suites)
+#   4. connection sweep of W2 and W3 for each server (SWEEP)
+#   5. the tables and the charts (tools/bench-charts.sh, gnuplot):
+#      bench/results/<stamp>.md, <stamp>-workloads.svg, <stamp>-sweep.svg
+#      (and the same in OUT: summary.md, the charts, the raw data)
 #
 # env: SECS (10) REPS (3) CONNS (64) WARMUP (3) SWEEP ("16 64 256 1024")
-#      SWEEP_SECS (5) WORKERS (2: nginx workers and Bun processes)
-#      POOL (4: Postgres connections per nginx worker and per Bun process,
-#      the best for the peer on 2 cores)  PEER_POOL (POOL)
+#      SWEEP_SECS (5) WORKERS (2: nginx workers of ngx_backend and of the
+#      OpenResty peer, Bun processes)
+#      POOL (4: Postgres connections per worker or process of the peers,
+#      the best for the Bun peer on 2 cores)  BUN_POOL (PEER_POOL, POOL)
+#      OPENRESTY_POOL (POOL: its PG_POOL)
 #      NGX_POOL (2) and PIPELINE (16): backend_pg max= and pipeline=, the
 #      best for ngx_backend (docs/performance.md)
-#      QUICK=1 (smoke: 1 s per workload, 1 run, no warm-up, sweep 16 and
-#      1024 for 1 s; no result file)  OUT (output directory)
-#      BENCH_DIR (../shared/bench)  MODULE  NGINX_BIN
+#      PEERS ("openresty bun": the peers measured, in this order)
+#      PGBENCH_CLIENTS ("2 4 8 16")
+#      QUICK=1 (smoke: 1 s per workload, 1 run, no warm-up, pgbench at 4
+#      clients only, sweep 16 and 1024 for 1 s; no result file; the
+#      OpenResty peer only where its Lua module is installed)
+#      OUT (output directory)  BENCH_DIR (../shared/bench)  MODULE
+#      NGINX_BIN (ours)  BENCH_OR_NGINX (the OpenResty peer's: /usr/sbin/nginx)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,18 +44,23 @@ NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 
 if [ -n "${QUICK:-}" ]; then
     SECS=1 REPS=1 WARMUP=0 SWEEP=${SWEEP:-"16 1024"} SWEEP_SECS=1
+    PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-4}
 fi
 SECS=${SECS:-10} REPS=${REPS:-3} CONNS=${CONNS:-64} WARMUP=${WARMUP:-3}
 SWEEP=${SWEEP-"16 64 256 1024"} SWEEP_SECS=${SWEEP_SECS:-5}
 WORKERS=${WORKERS:-2}
-POOL=${POOL:-4} NGX_POOL=${NGX_POOL:-2} PEER_POOL=${PEER_POOL:-$POOL}
-PIPELINE=${PIPELINE:-16}
+POOL=${POOL:-4} NGX_POOL=${NGX_POOL:-2} PIPELINE=${PIPELINE:-16}
+BUN_POOL=${BUN_POOL:-${PEER_POOL:-$POOL}} OPENRESTY_POOL=${OPENRESTY_POOL:-$POOL}
+PEERS=${PEERS-"openresty bun"}
+PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-"2 4 8 16"}
+WORKLOADS="w1-health w2-me w3-sessions w4-notes w5-batch"
 
 die() { echo "bench: $*" >&2; exit 1; }
 
 [ -f "$MODULE" ] || die "no $MODULE: make build first"
 command -v wrk >/dev/null || die "no wrk (make deps installs it)"
 command -v pgbench >/dev/null || die "no pgbench"
+command -v gnuplot >/dev/null || die "no gnuplot (make deps installs it)"
 
 OUT=${OUT:-$(mktemp -d /tmp/bench-run.XXXXXX)}
 mkdir -p "$OUT"
@@ -52,24 +69,46 @@ tmp=$OUT/run
 mkdir -p "$tmp"
 chmod 755 "$tmp"
 
-pg_port=$("$TOOLS/free-port.sh")
-redis_port=$("$TOOLS/free-port.sh")
-ngx_port=$("$TOOLS/free-port.sh")
-peer_port=$("$TOOLS/free-port.sh")
-ceil_port=$("$TOOLS/free-port.sh")
-
-ceil_running=0 peer_pid=
-
 BENCH_TMP=$tmp
 . "$TOOLS/bench-lib.sh"
+
+servers="ngx"
+for p in $PEERS; do
+    case $p in
+    openresty)
+        if ! bench_openresty_ok; then
+            # the smoke runs wherever make test does; the measurement
+            # needs every server
+            [ -n "${QUICK:-}" ] \
+                || die "no lua-nginx-module for $BENCH_OR_NGINX: make deps"
+            echo "bench: the OpenResty peer left out (no lua-nginx-module)"
+            continue
+        fi ;;
+    bun) ;;
+    *) die "PEERS: unknown peer $p (openresty, bun)" ;;
+    esac
+    servers+=" $p"
+done
+
+declare -A port label
+for s in $servers; do port[$s]=$("$TOOLS/free-port.sh"); done
+pg_port=$("$TOOLS/free-port.sh")
+redis_port=$("$TOOLS/free-port.sh")
+ceil_port=$("$TOOLS/free-port.sh")
+label[ngx]=ngx_backend label[openresty]="OpenResty peer" label[bun]="Bun peer"
+
+hz=$(getconf CLK_TCK)
+ceil_running=0 bun_pid=
+t0=$SECONDS
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 cleanup() {
     [ "$ceil_running" = 0 ] \
         || "$NGINX_BIN" -p "$tmp/ceiling" -c "$tmp/ceiling.conf" -s stop \
                2>/dev/null || true
-    if [ -n "$peer_pid" ]; then
-        kill "$peer_pid" 2>/dev/null || true
-        wait "$peer_pid" 2>/dev/null || true
+    if [ -n "$bun_pid" ]; then
+        kill "$bun_pid" 2>/dev/null || true
+        wait "$bun_pid" 2>/dev/null || true
     fi
     bench_stop_all
 }
@@ -77,6 +116,7 @@ trap cleanup EXIT
 
 psql_bench() { bench_psql "$@"; }
 tree_rss() { bench_tree_rss "$@"; }
+phase() { echo "bench: $* (+$((SECONDS - t0)) s)"; }
 
 # peak of tree_rss while the command runs: peak_rss FILE PID command...
 peak_rss() {
@@ -94,65 +134,143 @@ peak_rss() {
     wait "$sampler" 2>/dev/null || true
 }
 
-echo "bench: output in $OUT"
+echo "bench: output in $OUT; servers: $servers"
 
-# one PostgreSQL for both, the workload's data and our later migrations
+# one PostgreSQL for all, the workload's data and our later migrations
 bench_start_pg "$pg_port"
 bench_start_redis "$redis_port"
 "$BENCH/workload/tokens.sh" >/dev/null
 
-start_ngx() {
-    WORKERS=$WORKERS POOL=$NGX_POOL PIPELINE=$PIPELINE \
-        bench_start_ngx "$ngx_port"
-}
-
-stop_ngx() {
-    bench_stop_ngx
-    sleep 1
-}
-
-start_peer() {
+start_bun() {
     ( cd "$BENCH/peer-bun" && [ -d node_modules ] \
         || npm ci --no-audit --no-fund >/dev/null 2>&1 )
     DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/bench" \
-    PORT=$peer_port WORKERS=$WORKERS PG_POOL=$PEER_POOL DRIZZLE_PREPARE=1 \
-        "$BENCH/peer-bun/start.sh" >"$OUT/peer.log" 2>&1 &
-    peer_pid=$!
-    wait_up "http://127.0.0.1:$peer_port"
+    PORT=${port[bun]} WORKERS=$WORKERS PG_POOL=$BUN_POOL DRIZZLE_PREPARE=1 \
+        "$BENCH/peer-bun/start.sh" >"$OUT/bun.log" 2>&1 &
+    bun_pid=$!
+    bench_wait_up "http://127.0.0.1:${port[bun]}"
 }
 
-stop_peer() {
-    kill "$peer_pid" 2>/dev/null || true
-    wait "$peer_pid" 2>/dev/null || true
-    peer_pid=
+start_server() {
+    case $1 in
+    ngx)
+        WORKERS=$WORKERS POOL=$NGX_POOL PIPELINE=$PIPELINE \
+            bench_start_ngx "${port[ngx]}" ;;
+    openresty)
+        WORKERS=$WORKERS bench_start_openresty "${port[openresty]}" \
+            "$OPENRESTY_POOL" "$OUT/openresty.log" ;;
+    bun) start_bun ;;
+    esac
+}
+
+# the master whose children are the workers (Bun: the cluster's parent)
+server_pid() {
+    case $1 in
+    ngx) bench_ngx_pid ;;
+    openresty) echo "$bench_or_pid" ;;
+    bun) echo "$bun_pid" ;;
+    esac
+}
+
+# nginx's serious complaints (ours: also the ceiling's runs; the peer's
+# error log is at notice, and Lua errors are [error])
+check_log() {
+    local log re='\[(alert|crit|emerg)\]'
+    case $1 in
+    ngx) log=$tmp/nginx/logs/error.log ;;
+    openresty) log=$tmp/openresty/error.log re='\[(error|alert|crit|emerg)\]' ;;
+    *) return 0 ;;
+    esac
+    if grep -E "$re" "$log" >"$OUT/errors-$1.txt"; then
+        head -5 "$OUT/errors-$1.txt"
+        die "${label[$1]}: its error log has problems ($log)"
+    fi
+    rm -f "$OUT/errors-$1.txt"
+}
+
+stop_server() {
+    case $1 in
+    ngx) bench_stop_ngx ;;
+    openresty) bench_stop_openresty ;;
+    bun)
+        kill "$bun_pid" 2>/dev/null || true
+        wait "$bun_pid" 2>/dev/null || true
+        bun_pid= ;;
+    esac
+    check_log "$1"
     sleep 1
 }
 
-wait_up() { bench_wait_up "$@"; }
-ngx_pid() { bench_ngx_pid; }
+url() { echo "http://127.0.0.1:${port[$1]}"; }
 
-# 1. conformance, both
-start_ngx
-"$BENCH/check.sh" "http://127.0.0.1:$ngx_port" >"$OUT/check-ngx.txt" \
-    || { tail -3 "$OUT/check-ngx.txt"; die "ngx_backend fails check.sh"; }
-stop_ngx
-start_peer
-"$BENCH/check.sh" "http://127.0.0.1:$peer_port" >"$OUT/check-peer.txt" \
-    || { tail -3 "$OUT/check-peer.txt"; die "the peer fails check.sh"; }
-stop_peer
-echo "check.sh: ngx_backend $(tail -1 "$OUT/check-ngx.txt"); peer $(tail -1 "$OUT/check-peer.txt")"
+# 1. conformance, each server
+for s in $servers; do
+    start_server "$s"
+    "$BENCH/check.sh" "$(url "$s")" >"$OUT/check-$s.txt" \
+        || { tail -3 "$OUT/check-$s.txt"; die "${label[$s]} fails check.sh"; }
+    stop_server "$s"
+done
+phase "check.sh: $(for s in $servers; do
+    echo -n "${label[$s]} $(tail -1 "$OUT/check-$s.txt"); "; done)"
 
-# 2. the suites, one server at a time
-suite() {
-    "$BENCH/suite.sh" -c "$CONNS" -d "$SECS" -r "$REPS" -w "$WARMUP" "$@"
+# 2. measure ID: per workload a WARMUP s warm-up (not recorded), then REPS
+# runs of SECS at CONNS, as ../shared/bench/suite.sh runs them, each line
+# load.sh's with "cpu_us N": the CPU time the server's workers took over
+# the run per request wrk made (a figure the VM's drift moves far less
+# than the rate: the clock ticks of /proc/PID/stat, 10 ms each)
+measure() {
+    local s=$1 url pid wl i line c0 c1 reqs
+    url=$(url "$s")
+    pid=$(server_pid "$s")
+    for wl in $WORKLOADS; do
+        [ "$WARMUP" -gt 0 ] \
+            && "$BENCH/load.sh" -c "$CONNS" -d "$WARMUP" "$url" "$wl" >/dev/null
+        for ((i = 1; i <= REPS; i++)); do
+            c0=$(bench_children_cpu "$pid")
+            line=$("$BENCH/load.sh" -c "$CONNS" -d "$SECS" "$url" "$wl")
+            c1=$(bench_children_cpu "$pid")
+            reqs=${line##* }
+            if [ "${reqs:-0}" -gt 0 ]; then
+                echo "$line  cpu_us $(echo "scale=2; ($c1 - $c0) * 1000000 / $hz / $reqs" | bc)"
+            else
+                echo "$line  cpu_us 0"
+            fi
+        done
+    done
 }
 
-# sweep URL: one line per connection count and workload, "C <load.sh line>"
+# the median of numbers on stdin (of the middle two for an even count)
+median() {
+    sort -g | awk '{a[NR] = $1}
+        END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+}
+
+# medians ID: per workload "name rps p50 p99 errors cpu_us", the median of
+# each column over the runs, errors (non-2xx and socket errors) summed
+medians() {
+    local wl f
+    for wl in $WORKLOADS; do
+        printf '%s' "$wl"
+        for f in 2 5 8; do
+            printf '\t%s' "$(awk -v w="$wl" -v f="$f" '$1 == w {print $f}' \
+                                 "$OUT/runs-$1.txt" | median)"
+        done
+        printf '\t%s' "$(awk -v w="$wl" '$1 == w {s += $11 + $13} END {print s + 0}' \
+                             "$OUT/runs-$1.txt")"
+        printf '\t%s\n' "$(awk -v w="$wl" '$1 == w {print $17}' \
+                               "$OUT/runs-$1.txt" | median)"
+    done
+}
+
+# sweep ID: "ID C workload rps p99 errors" per connection count and workload
 sweep() {
-    local c w
+    local c w line
     for c in $SWEEP; do
         for w in w2 w3; do
-            echo "$c $("$BENCH/load.sh" -c "$c" -d "$SWEEP_SECS" "$1" "$w")"
+            line=$("$BENCH/load.sh" -c "$c" -d "$SWEEP_SECS" "$(url "$1")" "$w")
+            # "wN-name RPS rps p50 X ms p99 Y ms non2xx N sockerr N ..."
+            awk -v s="$1" -v c="$c" '{print s, c, $1, $2, $8, $11 + $13}' \
+                <<<"$line"
         done
     done
 }
@@ -201,7 +319,7 @@ pgbench_tps() {
 
 pgbench_best() {
     local script=$1 best=0 bestc=0 c tps
-    for c in 2 4 8 16; do
+    for c in $PGBENCH_CLIENTS; do
         tps=$(pgbench_tps "$script" "$c")
         if [ "${tps:-0}" -gt "$best" ]; then best=$tps bestc=$c; fi
     done
@@ -211,40 +329,41 @@ pgbench_best() {
 psql_bench -c 'VACUUM ANALYZE'
 read -r _ pg_w3_c < <(pgbench_best "$ROOT/bench/pgbench/w3.sql")
 read -r _ pg_w4_c < <(pgbench_best "$ROOT/bench/pgbench/w4.sql")
+phase "pgbench clients: W3 $pg_w3_c, W4 $pg_w4_c"
 
-psql_bench -c 'VACUUM ANALYZE'
-start_ngx
-peak_rss "$OUT/rss-ngx" "$(ngx_pid)" \
-    suite "http://127.0.0.1:$ngx_port" >"$OUT/suite-ngx.txt"
-mapfile -t sweep_ngx < <(sweep "http://127.0.0.1:$ngx_port")
+: >"$OUT/sweep.txt"
+for s in $servers; do
+    psql_bench -c 'VACUUM ANALYZE'
+    start_server "$s"
+    peak_rss "$OUT/rss-$s" "$(server_pid "$s")" measure "$s" \
+        >"$OUT/runs-$s.txt"
+    medians "$s" >"$OUT/medians-$s.tsv"
+    sweep "$s" >>"$OUT/sweep.txt"
+    phase "${label[$s]}: suite and sweep"
 
-# W1, W3 and W4 against their ceilings in alternating runs: the speed of a
-# shared VM drifts by 20% within minutes, so a ceiling measured apart from
-# the runs it bounds is off by as much as the difference sought
-start_ceiling
-for i in $(seq 1 "$REPS"); do
-    "$BENCH/load.sh" -c "$CONNS" -d "$SECS" "http://127.0.0.1:$ceil_port" plain
-    "$BENCH/load.sh" -c "$CONNS" -d "$SECS" "http://127.0.0.1:$ngx_port" w1
-    echo "pgbench-w3 $(pgbench_tps "$ROOT/bench/pgbench/w3.sql" "$pg_w3_c")"
-    "$BENCH/load.sh" -c "$CONNS" -d "$SECS" "http://127.0.0.1:$ngx_port" w3
-    echo "pgbench-w4 $(pgbench_tps "$ROOT/bench/pgbench/w4.sql" "$pg_w4_c")"
-    "$BENCH/load.sh" -c "$CONNS" -d "$SECS" "http://127.0.0.1:$ngx_port" w4
-done >"$OUT/ceiling.txt"
-stop_ceiling
-grep -E '\[(alert|crit|emerg)\]' "$tmp/nginx/logs/error.log" \
-    && die "nginx reported problems"
-stop_ngx
-
-psql_bench -c 'VACUUM ANALYZE'
-start_peer
-peak_rss "$OUT/rss-peer" "$peer_pid" \
-    suite "http://127.0.0.1:$peer_port" >"$OUT/suite-peer.txt"
-mapfile -t sweep_peer < <(sweep "http://127.0.0.1:$peer_port")
-stop_peer
+    if [ "$s" = ngx ]; then
+        # W1, W3 and W4 against their ceilings in alternating runs: the
+        # speed of a shared VM drifts by 20% within minutes, so a ceiling
+        # measured apart from the runs it bounds is off by as much as the
+        # difference sought
+        start_ceiling
+        u=$(url ngx)
+        for i in $(seq 1 "$REPS"); do
+            "$BENCH/load.sh" -c "$CONNS" -d "$SECS" "http://127.0.0.1:$ceil_port" plain
+            "$BENCH/load.sh" -c "$CONNS" -d "$SECS" "$u" w1
+            echo "pgbench-w3 $(pgbench_tps "$ROOT/bench/pgbench/w3.sql" "$pg_w3_c")"
+            "$BENCH/load.sh" -c "$CONNS" -d "$SECS" "$u" w3
+            echo "pgbench-w4 $(pgbench_tps "$ROOT/bench/pgbench/w4.sql" "$pg_w4_c")"
+            "$BENCH/load.sh" -c "$CONNS" -d "$SECS" "$u" w4
+        done >"$OUT/ceiling.txt"
+        stop_ceiling
+        phase "ceilings"
+    fi
+    stop_server "$s"
+done
 
 # 3. the ceilings ran alternating with ngx_backend's W1, W3 and W4, above
 # medians of the alternating runs ("plain RPS rps p50 X ms p99 Y ms ...")
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 ngx_ceiling=$(awk '$1 == "plain" {print $2}' "$OUT/ceiling.txt" | median)
 ngx_ceiling_p99=$(awk '$1 == "plain" {print $8}' "$OUT/ceiling.txt" | median)
 w1_alt=$(awk '$1 == "w1-health" {print $2}' "$OUT/ceiling.txt" | median)
@@ -254,66 +373,167 @@ pg_w4=$(awk '$1 == "pgbench-w4" {print $2}' "$OUT/ceiling.txt" | median)
 w3_alt=$(awk '$1 == "w3-sessions" {print $2}' "$OUT/ceiling.txt" | median)
 w4_alt=$(awk '$1 == "w4-notes" {print $2}' "$OUT/ceiling.txt" | median)
 
-# 4. the table
-median_row() { grep "^| $2 " "$1" | head -1; }
-field() { awk -F'|' -v f="$2" '{gsub(/ /, "", $f); print $f}' <<<"$1"; }
+# 4. the tables and the charts
+STAMP=$(date -u +%Y-%m-%d-%H%M)
+TITLE="$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, median of $REPS × ${SECS}s" \
+    SWEEP_TITLE="$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, ${SWEEP_SECS}s each" \
+    CONNS=$CONNS "$TOOLS/bench-charts.sh" "$OUT" "$OUT/$STAMP" $servers
+
+# get ID WORKLOAD COLUMN: from medians-ID.tsv (2 rps, 3 p50, 4 p99,
+# 5 errors, 6 cpu_us)
+get() { awk -v w="$2" -v f="$3" '$1 == w {print $f}' "$OUT/medians-$1.tsv"; }
+
+# ratio A B [DIGITS]: A / B, or "–" without a B
+ratio() {
+    if [ -z "$2" ] || [ "$(echo "$2 == 0" | bc)" = 1 ]; then
+        echo "–"
+    else
+        printf "%.${3:-2}f" "$(echo "scale=4; $1 / $2" | bc)"
+    fi
+}
+
+pct() { echo "$(echo "scale=0; 100 * $1 / ${2:-1}" | bc)%"; }
+
+pkg() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
+
+peers=${servers#ngx}
+elapsed=$((SECONDS - t0))
 
 {
-    echo "# make bench: ngx_backend vs the Bun peer, one run"
+    printf '# make bench: ngx_backend'
+    for s in $peers; do printf ', %s' "${label[$s]}"; done
+    echo "; one run"
     echo
-    echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')),"
-    echo "$(free -h | awk '/^Mem:/ {print $2}') RAM, $(uname -sr); wrk, both servers and PostgreSQL share the cores."
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'); the run took $((elapsed / 60)) min $((elapsed % 60)) s."
     echo
-    echo "- ngx_backend: nginx $("$NGINX_BIN" -v 2>&1 | sed 's|.*/||'), $WORKERS workers, backend_pg max=$NGX_POOL pipeline=$PIPELINE per worker"
-    echo "  ($((WORKERS * NGX_POOL)) connections), session zone + Redis (bench/nginx.conf.in)"
-    echo "- peer: Bun $("$BENCH/peer-bun/node_modules/.bin/bun" --version 2>/dev/null || echo '?'), $WORKERS processes,"
-    echo "  postgres-js pool $PEER_POOL per process ($((WORKERS * PEER_POOL)) connections), Drizzle prepared statements (DRIZZLE_PREPARE=1)"
-    echo "- per workload: ${WARMUP}s warm-up, median of $REPS runs of ${SECS}s at $CONNS connections"
-    echo "  (suite.sh); VACUUM ANALYZE before each server's suite"
+    echo "## Machine"
     echo
-    echo "| workload | ngx rps | p50 ms | p99 ms | errors | peer rps | p50 ms | p99 ms | errors | ratio | p99 ratio | of ceiling |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    for w in w1-health w2-me w3-sessions w4-notes w5-batch; do
-        a=$(median_row "$OUT/suite-ngx.txt" "$w")
-        b=$(median_row "$OUT/suite-peer.txt" "$w")
+    echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
+    echo "  ($(lscpu | sed -n 's/^Thread(s) per core: *//p') thread(s) per core); RAM $(free -h | awk '/^Mem:/ {print $2}')"
+    echo "- kernel $(uname -sr), Debian $(cat /etc/debian_version 2>/dev/null || echo '?')"
+    echo "- load average (1, 5, 15 min) before the run: $load_start; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- nginx $("$NGINX_BIN" -v 2>&1 | sed 's|.*/||'), PostgreSQL $(psql_bench -At -c 'SHOW server_version' | cut -d' ' -f1), wrk $(pkg wrk)"
+    echo "  (2 threads), Redis $(pkg redis-server)"
+    echo "- wrk, the servers and PostgreSQL share the cores: every figure is"
+    echo "  \"this whole box saturated\"; compare within one run"
+    echo
+    echo "## Servers"
+    echo
+    echo "- ngx_backend: nginx, $WORKERS workers, backend_pg max=$NGX_POOL pipeline=$PIPELINE per worker"
+    echo "  ($((WORKERS * NGX_POOL)) Postgres connections), token cache and session context in a"
+    echo "  shared zone (32m, ttl 60 s) + Redis, metrics and the JSON access log on"
+    echo "  (bench/nginx.conf.in)"
+    for s in $peers; do
+        case $s in
+        openresty)
+            echo "- OpenResty peer: nginx + lua-nginx-module $(pkg libnginx-mod-http-lua), LuaJIT $(pkg libluajit2-5.1-2),"
+            echo "  lua-resty-core $(pkg lua-resty-core), pgmoon (vendored); $WORKERS workers, PG_POOL=$OPENRESTY_POOL per worker"
+            echo "  ($((WORKERS * OPENRESTY_POOL)) Postgres connections, unnamed statements), verified-token cache"
+            echo "  10,000 per worker, session context in a shared dict (32m, ttl 60 s),"
+            echo "  access log off (../shared/bench/peer-openresty, run.sh)" ;;
+        bun)
+            echo "- Bun peer: Bun $("$BENCH/peer-bun/node_modules/.bin/bun" --version 2>/dev/null || echo '?'), $WORKERS processes, postgres-js pool"
+            echo "  $BUN_POOL per process ($((WORKERS * BUN_POOL)) Postgres connections), Drizzle prepared statements"
+            echo "  (DRIZZLE_PREPARE=1), RS256 verified on every request, session context cached"
+            echo "  per process for 60 s (../shared/bench/peer-bun)" ;;
+        esac
+    done
+    echo "- per workload: ${WARMUP}s warm-up, median of $REPS runs of ${SECS}s at $CONNS"
+    echo "  connections (as suite.sh runs them); VACUUM ANALYZE before each server's"
+    echo "  runs; errors: non-2xx responses and socket errors, summed over the runs"
+    echo "- CPU µs/req: the utime + stime of the server's workers (nginx's"
+    echo "  workers, the Bun processes; /proc/PID/stat, clock ticks of"
+    echo "  $((1000 / hz)) ms) over each measured run, per request wrk made; median"
+    echo
+    echo "## Workloads ($CONNS connections)"
+    echo
+    echo "![throughput and p99 per workload]($STAMP-workloads.svg)"
+    echo
+    printf '| workload |'
+    for s in $servers; do printf ' %s rps | p50 ms | p99 ms | errors | CPU µs/req |' "${label[$s]%% *}"; done
+    echo
+    printf '|---|'
+    for s in $servers; do printf -- '---:|---:|---:|---:|---:|'; done
+    echo
+    for w in $WORKLOADS; do
+        printf '| %s |' "$w"
+        for s in $servers; do
+            printf ' %s | %s | %s | %s | %s |' "$(get "$s" "$w" 2)" \
+                "$(get "$s" "$w" 3)" "$(get "$s" "$w" 4)" \
+                "$(get "$s" "$w" 5)" "$(get "$s" "$w" 6)"
+        done
+        echo
+    done
+    echo
+    echo "ngx_backend against each peer (rps: × the peer's; p99 and CPU per"
+    echo "request: the fraction of the peer's), and against its ceilings:"
+    echo
+    printf '| workload |'
+    for s in $peers; do printf ' rps ÷ %s |' "${label[$s]%% *}"; done
+    for s in $peers; do printf ' p99 ÷ %s |' "${label[$s]%% *}"; done
+    for s in $peers; do printf ' CPU ÷ %s |' "${label[$s]%% *}"; done
+    echo ' of ceiling |'
+    printf '|---|'
+    for s in $peers $peers $peers; do printf -- '---:|'; done
+    echo '---:|'
+    for w in $WORKLOADS; do
+        r=$(get ngx "$w" 2)
         # W1, W3, W4: from the alternating runs; W2, W5: this suite's
         # median against the return-200 ceiling, minutes apart
         case $w in
-            w1*) of="$(echo "scale=0; 100 * $w1_alt / ${ngx_ceiling:-1}" | bc)% ¹" ;;
-            w3*) of="$(echo "scale=0; 100 * $w3_alt / ${pg_w3:-1}" | bc)% ¹" ;;
-            w4*) of="$(echo "scale=0; 100 * $w4_alt / ${pg_w4:-1}" | bc)% ¹" ;;
-            *) of="$(echo "scale=0; 100 * $(field "$a" 3) / ${ngx_ceiling:-1}" | bc)% ²" ;;
+            w1*) of="$(pct "$w1_alt" "$ngx_ceiling") ¹" ;;
+            w3*) of="$(pct "$w3_alt" "$pg_w3") ¹" ;;
+            w4*) of="$(pct "$w4_alt" "$pg_w4") ¹" ;;
+            *) of="$(pct "$r" "$ngx_ceiling") ²" ;;
         esac
-        ar=$(field "$a" 3) ap50=$(field "$a" 4) ap99=$(field "$a" 5)
-        ae=$(( $(field "$a" 6) + $(field "$a" 7) ))
-        br=$(field "$b" 3) bp50=$(field "$b" 4) bp99=$(field "$b" 5)
-        be=$(( $(field "$b" 6) + $(field "$b" 7) ))
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s× | %s | %s |\n' \
-            "$w" "$ar" "$ap50" "$ap99" "$ae" "$br" "$bp50" "$bp99" "$be" \
-            "$(echo "scale=2; $ar / $br" | bc)" \
-            "$(printf "%.2f" "$(echo "scale=2; $ap99 / $bp99" | bc)")" \
-            "$of"
+        printf '| %s |' "$w"
+        for s in $peers; do printf ' %s× |' "$(ratio "$r" "$(get "$s" "$w" 2)")"; done
+        for s in $peers; do
+            printf ' %s |' "$(ratio "$(get ngx "$w" 4)" "$(get "$s" "$w" 4)")"
+        done
+        for s in $peers; do
+            printf ' %s |' "$(ratio "$(get ngx "$w" 6)" "$(get "$s" "$w" 6)")"
+        done
+        echo " $of |"
     done
     echo
     echo "¹ of the ceiling in $REPS runs alternating with this workload's (medians):"
     echo "W1 $w1_alt rps (p99 $w1_alt_p99 ms) against nginx \`return 200\` $ngx_ceiling rps (p99 $ngx_ceiling_p99 ms);"
     echo "W3 $w3_alt rps against pgbench -M prepared running its statement $pg_w3 tps ($pg_w3_c clients);"
     echo "W4 $w4_alt rps against pgbench running its statement $pg_w4 tps ($pg_w4_c clients)"
-    echo "(bench/pgbench/; the best of 2, 4, 8 and 16 clients).  ² this suite's median against"
+    echo "(bench/pgbench/; the best of $(echo "$PGBENCH_CLIENTS" | sed 's/ /, /g') clients).  ² this suite's median against"
     echo "that \`return 200\` median, measured minutes apart: indicative only, the VM's speed drifts."
     echo
-    echo "Peak RSS under load (server and all its processes): ngx_backend"
-    echo "$(( $(cat "$OUT/rss-ngx" 2>/dev/null || echo 0) / 1024 )) MB, peer $(( $(cat "$OUT/rss-peer" 2>/dev/null || echo 0) / 1024 )) MB."
+    printf 'Peak RSS under load (server and all its processes):'
+    sep=' '
+    for s in $servers; do
+        printf '%s%s %s MB' "$sep" "${label[$s]}" \
+            "$(( $(cat "$OUT/rss-$s" 2>/dev/null || echo 0) / 1024 ))"
+        sep=', '
+    done
+    echo "."
     echo
     echo "## Connection sweep (W2, W3; ${SWEEP_SECS}s each)"
     echo
-    echo "| connections | workload | ngx rps | ngx p99 ms | ngx errors | peer rps | peer p99 ms | peer errors |"
-    echo "|---:|---|---:|---:|---:|---:|---:|---:|"
-    for i in "${!sweep_ngx[@]}"; do
-        # "C  wN-name  RPS rps  p50 X ms  p99 Y ms  non2xx N  sockerr N ..."
-        read -r c w r _ _ _ _ _ p99 _ _ n2 _ se _ <<<"${sweep_ngx[$i]}"
-        read -r _ _ pr _ _ _ _ _ pp99 _ _ pn2 _ pse _ <<<"${sweep_peer[$i]}"
-        echo "| $c | $w | $r | $p99 | $((n2 + se)) | $pr | $pp99 | $((pn2 + pse)) |"
+    echo "![throughput and p99 against connections]($STAMP-sweep.svg)"
+    echo
+    printf '| connections | workload |'
+    for s in $servers; do printf ' %s rps | p99 ms | errors |' "${label[$s]%% *}"; done
+    echo
+    printf '|---:|---|'
+    for s in $servers; do printf -- '---:|---:|---:|'; done
+    echo
+    for c in $SWEEP; do
+        for w in w2-me w3-sessions; do
+            printf '| %s | %s |' "$c" "$w"
+            for s in $servers; do
+                awk -v s="$s" -v c="$c" -v w="$w" \
+                    '$1 == s && $2 == c && $3 == w {
+                         printf " %s | %s | %s |", $4, $5, $6 }' \
+                    "$OUT/sweep.txt"
+            done
+            echo
+        done
     done
 } >"$OUT/summary.md"
 
@@ -321,6 +541,8 @@ cat "$OUT/summary.md"
 
 if [ -z "${QUICK:-}" ]; then
     mkdir -p "$ROOT/bench/results"
-    cp "$OUT/summary.md" "$ROOT/bench/results/$(date -u +%Y-%m-%d-%H%M).md"
-    echo "bench: bench/results/$(date -u +%Y-%m-%d-%H%M).md"
+    cp "$OUT/summary.md" "$ROOT/bench/results/$STAMP.md"
+    cp "$OUT/$STAMP-workloads.svg" "$OUT/$STAMP-sweep.svg" "$ROOT/bench/results/"
+    echo "bench: bench/results/$STAMP.md, $STAMP-workloads.svg, $STAMP-sweep.svg"
 fi
+phase "done"
