@@ -268,15 +268,16 @@ seed:
 
 
 # make bench-check: ../shared/bench/check.sh against the reference app,
-# started the way the benchmark runs it (workload data and key)
+# started the way the benchmark runs it (workload data and key), then
+# against the OpenResty and Bun peers (PEERS="openresty bun")
 
 bench-check: deps build
 	MODULE='$(MODULE)' tools/bench-check.sh
 
 
-# make bench: ngx_backend and the Bun peer side by side in one run (see
-# tools/bench.sh and docs/performance.md); QUICK=1 is the 1 s smoke that
-# make test runs
+# make bench: ngx_backend, the OpenResty peer and the Bun peer side by side
+# in one run, with charts (see tools/bench.sh and docs/performance.md);
+# QUICK=1 is the 1 s smoke that make test runs
 
 bench: deps build
 	MODULE='$(MODULE)' tools/bench.sh

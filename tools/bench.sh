@@ -30,8 +30,9 @@
 #      PEERS ("openresty bun": the peers measured, in this order)
 #      PGBENCH_CLIENTS ("2 4 8 16")
 #      QUICK=1 (smoke: 1 s per workload, 1 run, no warm-up, pgbench at 4
-#      clients only, sweep 16 and 1024 for 1 s; no result file; the
-#      OpenResty peer only where its Lua module is installed)
+#      clients only, sweep 16 and 1024 for 1 s, no pause after a server
+#      stops; no result file; the OpenResty peer only where its Lua module
+#      is installed)
 #      OUT (output directory)  BENCH_DIR (../shared/bench)  MODULE
 #      NGINX_BIN (ours)  BENCH_OR_NGINX (the OpenResty peer's: /usr/sbin/nginx)
 set -euo pipefail
@@ -44,7 +45,7 @@ NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 
 if [ -n "${QUICK:-}" ]; then
     SECS=1 REPS=1 WARMUP=0 SWEEP=${SWEEP:-"16 1024"} SWEEP_SECS=1
-    PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-4}
+    PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-4} SETTLE=0
 fi
 SECS=${SECS:-10} REPS=${REPS:-3} CONNS=${CONNS:-64} WARMUP=${WARMUP:-3}
 SWEEP=${SWEEP-"16 64 256 1024"} SWEEP_SECS=${SWEEP_SECS:-5}
@@ -54,6 +55,8 @@ BUN_POOL=${BUN_POOL:-${PEER_POOL:-$POOL}} OPENRESTY_POOL=${OPENRESTY_POOL:-$POOL
 PEERS=${PEERS-"openresty bun"}
 PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-"2 4 8 16"}
 WORKLOADS="w1-health w2-me w3-sessions w4-notes w5-batch"
+# seconds of quiet after a server stops, before the next runs
+SETTLE=${SETTLE:-1}
 
 die() { echo "bench: $*" >&2; exit 1; }
 
@@ -198,7 +201,7 @@ stop_server() {
         bun_pid= ;;
     esac
     check_log "$1"
-    sleep 1
+    sleep "$SETTLE"
 }
 
 url() { echo "http://127.0.0.1:${port[$1]}"; }
@@ -304,7 +307,7 @@ CONF
 stop_ceiling() {
     "$NGINX_BIN" -p "$tmp/ceiling" -c "$tmp/ceiling.conf" -s quit
     ceil_running=0
-    sleep 1
+    sleep "$SETTLE"
 }
 
 # pgbench running W3's and W4's statements: the best client count, kept for

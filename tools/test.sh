@@ -21,8 +21,8 @@
 #   e2e    node --test t/e2e/*.test.mjs, if any
 #   bench-check  ../shared/bench/check.sh against the reference app
 #          (tools/bench-check.sh), if ../shared/bench is there
-#   bench-smoke  make bench QUICK=1 (tools/bench.sh: both servers, 1 s per
-#          workload; checks the harness, not the figures)
+#   bench-smoke  make bench QUICK=1 (tools/bench.sh: the three servers, 1 s
+#          per workload; checks the harness, not the figures)
 # and stops Postgres and Redis and removes the directory at the end, also on
 # failure or Ctrl-C.  Last line: "N passed, N failed" (suites); exit 1 if
 # any failed.
@@ -250,10 +250,11 @@ if [ "${#e2e[@]}" -gt 0 ]; then
     suite e2e node --test "${e2e[@]}"
 fi
 
-# the workload's conformance checks, as make bench-check runs them
+# the workload's conformance checks, as make bench-check runs them, for
+# the reference app only (bench-smoke runs them against the peers too)
 if [ -x "$ROOT/../shared/bench/check.sh" ]; then
     suite bench-check env NGINX_BIN="$TEST_NGINX_BINARY" MODULE="$MODULE" \
-        "$TOOLS/bench-check.sh"
+        PEERS= "$TOOLS/bench-check.sh"
 fi
 
 # make bench's harness, 1 s per workload, so that it cannot rot (the
