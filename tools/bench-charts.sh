@@ -34,30 +34,26 @@ done
 work=$(mktemp -d /tmp/bench-charts.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-# per workload: one row, a column per server (rps; p99)
+# per workload: one row, a column per server, on standard output; COLUMN
+# of medians-*.tsv (2 rps, 4 p99)
+bars() {
+    local col=$1 s files=()
+    for s in "${servers[@]}"; do
+        cut -f"$col" "$dir/medians-$s.tsv" >"$work/col-$col-$s"
+        files+=("$work/col-$col-$s")
+    done
+    printf 'workload'
+    for s in "${servers[@]}"; do printf '\t"%s"' "${name[$s]}"; done
+    echo
+    paste <(cut -f1 "$dir/medians-${servers[0]}.tsv" | sed \
+                -e 's/^w2-me$/w2-user.me/; s/^w3-sessions$/w3-sessions.list/' \
+                -e 's/^w4-notes$/w4-notes.create/' \
+                -e 's/^w\([0-9]\)-\(.*\)/"W\1 \2"/') "${files[@]}"
+}
+
 n=${#servers[@]}
-{
-    printf 'workload'
-    for s in "${servers[@]}"; do printf '\t"%s"' "${name[$s]}"; done
-    echo
-    paste <(cut -f1 "$dir/medians-${servers[0]}.tsv" \
-                | sed 's/^w\([0-9]\)-\(.*\)/"W\1 \2"/') \
-          $(for s in "${servers[@]}"; do
-                echo "$work/rps-$s"
-                cut -f2 "$dir/medians-$s.tsv" >"$work/rps-$s"
-            done)
-} >"$work/rps.dat"
-{
-    printf 'workload'
-    for s in "${servers[@]}"; do printf '\t"%s"' "${name[$s]}"; done
-    echo
-    paste <(cut -f1 "$dir/medians-${servers[0]}.tsv" \
-                | sed 's/^w\([0-9]\)-\(.*\)/"W\1 \2"/') \
-          $(for s in "${servers[@]}"; do
-                echo "$work/p99-$s"
-                cut -f4 "$dir/medians-$s.tsv" >"$work/p99-$s"
-            done)
-} >"$work/p99.dat"
+bars 2 >"$work/rps.dat"
+bars 4 >"$work/p99.dat"
 
 colors=""
 for s in "${servers[@]}"; do colors+="'${color[$s]}' "; done
