@@ -93,7 +93,7 @@ NPM_STAMP := node_modules/.deps.stamp
 
 LINT_SRC := $(sort $(wildcard src/*.c src/*.h))
 
-.PHONY: deps build check lint db-push run reload seed invalidate webhook bench-legacy bench-adapter bench-jobs-cost test unit fuzz fuzz-zod \
+.PHONY: deps build check lint db-push run reload seed invalidate webhook bench-legacy bench-adapter bench-jobs-cost bench-tail test unit fuzz fuzz-zod \
         schemas client-types token clean \
         bench bench-check bench-obs soak image image-test FORCE
 
@@ -305,6 +305,15 @@ bench-jobs-cost: deps build
 # log on against off, interleaved (tools/bench-obs.sh, docs/performance.md)
 bench-obs: deps build
 	MODULE='$(MODULE)' tools/bench-obs.sh
+
+# make bench-tail: where the p99 of W1 and W5 and the tail of W2 at 1024
+# connections come from, ngx_backend against the OpenResty peer in turn:
+# unpaced, paced at equal throughput, wrk and the workers pinned to
+# separate CPUs, and 1024 connections with the kernel's TCP counters and
+# the listening sockets' queues (tools/bench-tail.sh, docs/performance.md;
+# about 4 minutes)
+bench-tail: deps build
+	MODULE='$(MODULE)' tools/bench-tail.sh
 
 
 # make soak: SOAK_SECONDS (600) of W1-W5 at 64 connections while Postgres
