@@ -214,12 +214,22 @@ vals() {
 
 # the median of numbers on stdin (of the middle two for an even count)
 median() {
-    sort -g | awk '{a[NR] = $1}
+    sort -g | awk -v OFMT=%.10g '{a[NR] = $1}
         END {if (NR == 0) print "–"; else
              print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'
 }
 
 med() { vals "$@" | median; }
+
+# medf FIELD KEY=VALUE...: med, rounded for the tables (rps whole, the
+# rest to 2 decimals)
+medf() {
+    local f=$1
+    med "$@" | awk -v f="$f" '
+        /^[0-9.]+$/ { fmt = (f == "rps") ? "%.0f\n" : "%.2f\n"
+                      printf fmt, $1; next }
+        { print }'
+}
 sum() { vals "$@" | awk '{s += $1} END {print s + 0}'; }
 
 # rate_of PERCENT KEY=VALUE...: PERCENT % of the lower of the two servers'
@@ -401,11 +411,11 @@ or_errors=$(grep -cE '\[(error|alert|crit|emerg)\]' "$tmp/openresty/error.log" \
 cells() {
     local f
     for f in rps p50 p99 p999 max; do
-        printf ' %s |' "$(med "$f" "exp=$1" "wl=$2" "server=$3")"
+        printf ' %s |' "$(medf "$f" "exp=$1" "wl=$2" "server=$3")"
     done
     printf ' %s |' "$(sum errors "exp=$1" "wl=$2" "server=$3")"
-    printf ' %s | %s |' "$(med cpu_us "exp=$1" "wl=$2" "server=$3")" \
-        "$(med wrk_us "exp=$1" "wl=$2" "server=$3")"
+    printf ' %s | %s |' "$(medf cpu_us "exp=$1" "wl=$2" "server=$3")" \
+        "$(medf wrk_us "exp=$1" "wl=$2" "server=$3")"
 }
 
 head_cols='rps | p50 ms | p99 ms | p99.9 ms | max ms | errors | server CPU µs/req | wrk CPU µs/req |'
@@ -500,7 +510,7 @@ head_rule='---:|---:|---:|---:|---:|---:|---:|---:|'
                 printf '| %s | %s |' "${label[$s]}" \
                     "$(vals backlog "exp=$e" "server=$s" | sort -u | paste -sd/)"
                 for f in rps p50 p99 p999 max; do
-                    printf ' %s |' "$(med "$f" "exp=$e" "server=$s")"
+                    printf ' %s |' "$(medf "$f" "exp=$e" "server=$s")"
                 done
                 printf ' %s |' "$(sum errors "exp=$e" "server=$s")"
                 for f in acceptq synrecv; do
@@ -509,7 +519,7 @@ head_rule='---:|---:|---:|---:|---:|---:|---:|---:|'
                 for c in $COUNTERS; do
                     printf ' %s |' "$(sum "$c" "exp=$e" "server=$s")"
                 done
-                echo " $(med cpu_us "exp=$e" "server=$s") |"
+                echo " $(medf cpu_us "exp=$e" "server=$s") |"
             done
         done
     fi
