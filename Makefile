@@ -311,7 +311,7 @@ bench-obs: deps build
 # unpaced, paced at equal throughput, wrk and the workers pinned to
 # separate CPUs, and 1024 connections with the kernel's TCP counters and
 # the listening sockets' queues (tools/bench-tail.sh, docs/performance.md;
-# about 4 minutes)
+# about 3 min 40 s)
 bench-tail: deps build
 	MODULE='$(MODULE)' tools/bench-tail.sh
 
