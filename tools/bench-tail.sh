@@ -153,7 +153,9 @@ server_pid() {
 url() { echo "http://127.0.0.1:${port[$1]}"; }
 
 # the servers in round R's order: ngx_backend first in odd rounds
-order() { if [ $(($1 % 2)) = 1 ]; then echo ngx openresty; else echo openresty ngx; fi; }
+order() {
+    if [ $(($1 % 2)) = 1 ]; then echo ngx openresty; else echo openresty ngx; fi
+}
 
 TIMEFORMAT='%3U %3S'
 
