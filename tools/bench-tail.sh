@@ -33,6 +33,8 @@
 #      needs unpaced)
 #      SLACK_MS (100: how far a paced wrk thread catches up after a
 #      stall, bench/tail/tail.lua)
+#      PINNED_WORKERS (WORKERS: the workers of each server in 3, all on
+#      SERVER_CPU; 1 takes out workers preempting each other there too)
 #      WORKERS (2) NGX_POOL (2) PIPELINE (16) OPENRESTY_POOL (4)
 #      OUT (output directory)  BENCH_DIR (../shared/bench)  MODULE
 #      NGINX_BIN (ours)  BENCH_OR_NGINX (the OpenResty peer's)
@@ -51,6 +53,7 @@ BIG_WORKLOAD=${BIG_WORKLOAD:-w2} BIG_CONNS=${BIG_CONNS:-1024}
 BACKLOGS=${BACKLOGS-"128 511"}
 EXPERIMENTS=${EXPERIMENTS:-"unpaced paced pinned conns"}
 WORKERS=${WORKERS:-2} NGX_POOL=${NGX_POOL:-2} PIPELINE=${PIPELINE:-16}
+PINNED_WORKERS=${PINNED_WORKERS:-$WORKERS}
 OPENRESTY_POOL=${OPENRESTY_POOL:-4}
 
 die() { echo "bench-tail: $*" >&2; exit 1; }
@@ -135,13 +138,18 @@ bench_start_pg "$("$TOOLS/free-port.sh")"
 bench_start_redis "$("$TOOLS/free-port.sh")"
 bench_psql -c 'VACUUM ANALYZE'
 
-start_ngx() {
-    WORKERS=$WORKERS POOL=$NGX_POOL PIPELINE=$PIPELINE \
+# start_servers N: both servers with N workers each
+start_servers() {
+    WORKERS=$1 POOL=$NGX_POOL PIPELINE=$PIPELINE \
         bench_start_ngx "${port[ngx]}"
+    WORKERS=$1 bench_start_openresty "${port[openresty]}" \
+        "$OPENRESTY_POOL" "$OUT/openresty-$1.log"
 }
-start_ngx
-WORKERS=$WORKERS bench_start_openresty "${port[openresty]}" \
-    "$OPENRESTY_POOL" "$OUT/openresty.log"
+stop_servers() {
+    bench_stop_ngx
+    bench_stop_openresty
+}
+start_servers "$WORKERS"
 
 server_pid() {
     case $1 in
@@ -310,6 +318,11 @@ fi
 
 # 3. pinned: unpaced, then paced at PACE % of the slower pinned rate
 if want pinned; then
+    if [ "$PINNED_WORKERS" != "$WORKERS" ]; then
+        stop_servers
+        start_servers "$PINNED_WORKERS"
+        if [ "$WARMUP" -gt 0 ]; then SECS=$WARMUP warm $WORKLOADS; fi
+    fi
     pin_workers "$SERVER_CPU"
     rounds pinned-unpaced 1
     args=()
@@ -319,6 +332,11 @@ if want pinned; then
     done
     rounds pinned-paced 1 "${args[@]}"
     pin_workers "$allowed"
+    if [ "$PINNED_WORKERS" != "$WORKERS" ]; then
+        stop_servers
+        start_servers "$WORKERS"
+        if [ "$WARMUP" -gt 0 ]; then SECS=$WARMUP warm "$BIG_WORKLOAD"; fi
+    fi
     phase "3. pinned (${args[*]})"
 fi
 
@@ -391,9 +409,10 @@ if want conns; then
                      -e "$tmp/nginx/logs/error.log"
         bench_ngx_running=1
         bench_wait_up "$(url ngx)"
-        [ "$WARMUP" -gt 0 ] \
-            && SECS=$WARMUP run "exp=warmup round=0" "$BIG_WORKLOAD" \
-                   "$CONNS" "" 0 ngx >/dev/null
+        if [ "$WARMUP" -gt 0 ]; then
+            SECS=$WARMUP run "exp=warmup round=0" "$BIG_WORKLOAD" \
+                "$CONNS" "" 0 ngx >/dev/null
+        fi
         for ((r = 1; r <= ROUNDS; r++)); do
             big "exp=conns-$b round=$r" ngx
         done
@@ -435,7 +454,7 @@ head_rule='---:|---:|---:|---:|---:|---:|---:|---:|'
     echo "  OpenResty peer: $WORKERS workers, PG_POOL=$OPENRESTY_POOL (its run.sh)"
     echo "- run as: SECS=$SECS ROUNDS=$ROUNDS CONNS=$CONNS THREADS=$THREADS WARMUP=$WARMUP"
     echo "  WORKLOADS=\"$WORKLOADS\" PACE=$PACE SLACK_MS=$SLACK_MS WRK_CPU=$WRK_CPU SERVER_CPU=$SERVER_CPU"
-    echo "  BIG_WORKLOAD=$BIG_WORKLOAD BIG_CONNS=$BIG_CONNS BACKLOGS=\"$BACKLOGS\""
+    echo "  PINNED_WORKERS=$PINNED_WORKERS BIG_WORKLOAD=$BIG_WORKLOAD BIG_CONNS=$BIG_CONNS BACKLOGS=\"$BACKLOGS\""
     echo "  EXPERIMENTS=\"$EXPERIMENTS\" make bench-tail"
     echo "- medians of $ROUNDS rounds × ${SECS}s, servers alternating; errors"
     echo "  summed; latencies from wrk (its coordinated-omission correction"
@@ -472,7 +491,7 @@ head_rule='---:|---:|---:|---:|---:|---:|---:|---:|'
     fi
     if want pinned; then
         echo
-        echo "## 3. wrk pinned to CPU $WRK_CPU, the servers' workers to CPU $SERVER_CPU"
+        echo "## 3. wrk pinned to CPU $WRK_CPU, the servers' workers ($PINNED_WORKERS each) to CPU $SERVER_CPU"
         echo
         echo "Paced at $PACE % of the slower server's pinned unpaced rps."
         echo
