@@ -77,6 +77,8 @@ static void ngx_http_backend_pg_json(ngx_http_backend_pg_out_t *out,
     u_char *v, size_t len);
 static ngx_int_t ngx_http_backend_pg_timestamp(ngx_http_backend_pg_out_t *out,
     u_char *v, size_t len);
+static ngx_int_t ngx_http_backend_pg_timestamp_utc(
+    ngx_http_backend_pg_out_t *out, u_char *v, size_t len);
 static void ngx_http_backend_pg_date_path(ngx_http_backend_pg_out_t *out);
 static u_char *ngx_http_backend_pg_digits(u_char *p, int64_t n,
     ngx_uint_t width);
@@ -790,6 +792,10 @@ ngx_http_backend_pg_timestamp(ngx_http_backend_pg_out_t *out, u_char *v,
     int64_t      year, days, ms;
     ngx_int_t    mon, day, hour, min, sec, frac, oh, om, os, sign, n;
 
+    if (ngx_http_backend_pg_timestamp_utc(out, v, len) == NGX_OK) {
+        return NGX_OK;
+    }
+
     p = v;
     last = v + len;
 
@@ -928,6 +934,93 @@ ngx_http_backend_pg_timestamp(ngx_http_backend_pg_out_t *out, u_char *v,
     *p++ = '"';
 
     ngx_http_backend_pg_out(out, buf, p - buf);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The common case, a valid UTC time of years 0 to 9999 (what a server
+ * with TimeZone UTC sends, and every timestamp without a zone), is its
+ * Date already: the fields are copied, the calendar is not computed.
+ * NGX_DECLINED: anything else, for ngx_http_backend_pg_timestamp().
+ */
+
+static ngx_int_t
+ngx_http_backend_pg_timestamp_utc(ngx_http_backend_pg_out_t *out, u_char *v,
+    size_t len)
+{
+    u_char       *p, *last, *b, buf[NGX_HTTP_BACKEND_PG_DATE_LEN];
+    ngx_uint_t    i, n, year, mon, day;
+
+    /* the digits of "YYYY-MM-DD HH:MM:SS" */
+    static u_char  digits[] = { 0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15,
+                                17, 18 };
+    static u_char  mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30,
+                               31 };
+
+    if (len < 19 || v[4] != '-' || v[7] != '-'
+        || (v[10] != ' ' && v[10] != 'T') || v[13] != ':' || v[16] != ':')
+    {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < sizeof(digits); i++) {
+        if (v[digits[i]] < '0' || v[digits[i]] > '9') {
+            return NGX_DECLINED;
+        }
+    }
+
+    year = (v[0] - '0') * 1000 + (v[1] - '0') * 100 + (v[2] - '0') * 10
+           + (v[3] - '0');
+    mon = (v[5] - '0') * 10 + (v[6] - '0');
+    day = (v[8] - '0') * 10 + (v[9] - '0');
+
+    /* out of range fields are left to the calendar, which carries them */
+
+    if (mon < 1 || mon > 12 || day < 1 || day > mdays[mon - 1]
+        || (mon == 2 && day == 29
+            && (year % 4 || (year % 100 == 0 && year % 400)))
+        || v[11] > '2' || (v[11] == '2' && v[12] > '3')
+        || v[14] > '5' || v[17] > '5')
+    {
+        return NGX_DECLINED;
+    }
+
+    b = buf;
+    *b++ = '"';
+    b = ngx_cpymem(b, v, 10);
+    *b++ = 'T';
+    b = ngx_cpymem(b, v + 11, 8);
+    *b++ = '.';
+
+    p = v + 19;
+    last = v + len;
+    n = 0;
+
+    if (p < last && *p == '.') {
+        for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
+            if (n < 3) {
+                b[n++] = *p;
+            }
+        }
+    }
+
+    while (n < 3) {
+        b[n++] = '0';
+    }
+
+    if (p != last
+        && !(last - p == 3 && p[0] == '+' && p[1] == '0' && p[2] == '0'))
+    {
+        return NGX_DECLINED;
+    }
+
+    b += 3;
+    *b++ = 'Z';
+    *b++ = '"';
+
+    ngx_http_backend_pg_out(out, buf, b - buf);
 
     return NGX_OK;
 }

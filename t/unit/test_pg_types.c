@@ -74,6 +74,24 @@ static test_value_t  test_values[] = {
     { 1184, "infinity", "null" },
     { 1184, "-infinity", "null" },
     { 1114, "2025-06-02 14:00:00", "\"2025-06-02T14:00:00.000Z\"" },
+    { 1114, "2025-06-02T14:00:00.1", "\"2025-06-02T14:00:00.100Z\"" },
+    { 1184, "2025-06-02 14:00:00.+00", "\"2025-06-02T14:00:00.000Z\"" },
+    { 1184, "0000-01-01 00:00:00+00", "\"0000-01-01T00:00:00.000Z\"" },
+    { 1184, "9999-12-31 23:59:59.999999+00",
+      "\"9999-12-31T23:59:59.999Z\"" },
+
+    /* fields out of range are carried by the calendar, not copied */
+    { 1184, "2025-02-29 00:00:00+00", "\"2025-03-01T00:00:00.000Z\"" },
+    { 1184, "1900-02-29 00:00:00+00", "\"1900-03-01T00:00:00.000Z\"" },
+    { 1184, "2000-02-29 00:00:00+00", "\"2000-02-29T00:00:00.000Z\"" },
+    { 1184, "2025-04-31 00:00:00+00", "\"2025-05-01T00:00:00.000Z\"" },
+    { 1184, "2025-12-31 24:00:00+00", "\"2026-01-01T00:00:00.000Z\"" },
+    { 1184, "2025-06-02 14:60:60+00", "\"2025-06-02T15:01:00.000Z\"" },
+    { 1184, "2025-13-01 00:00:00+00", "\"2026-01-01T00:00:00.000Z\"" },
+    { 1184, "2025-00-10 00:00:00+00", "\"2024-12-10T00:00:00.000Z\"" },
+    { 1184, "2025-06-00 00:00:00+00", "\"2025-05-31T00:00:00.000Z\"" },
+    { 1184, "2025-06-02 14:00:00+00x", "null" },
+    { 1184, "2025-06-02 14:00:00+0", "null" },
 
     /* arrays */
     { 1007, "{}", "[]" },
@@ -381,6 +399,73 @@ test_sql_params(void)
 
 
 /*
+ * Timestamps in UTC are copied (ngx_http_backend_pg_timestamp_utc()),
+ * others go through the calendar: random fields, valid or not, written
+ * with "+00" and with "+00:00:00" (the same instant, never copied) must
+ * give the same Date.
+ */
+
+static void
+test_utc(void)
+{
+    char         a[64], b[64], fa[40], fb[40];
+    size_t       la, lb, na, nb;
+    uint32_t     seed, f[8];
+    ngx_str_t    got;
+    ngx_uint_t   i, j, bad;
+
+    seed = 4321;
+    bad = 0;
+
+#define test_rand()  (seed = seed * 1103515245 + 12345, (seed >> 16) & 0x7fff)
+
+    for (i = 0; i < 20000; i++) {
+        for (j = 0; j < 8; j++) {
+            f[j] = test_rand();
+        }
+
+        la = snprintf(a, sizeof(a), "%04d-%02d-%02d%c%02d:%02d:%02d",
+                      (int) (f[0] % 10000), (int) (f[1] % 14),
+                      (int) (f[2] % 33), f[7] % 5 ? ' ' : 'T',
+                      (int) (f[3] % 26), (int) (f[4] % 62),
+                      (int) (f[5] % 62));
+
+        if (f[6] % 3) {
+            la += snprintf(a + la, sizeof(a) - la, ".%0*d",
+                           (int) (f[6] % 7), (int) (f[6] % 1000000));
+        }
+
+        lb = la;
+        ngx_memcpy(b, a, la);
+        la += snprintf(a + la, sizeof(a) - la, "+00");
+        lb += snprintf(b + lb, sizeof(b) - lb, "+00:00:00");
+
+        na = ngx_http_backend_pg_value((u_char *) fa, 1184, (u_char *) a, la,
+                                       NULL);
+        nb = ngx_http_backend_pg_value((u_char *) fb, 1184, (u_char *) b, lb,
+                                       NULL);
+
+        if (na != nb || ngx_memcmp(fa, fb, na) != 0) {
+            if (bad++ == 0) {
+                got.data = (u_char *) fa;
+                got.len = na;
+                fb[nb] = '\0';
+                test_ok(0, a, &got, fb);
+            }
+        }
+    }
+
+#undef test_rand
+
+    if (bad == 0) {
+        got.len = 0;
+        test_ok(1, "UTC copied = UTC computed, 20000 random values", &got,
+                "");
+    }
+}
+
+
+/*
  * result_json() sizes its buffer with ngx_http_backend_pg_bound(): it must
  * never be less than what is written.  Random text per type, timestamps
  * from random fields (valid or not), each written into a malloc()ed
@@ -486,6 +571,7 @@ main(void)
 
     test_results(pool);
     test_dates(pool);
+    test_utc();
     test_bounds();
     test_sql_params();
 
