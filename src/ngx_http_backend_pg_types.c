@@ -64,7 +64,16 @@ typedef struct {
 typedef struct {
     Oid         type;
     Oid         element;    /* of an array type, else 0 */
+    ngx_uint_t  text;       /* written as a string of its text */
 } ngx_http_backend_pg_col_t;
+
+
+/*
+ * Text cells of a result up to this many bytes in all are bounded by 6
+ * bytes a byte (\u00XX) and read once, while written; past it, the
+ * wasted memory would be too much: they are measured first
+ */
+#define NGX_HTTP_BACKEND_PG_TEXT_UNREAD  8192
 
 
 static void ngx_http_backend_pg_out(ngx_http_backend_pg_out_t *out,
@@ -83,6 +92,7 @@ static void ngx_http_backend_pg_date_path(ngx_http_backend_pg_out_t *out);
 static u_char *ngx_http_backend_pg_digits(u_char *p, int64_t n,
     ngx_uint_t width);
 static Oid ngx_http_backend_pg_element(Oid type);
+static ngx_uint_t ngx_http_backend_pg_text(Oid type);
 static u_char *ngx_http_backend_pg_array(ngx_http_backend_pg_out_t *out,
     Oid type, u_char *p, u_char *last, u_char *scratch, ngx_uint_t depth);
 
@@ -165,7 +175,7 @@ ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
 {
     int                         row, col, nrows, ncols;
     u_char                     *p, *v, *scratch, *name;
-    size_t                      len, max, n;
+    size_t                      len, max, n, text, ntext;
     ngx_str_t                  *keys;
     ngx_http_backend_pg_col_t  *cols;
     ngx_http_backend_pg_out_t   o;
@@ -214,6 +224,8 @@ ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
     for (col = 0; col < ncols; col++) {
         cols[col].type = PQftype(res, col);
         cols[col].element = ngx_http_backend_pg_element(cols[col].type);
+        cols[col].text = cols[col].element == 0
+                         && ngx_http_backend_pg_text(cols[col].type);
 
         if (cols[col].element) {
             for (row = 0; row < nrows; row++) {
@@ -233,11 +245,14 @@ ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
 
     /*
      * One pass writes, after a cheap upper bound of the length: most
-     * types bound their JSON by their text without reading it, and the
-     * keys, escaped once as "name":, are copied into every row.
+     * types bound their JSON by their text without reading it (text
+     * itself while the result has little), and the keys, escaped once as
+     * "name":, are copied into every row.
      */
 
     len = 2 + 3 * nrows;
+    text = 0;
+    ntext = 0;
 
     for (col = 0; col < ncols; col++) {
 
@@ -271,8 +286,31 @@ ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
                 len += ngx_http_backend_pg_value(NULL, cols[col].type, v, n,
                                                  scratch);
 
+            } else if (cols[col].text) {
+                text += n;
+                ntext++;
+
             } else {
                 len += ngx_http_backend_pg_bound(cols[col].type, v, n);
+            }
+        }
+    }
+
+    if (text <= NGX_HTTP_BACKEND_PG_TEXT_UNREAD) {
+        len += 6 * text + 2 * ntext;
+
+    } else {
+        for (col = 0; col < ncols; col++) {
+            if (!cols[col].text) {
+                continue;
+            }
+
+            for (row = 0; row < nrows; row++) {
+                if (!PQgetisnull(res, row, col)) {
+                    len += ngx_http_backend_json_str_len(
+                               (u_char *) PQgetvalue(res, row, col),
+                               PQgetlength(res, row, col));
+                }
             }
         }
     }
@@ -608,6 +646,32 @@ ngx_http_backend_pg_bound(Oid type, u_char *v, size_t len)
 
     default:
         return ngx_http_backend_json_str_len(v, len);
+    }
+}
+
+
+/* 1: the type is written as a JSON string of its text (bound above) */
+
+static ngx_uint_t
+ngx_http_backend_pg_text(Oid type)
+{
+    switch (type) {
+
+    case NGX_PG_BOOL:
+    case NGX_PG_INT2:
+    case NGX_PG_INT4:
+    case NGX_PG_INT8:
+    case NGX_PG_OID:
+    case NGX_PG_JSON:
+    case NGX_PG_JSONB:
+    case NGX_PG_FLOAT4:
+    case NGX_PG_FLOAT8:
+    case NGX_PG_TIMESTAMP:
+    case NGX_PG_TIMESTAMPTZ:
+        return 0;
+
+    default:
+        return 1;
     }
 }
 

@@ -271,6 +271,85 @@ test_results(ngx_pool_t *pool)
 }
 
 
+/*
+ * Text cells are bounded unread while a result has at most 8192 bytes of
+ * them, measured past that: both sides of the limit, at the worst case of
+ * 6 bytes a byte (a buffer over the pool's limit is malloc()ed at its
+ * size, where valgrind sees a byte written past it), and bytes that are
+ * not UTF-8
+ */
+
+static void
+test_text(ngx_pool_t *pool)
+{
+    char          *cell, *want;
+    size_t         n, len, sizes[] = { 8191, 8192, 8193, 20000 };
+    PGresult      *res;
+    ngx_str_t      out;
+    ngx_uint_t     i, j, fill;
+    PGresAttDesc   attrs[2];
+    const char    *cells[2];
+
+    ngx_memzero(attrs, sizeof(attrs));
+    attrs[0].name = "a\"b";
+    attrs[0].typid = 25;
+    attrs[1].name = "n";
+    attrs[1].typid = 23;
+
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        for (fill = 0; fill < 2; fill++) {
+            n = sizes[i];
+
+            cell = malloc(n + 1);
+            want = malloc(6 * n + 64);
+            if (cell == NULL || want == NULL) {
+                printf("Bail out! malloc\n");
+                exit(1);
+            }
+
+            for (j = 0; j < n; j++) {
+                /* \x01 is written as \u0001; \xff (not UTF-8) as U+FFFD */
+                cell[j] = fill ? "x\xff\"\xc3\xa9"[j % 5] : '\x01';
+            }
+
+            cell[n] = '\0';
+
+            cells[0] = cell;
+            cells[1] = "7";
+
+            res = test_result(2, attrs, 1, cells);
+            if (res == NULL) {
+                printf("Bail out! PQmakeEmptyPGresult\n");
+                exit(1);
+            }
+
+            len = ngx_cpymem(want, "{\"a\\\"b\":", 8) - (u_char *) want;
+            len += ngx_http_backend_pg_value((u_char *) want + len, 25,
+                                             (u_char *) cell, n, NULL);
+            len = ngx_cpymem(want + len, ",\"n\":7}", 7) - (u_char *) want;
+
+            if (ngx_http_backend_pg_result_json(pool, res,
+                                                NGX_HTTP_BACKEND_PG_ROW, &out)
+                != NGX_OK)
+            {
+                printf("Bail out! result_json\n");
+                exit(1);
+            }
+
+            want[len] = '\0';
+
+            test_ok(out.len == len && ngx_memcmp(out.data, want, len) == 0,
+                    fill ? "text, mixed bytes" : "text, 6 bytes a byte",
+                    &out, want);
+
+            PQclear(res);
+            free(cell);
+            free(want);
+        }
+    }
+}
+
+
 /* superjson: the paths of the Dates, as result_json() writes the values */
 
 static void
@@ -570,6 +649,7 @@ main(void)
     }
 
     test_results(pool);
+    test_text(pool);
     test_dates(pool);
     test_utc();
     test_bounds();
