@@ -140,6 +140,9 @@ static char *ngx_http_backend_auth_no_user(ngx_conf_t *cf,
 static char *ngx_http_backend_tier(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_backend_auth_md_free(void *data);
+static ngx_int_t ngx_http_backend_auth_sha256(
+    ngx_http_backend_auth_main_conf_t *amcf, u_char *data, size_t len,
+    u_char *digest, unsigned int *dlen);
 static char *ngx_http_backend_session_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_backend_session_redis(ngx_conf_t *cf,
@@ -526,9 +529,9 @@ ngx_http_backend_auth_claims(ngx_http_request_t *r,
     key.len = 0;
 
     if (amcf->cache) {
-        if (EVP_Digest(token->data, token->len, digest, &dlen, amcf->sha256,
-                       NULL)
-            != 1)
+        if (ngx_http_backend_auth_sha256(amcf, token->data, token->len,
+                                         digest, &dlen)
+            != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -626,6 +629,23 @@ ngx_http_backend_auth_claims(ngx_http_request_t *r,
                                       NGX_HTTP_BACKEND_CACHE_TOKEN, &key,
                                       NULL, 0, 0, &blob,
                                       (ngx_msec_t) left * 1000);
+
+    return NGX_OK;
+}
+
+
+/* a cache key: nothing runs between the calls, so one context serves */
+
+static ngx_int_t
+ngx_http_backend_auth_sha256(ngx_http_backend_auth_main_conf_t *amcf,
+    u_char *data, size_t len, u_char *digest, unsigned int *dlen)
+{
+    if (EVP_DigestInit_ex2(amcf->sha256_ctx, amcf->sha256, NULL) != 1
+        || EVP_DigestUpdate(amcf->sha256_ctx, data, len) != 1
+        || EVP_DigestFinal_ex(amcf->sha256_ctx, digest, dlen) != 1)
+    {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -787,7 +807,9 @@ ngx_http_backend_auth_context_key(ngx_http_request_t *r,
         p = ngx_cpymem(p, f[i]->data, f[i]->len);
     }
 
-    if (EVP_Digest(buf, p - buf, digest, &dlen, amcf->sha256, NULL) != 1) {
+    if (ngx_http_backend_auth_sha256(amcf, buf, p - buf, digest, &dlen)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -1718,6 +1740,9 @@ ngx_http_backend_auth_init_main_conf(ngx_conf_t *cf, void *conf)
             return NGX_CONF_ERROR;
         }
 
+        cln->handler = ngx_http_backend_auth_md_free;
+        cln->data = amcf;
+
         amcf->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
         if (amcf->sha256 == NULL) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -1725,8 +1750,14 @@ ngx_http_backend_auth_init_main_conf(ngx_conf_t *cf, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        cln->handler = ngx_http_backend_auth_md_free;
-        cln->data = amcf->sha256;
+        /* and one context, reused: EVP_Digest() allocates and wipes one */
+
+        amcf->sha256_ctx = EVP_MD_CTX_new();
+        if (amcf->sha256_ctx == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "EVP_MD_CTX_new() failed");
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (amcf->user_sql.len == 0) {
@@ -2238,7 +2269,10 @@ ngx_http_backend_session_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 static void
 ngx_http_backend_auth_md_free(void *data)
 {
-    EVP_MD_free(data);
+    ngx_http_backend_auth_main_conf_t  *amcf = data;
+
+    EVP_MD_CTX_free(amcf->sha256_ctx);
+    EVP_MD_free(amcf->sha256);
 }
 
 

@@ -105,6 +105,7 @@ typedef struct {
     ngx_http_backend_cache_t       *cache;
     ngx_msec_t                      ttl;
     EVP_MD                         *sha256;     /* the caches' keys */
+    EVP_MD_CTX                     *sha256_ctx; /* reused by a process */
 
     ngx_http_backend_redis_conf_t  *redis_conf;
     ngx_str_t                       redis_prefix;
