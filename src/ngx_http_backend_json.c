@@ -890,11 +890,27 @@ ngx_http_backend_json_utf8_seq(u_char *p, u_char *last)
  * the URI, say) is written as U+FFFD
  */
 
+/*
+ * Nonzero when one of the 8 bytes of w needs more than a copy in a JSON
+ * string: below 0x20, '"', '\\', or 0x80 and above (UTF-8, checked).
+ * With no byte of 0x80 and above no subtraction borrows but at a byte
+ * looked for, so nothing it looks for goes unseen.
+ */
+
+#define ngx_http_backend_json_special8(w)                                     \
+    ((((w) - 0x2020202020202020ULL)                                           \
+      | (((w) ^ 0x2222222222222222ULL) - 0x0101010101010101ULL)              \
+      | (((w) ^ 0x5c5c5c5c5c5c5c5cULL) - 0x0101010101010101ULL)              \
+      | (w))                                                                  \
+     & 0x8080808080808080ULL)
+
+
 size_t
 ngx_http_backend_json_str_len(u_char *s, size_t len)
 {
     size_t      n;
-    u_char     *last;
+    u_char     *last, *block;
+    uint64_t    w;
     ngx_int_t   k;
 
     n = 2;
@@ -904,7 +920,32 @@ ngx_http_backend_json_str_len(u_char *s, size_t len)
         return n;
     }
 
+    block = s;
+
     for (last = s + len; s < last; s++) {
+
+        if (s >= block) {
+            /* 8 bytes at a time while none needs more than a copy */
+
+            while (last - s >= 8) {
+                ngx_memcpy(&w, s, 8);
+
+                if (ngx_http_backend_json_special8(w)) {
+                    break;
+                }
+
+                n += 8;
+                s += 8;
+            }
+
+            if (s == last) {
+                break;
+            }
+
+            /* these bytes one by one */
+            block = s + 8;
+        }
+
         if (*s == '"' || *s == '\\' || *s == '\b' || *s == '\f'
             || *s == '\n' || *s == '\r' || *s == '\t')
         {
@@ -937,13 +978,38 @@ ngx_http_backend_json_str_len(u_char *s, size_t len)
 u_char *
 ngx_http_backend_json_str_write(u_char *p, u_char *s, size_t len)
 {
-    u_char         *last;
+    u_char         *last, *block;
+    uint64_t        w;
     ngx_int_t       k;
     static u_char   hex[] = "0123456789abcdef";
 
     *p++ = '"';
 
+    block = s;
+
     for (last = len ? s + len : s; s < last; s++) {
+
+        if (s >= block) {
+            /* as in ngx_http_backend_json_str_len() */
+
+            while (last - s >= 8) {
+                ngx_memcpy(&w, s, 8);
+
+                if (ngx_http_backend_json_special8(w)) {
+                    break;
+                }
+
+                ngx_memcpy(p, &w, 8);
+                p += 8;
+                s += 8;
+            }
+
+            if (s == last) {
+                break;
+            }
+
+            block = s + 8;
+        }
 
         switch (*s) {
 

@@ -68,6 +68,129 @@ test_literal(ngx_pool_t *pool, const char *in, size_t len, const char *want,
 }
 
 
+/* a string literal as it was written a byte at a time, for test_blocks() */
+
+static u_char *
+test_str_bytes(u_char *p, u_char *s, size_t len)
+{
+    u_char         *last;
+    ngx_int_t       k;
+    static u_char   hex[] = "0123456789abcdef";
+
+    *p++ = '"';
+
+    for (last = s + len; s < last; s++) {
+
+        if (*s == '"' || *s == '\\') {
+            *p++ = '\\';
+            *p++ = *s;
+
+        } else if (*s == '\b' || *s == '\f' || *s == '\n' || *s == '\r'
+                   || *s == '\t')
+        {
+            *p++ = '\\';
+            *p++ = (*s == '\b') ? 'b' : (*s == '\f') ? 'f'
+                   : (*s == '\n') ? 'n' : (*s == '\r') ? 'r' : 't';
+
+        } else if (*s < 0x20) {
+            *p++ = '\\'; *p++ = 'u'; *p++ = '0'; *p++ = '0';
+            *p++ = hex[*s >> 4];
+            *p++ = hex[*s & 0xf];
+
+        } else if (*s < 0x80) {
+            *p++ = *s;
+
+        } else {
+            k = ngx_http_backend_json_utf8_seq(s, last);
+
+            if (k > 0) {
+                p = ngx_cpymem(p, s, k);
+                s += k - 1;
+
+            } else {
+                *p++ = 0xef; *p++ = 0xbf; *p++ = 0xbd;
+                s += -k - 1;
+            }
+        }
+    }
+
+    *p++ = '"';
+
+    return p;
+}
+
+
+/*
+ * Strings are read 8 bytes at a time where none needs more than a copy:
+ * random strings, mostly plain text, at every alignment, each byte that
+ * needs a look (or a UTF-8 sequence) anywhere in a block, written as they
+ * were a byte at a time, and not a byte past what str_len() said.
+ */
+
+static void
+test_blocks(void)
+{
+    u_char       in[80], want[600], got[600];
+    size_t       len, n, w;
+    uint32_t     seed;
+    ngx_uint_t   i, j, off, bad;
+
+    static const char  *pieces[] = {
+        "\"", "\\", "\n", "\x01", "\x1f", " ", "~", "\x7f",
+        "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\x80", "\xff",
+        "\xed\xa0\x80", "\xe2\x82", "\xc3"
+    };
+
+    seed = 777;
+    bad = 0;
+
+#define test_rand()  (seed = seed * 1103515245 + 12345, (seed >> 16) & 0x7fff)
+
+    for (i = 0; i < 50000; i++) {
+        off = i % 8;
+        len = 0;
+        n = test_rand() % 64;
+
+        while (len < n) {
+            if (test_rand() % 8) {
+                in[off + len++] = 'a' + test_rand() % 26;
+                continue;
+            }
+
+            j = test_rand() % (sizeof(pieces) / sizeof(pieces[0]));
+
+            if (len + strlen(pieces[j]) > sizeof(in) - 8) {
+                break;
+            }
+
+            ngx_memcpy(in + off + len, pieces[j], strlen(pieces[j]));
+            len += strlen(pieces[j]);
+        }
+
+        w = test_str_bytes(want, in + off, len) - want;
+        n = ngx_http_backend_json_str_len(in + off, len);
+
+        ngx_memset(got, 'X', sizeof(got));
+
+        if (n != w
+            || (size_t) (ngx_http_backend_json_str_write(got, in + off, len)
+                         - got) != w
+            || ngx_memcmp(got, want, w) != 0 || got[w] != 'X')
+        {
+            if (bad++ == 0) {
+                printf("# %u bytes at offset %u: said %u, want %u\n",
+                       (unsigned) len, (unsigned) off, (unsigned) n,
+                       (unsigned) w);
+            }
+        }
+    }
+
+#undef test_rand
+
+    test_ok(bad == 0, "8 bytes at a time = a byte at a time, 50000 strings");
+}
+
+
 static ngx_http_backend_json_t *
 test_parse(ngx_pool_t *pool, const char *in, size_t max_size, ngx_str_t *err)
 {
@@ -182,6 +305,8 @@ main(void)
                  "valid 2, 3 and 4 byte sequences unchanged");
     test_literal(pool, "\xef\xbf\xbd\x01", 4, "\"\xef\xbf\xbd\\u0001\"",
                  "U+FFFD itself, a control character");
+
+    test_blocks();
 
     /* the tree: containers at their exact size */
 
