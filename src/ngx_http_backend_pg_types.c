@@ -176,7 +176,7 @@ ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
     int                         row, col, nrows, ncols;
     u_char                     *p, *v, *scratch, *name;
     size_t                      len, max, n, text, ntext;
-    ngx_str_t                  *keys;
+    ngx_str_t                  *keys, *cells, *cell;
     ngx_http_backend_pg_col_t  *cols;
     ngx_http_backend_pg_out_t   o;
 
@@ -212,6 +212,17 @@ ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
     }
 
     keys = (ngx_str_t *) (cols + ncols);
+
+    /*
+     * The cells as the first pass reads them (data NULL: SQL NULL), for
+     * the second: libpq's accessors check their arguments on every call.
+     * As much memory as libpq's own descriptors of the cells.
+     */
+
+    cells = ngx_palloc(pool, (size_t) nrows * ncols * sizeof(ngx_str_t));
+    if (cells == NULL) {
+        return NGX_ERROR;
+    }
 
     /*
      * First a cheap upper bound of the length: most types bound their
@@ -274,13 +285,19 @@ ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
 
         for (row = 0; row < nrows; row++) {
 
+            cell = &cells[row * ncols + col];
+
             if (PQgetisnull(res, row, col)) {
+                cell->data = NULL;
                 len += 4;
                 continue;
             }
 
             v = (u_char *) PQgetvalue(res, row, col);
             n = PQgetlength(res, row, col);
+
+            cell->data = v;
+            cell->len = n;
 
             if (cols[col].element) {
                 len += ngx_http_backend_pg_value(NULL, cols[col].type, v, n,
@@ -306,10 +323,11 @@ ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
             }
 
             for (row = 0; row < nrows; row++) {
-                if (!PQgetisnull(res, row, col)) {
-                    len += ngx_http_backend_json_str_len(
-                               (u_char *) PQgetvalue(res, row, col),
-                               PQgetlength(res, row, col));
+                cell = &cells[row * ncols + col];
+
+                if (cell->data) {
+                    len += ngx_http_backend_json_str_len(cell->data,
+                                                         cell->len);
                 }
             }
         }
@@ -346,13 +364,15 @@ ngx_http_backend_pg_result_json(ngx_pool_t *pool, PGresult *res,
                 p = ngx_cpymem(p, keys[col].data, keys[col].len);
             }
 
-            if (PQgetisnull(res, row, col)) {
+            cell = &cells[row * ncols + col];
+
+            if (cell->data == NULL) {
                 p = ngx_cpymem(p, "null", 4);
                 continue;
             }
 
-            v = (u_char *) PQgetvalue(res, row, col);
-            n = PQgetlength(res, row, col);
+            v = cell->data;
+            n = cell->len;
 
             if (cols[col].element) {
                 p += ngx_http_backend_pg_value(p, cols[col].type, v, n,
