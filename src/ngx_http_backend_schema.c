@@ -57,6 +57,7 @@ static pcre2_code *ngx_http_backend_schema_regex(ngx_pool_t *pool,
     ngx_str_t *source);
 static void ngx_http_backend_schema_regex_free(void *data);
 static void ngx_http_backend_schema_match_free(void *data);
+static void ngx_http_backend_schema_match_data_free(void *data);
 static ngx_int_t ngx_http_backend_schema_count(ngx_http_backend_json_t *v,
     ngx_int_t *n);
 
@@ -79,6 +80,7 @@ ngx_http_backend_schema_compile(ngx_pool_t *pool,
     ngx_str_t                            pointer;
     ngx_uint_t                           i;
     ngx_pool_cleanup_t                  *cln;
+    pcre2_match_data                    *md;
     pcre2_match_context                 *match;
     ngx_http_backend_schema_t           *s;
     ngx_http_backend_schema_pending_t   *p;
@@ -140,6 +142,27 @@ ngx_http_backend_schema_compile(ngx_pool_t *pool,
     }
 
     s->match = match;
+
+    /*
+     * and one match data for them all, kept: a match only says whether it
+     * matched (one pair of offsets is enough), and PCRE2 keeps its frames
+     * in the match data, which would be allocated and freed every match
+     */
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    md = pcre2_match_data_create(1, NULL);
+    if (md == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_backend_schema_match_data_free;
+    cln->data = md;
+
+    s->match_data = md;
 
     return s;
 }
@@ -917,6 +940,13 @@ static void
 ngx_http_backend_schema_match_free(void *data)
 {
     pcre2_match_context_free(data);
+}
+
+
+static void
+ngx_http_backend_schema_match_data_free(void *data)
+{
+    pcre2_match_data_free(data);
 }
 
 

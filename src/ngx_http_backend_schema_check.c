@@ -80,17 +80,12 @@ static ngx_int_t
 ngx_http_backend_schema_match(ngx_http_backend_schema_ctx_t *ctx,
     pcre2_code *re, ngx_str_t *subject)
 {
-    int                rc;
-    pcre2_match_data  *md;
+    int  rc;
 
-    md = pcre2_match_data_create_from_pattern(re, NULL);
-    if (md == NULL) {
-        ctx->nomem = 1;
-        return NGX_ERROR;
-    }
+    /* the schema's match data: one match at a time in a process */
 
-    rc = pcre2_match(re, subject->data, subject->len, 0, 0, md, ctx->match);
-    pcre2_match_data_free(md);
+    rc = pcre2_match(re, subject->data, subject->len, 0, 0, ctx->match_data,
+                     ctx->match);
 
     if (rc >= 0) {
         return 1;
@@ -152,6 +147,7 @@ ngx_http_backend_schema_validate(ngx_http_backend_schema_t *schema,
 
     if (schema) {
         ctx.match = schema->match;
+        ctx.match_data = schema->match_data;
         ok = ngx_http_backend_schema_check(&ctx, schema, instance, NULL);
     }
 

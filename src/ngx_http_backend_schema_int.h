@@ -127,6 +127,7 @@ struct ngx_http_backend_schema_s {
     ngx_str_t                     pattern_source;
     ngx_str_t                     format_name;  /* any, known or not */
     pcre2_match_context          *match;      /* the root's, for all */
+    pcre2_match_data             *match_data; /* the root's, for all */
     ngx_uint_t                    format;
 
     unsigned                      unique_items:1;
@@ -151,6 +152,7 @@ struct ngx_http_backend_schema_seg_s {
 typedef struct {
     ngx_pool_t                   *pool;
     pcre2_match_context          *match;
+    pcre2_match_data             *match_data;
     ngx_array_t                  *issues;     /* NULL: only the verdict */
     ngx_uint_t                    max_issues;
     ngx_uint_t                    depth;
