@@ -33,6 +33,9 @@
 #define NGX_HTTP_BACKEND_PG_ARRAY_DEPTH  6
 
 
+#define ngx_http_backend_pg_digit(c)  ((u_char) ((c) - '0') < 10)
+
+
 /*
  * superjson's Dates in an array (result_dates()): each timestamp the
  * array writer reads is added to paths as prefix.i.j, its indexes
@@ -1034,12 +1037,10 @@ static ngx_int_t
 ngx_http_backend_pg_timestamp_utc(ngx_http_backend_pg_out_t *out, u_char *v,
     size_t len)
 {
-    u_char       *p, *last, *b, buf[NGX_HTTP_BACKEND_PG_DATE_LEN];
-    ngx_uint_t    i, n, year, mon, day;
+    u_char       *p, *last, *b, *start, *frac;
+    u_char        buf[NGX_HTTP_BACKEND_PG_DATE_LEN];
+    ngx_uint_t    n, nfrac, year, mon, day;
 
-    /* the digits of "YYYY-MM-DD HH:MM:SS" */
-    static u_char  digits[] = { 0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15,
-                                17, 18 };
     static u_char  mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30,
                                31 };
 
@@ -1049,10 +1050,20 @@ ngx_http_backend_pg_timestamp_utc(ngx_http_backend_pg_out_t *out, u_char *v,
         return NGX_DECLINED;
     }
 
-    for (i = 0; i < sizeof(digits); i++) {
-        if (v[digits[i]] < '0' || v[digits[i]] > '9') {
-            return NGX_DECLINED;
-        }
+    /* the digits of "YYYY-MM-DD HH:MM:SS", tested without a branch each */
+
+    if (!(ngx_http_backend_pg_digit(v[0]) & ngx_http_backend_pg_digit(v[1])
+          & ngx_http_backend_pg_digit(v[2]) & ngx_http_backend_pg_digit(v[3])
+          & ngx_http_backend_pg_digit(v[5]) & ngx_http_backend_pg_digit(v[6])
+          & ngx_http_backend_pg_digit(v[8]) & ngx_http_backend_pg_digit(v[9])
+          & ngx_http_backend_pg_digit(v[11])
+          & ngx_http_backend_pg_digit(v[12])
+          & ngx_http_backend_pg_digit(v[14])
+          & ngx_http_backend_pg_digit(v[15])
+          & ngx_http_backend_pg_digit(v[17])
+          & ngx_http_backend_pg_digit(v[18])))
+    {
+        return NGX_DECLINED;
     }
 
     year = (v[0] - '0') * 1000 + (v[1] - '0') * 100 + (v[2] - '0') * 10
@@ -1071,27 +1082,19 @@ ngx_http_backend_pg_timestamp_utc(ngx_http_backend_pg_out_t *out, u_char *v,
         return NGX_DECLINED;
     }
 
-    b = buf;
-    *b++ = '"';
-    b = ngx_cpymem(b, v, 10);
-    *b++ = 'T';
-    b = ngx_cpymem(b, v + 11, 8);
-    *b++ = '.';
+    /* the milliseconds, and nothing but "+00" after them */
 
     p = v + 19;
     last = v + len;
-    n = 0;
+    frac = p;
+    nfrac = 0;
 
     if (p < last && *p == '.') {
-        for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
-            if (n < 3) {
-                b[n++] = *p;
-            }
+        for (frac = ++p; p < last && ngx_http_backend_pg_digit(*p); p++) {
+            /* void */
         }
-    }
 
-    while (n < 3) {
-        b[n++] = '0';
+        nfrac = p - frac;
     }
 
     if (p != last
@@ -1100,11 +1103,30 @@ ngx_http_backend_pg_timestamp_utc(ngx_http_backend_pg_out_t *out, u_char *v,
         return NGX_DECLINED;
     }
 
+    /* nothing declines from here: written in place, where there is room */
+
+    start = out->p ? out->p : buf;
+
+    b = start;
+    *b++ = '"';
+    b = ngx_cpymem(b, v, 10);
+    *b++ = 'T';
+    b = ngx_cpymem(b, v + 11, 8);
+    *b++ = '.';
+
+    for (n = 0; n < 3; n++) {
+        b[n] = (n < nfrac) ? frac[n] : '0';
+    }
+
     b += 3;
     *b++ = 'Z';
     *b++ = '"';
 
-    ngx_http_backend_pg_out(out, buf, b - buf);
+    out->n += b - start;
+
+    if (out->p) {
+        out->p = b;
+    }
 
     return NGX_OK;
 }
