@@ -501,7 +501,7 @@ ngx_http_backend_auth_claims(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a,
     ngx_str_t *token, ngx_http_backend_series_t **cache)
 {
-    u_char                        *p, *last, digest[EVP_MAX_MD_SIZE];
+    u_char                        *p, *q, *last, digest[EVP_MAX_MD_SIZE];
     time_t                         left;
     ngx_int_t                      rc;
     ngx_str_t                      key, blob, kid, *f[6];
@@ -553,8 +553,11 @@ ngx_http_backend_auth_claims(ngx_http_request_t *r,
             for (i = 0; i < 6; i++) {
                 f[i]->data = p;
 
-                while (p < last && *p != '\0') {
-                    p++;
+                /* memchr(): these are read for every request with a token */
+
+                if (p < last) {
+                    q = memchr(p, '\0', last - p);
+                    p = q ? q : last;
                 }
 
                 f[i]->len = p - f[i]->data;
@@ -1302,7 +1305,7 @@ ngx_http_backend_auth_store(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_backend_auth_parse(ngx_http_backend_auth_ctx_t *a, ngx_str_t *blob)
 {
-    u_char     *p, *last;
+    u_char     *p, *q, *last;
     ngx_str_t   f[4];
     ngx_uint_t  i;
 
@@ -1316,8 +1319,9 @@ ngx_http_backend_auth_parse(ngx_http_backend_auth_ctx_t *a, ngx_str_t *blob)
 
         f[i].data = p;
 
-        while (p < last && *p != '\0') {
-            p++;
+        if (p < last) {
+            q = memchr(p, '\0', last - p);
+            p = q ? q : last;
         }
 
         f[i].len = p - f[i].data;
