@@ -36,7 +36,15 @@ typedef struct {
 
 
 struct ngx_http_backend_adapter_run_s {
-    ngx_http_backend_call_t        *call;
+    ngx_http_backend_call_t        *call;           /* NULL: a background */
+    ngx_http_request_t             *request;
+    ngx_http_backend_json_t        *input;          /* the target's values */
+    ngx_http_backend_json_t        *body_json;
+
+    /* a call without a client request: its end */
+    ngx_http_backend_adapter_handler_pt  handler;
+    void                           *data;
+
     ngx_http_backend_adapter_t     *adapter;
     ngx_http_backend_adapter_call_t  *cc;
     ngx_http_backend_adapter_main_conf_t  *amcf;
@@ -99,6 +107,8 @@ static ngx_int_t ngx_http_backend_adapter_client_key(
 static ngx_int_t ngx_http_backend_adapter_target(
     ngx_http_backend_adapter_run_t *run, ngx_str_t *err);
 static void ngx_http_backend_adapter_cleanup(void *data);
+static ngx_int_t ngx_http_backend_adapter_go(
+    ngx_http_backend_adapter_run_t *run);
 
 /* rpc.c: a call whose procedure has "call" */
 
@@ -108,7 +118,6 @@ ngx_http_backend_adapter_run(ngx_http_backend_call_t *call)
     u_char                                *p;
     ngx_str_t                              err;
     ngx_http_request_t                    *r;
-    ngx_http_cleanup_t                    *cln;
     ngx_http_backend_adapter_t            *a;
     ngx_http_backend_adapter_run_t        *run;
     ngx_http_backend_adapter_call_t       *cc;
@@ -123,6 +132,9 @@ ngx_http_backend_adapter_run(ngx_http_backend_call_t *call)
     }
 
     run->call = call;
+    run->request = r;
+    run->input = call->input;
+    run->body_json = call->input;
     run->adapter = a;
     run->cc = cc;
     run->amcf = ngx_http_get_module_main_conf(r,
@@ -182,9 +194,85 @@ ngx_http_backend_adapter_run(ngx_http_backend_call_t *call)
         run->key.len = p - run->key.data;
     }
 
+    if (ngx_http_backend_adapter_go(run) != NGX_OK) {
+        goto failed;
+    }
+
+    return;
+
+failed:
+
+    ngx_http_backend_rpc_call_error(call,
+                                    NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR,
+                                    NULL);
+}
+
+
+/*
+ * A call without a client request (ngx_http_backend_adapter_bg.c): r is
+ * the caller's own; the key is the caller's (the same on every attempt of
+ * its work), never a random one
+ */
+
+ngx_int_t
+ngx_http_backend_adapter_start(ngx_http_request_t *r,
+    ngx_http_backend_adapter_call_t *cc, ngx_http_backend_json_t *input,
+    ngx_http_backend_json_t *body, ngx_str_t *key,
+    ngx_http_backend_adapter_handler_pt handler, void *data, ngx_str_t *err)
+{
+    ngx_int_t                        rc;
+    ngx_http_backend_adapter_t      *a;
+    ngx_http_backend_adapter_run_t  *run;
+
+    a = cc->adapter;
+
+    run = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_adapter_run_t));
+    if (run == NULL) {
+        return NGX_ERROR;
+    }
+
+    run->request = r;
+    run->input = input;
+    run->body_json = body;
+    run->handler = handler;
+    run->data = data;
+    run->adapter = a;
+    run->cc = cc;
+    run->amcf = ngx_http_get_module_main_conf(r,
+                                             ngx_http_backend_adapter_module);
+    run->start = ngx_http_backend_metrics_now();
+    run->deadline = ngx_current_msec + a->budget;
+
+    rc = ngx_http_backend_adapter_target(run, err);
+
+    if (rc != NGX_OK) {
+        if (rc == NGX_DECLINED) {
+            ngx_http_backend_metrics_add(
+                a->calls[NGX_HTTP_BACKEND_ADAPTER_4XX], 1);
+        }
+
+        return rc;
+    }
+
+    if (a->idempotency.len) {
+        run->key = *key;
+    }
+
+    return ngx_http_backend_adapter_go(run);
+}
+
+
+static ngx_int_t
+ngx_http_backend_adapter_go(ngx_http_backend_adapter_run_t *run)
+{
+    ngx_http_request_t  *r;
+    ngx_http_cleanup_t  *cln;
+
+    r = run->request;
+
     cln = ngx_http_cleanup_add(r, 0);
     if (cln == NULL) {
-        goto failed;
+        return NGX_ERROR;
     }
 
     cln->handler = ngx_http_backend_adapter_cleanup;
@@ -202,17 +290,11 @@ ngx_http_backend_adapter_run(ngx_http_backend_call_t *call)
     run->ended.data = run;
     run->ended.log = r->connection->log;
 
-    ngx_add_timer(&run->budget, a->budget);
+    ngx_add_timer(&run->budget, run->adapter->budget);
 
     ngx_http_backend_adapter_attempt(run);
 
-    return;
-
-failed:
-
-    ngx_http_backend_rpc_call_error(call,
-                                    NGX_HTTP_BACKEND_INTERNAL_SERVER_ERROR,
-                                    NULL);
+    return NGX_OK;
 }
 
 
@@ -227,7 +309,7 @@ ngx_http_backend_adapter_attempt(ngx_http_backend_adapter_run_t *run)
     ngx_http_backend_adapter_t  *a;
 
     a = run->adapter;
-    r = run->call->ctx->request;
+    r = run->request;
     now = ngx_current_msec;
 
     left = (ngx_msec_int_t) (run->deadline - now);
@@ -311,7 +393,7 @@ ngx_http_backend_adapter_subrequest(ngx_http_backend_adapter_run_t *run)
     ngx_http_backend_adapter_attempt_t  *at;
 
     a = run->adapter;
-    r = run->call->ctx->request;
+    r = run->request;
 
     at = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_adapter_attempt_t));
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
@@ -558,7 +640,7 @@ ngx_http_backend_adapter_ended(ngx_event_t *ev)
 
     ngx_connection_t  *c;
 
-    c = run->call->ctx->request->connection;
+    c = run->request->connection;
 
     ngx_http_backend_adapter_attempt_end(run);
 
@@ -575,7 +657,7 @@ ngx_http_backend_adapter_timer(ngx_event_t *ev)
 
     ngx_connection_t  *c;
 
-    c = run->call->ctx->request->connection;
+    c = run->request->connection;
 
     if (run->attempt) {
         ngx_log_error(NGX_LOG_WARN, c->log, 0,
@@ -605,7 +687,7 @@ ngx_http_backend_adapter_budget(ngx_event_t *ev)
 
     ngx_connection_t  *c;
 
-    c = run->call->ctx->request->connection;
+    c = run->request->connection;
 
     ngx_log_error(NGX_LOG_WARN, c->log, 0,
                   "backend adapter \"%V\": budget of %Mms spent after "
@@ -677,7 +759,7 @@ ngx_http_backend_adapter_attempt_end(ngx_http_backend_adapter_run_t *run)
     ngx_http_backend_adapter_t   *a;
 
     a = run->adapter;
-    r = run->call->ctx->request;
+    r = run->request;
     outcome = run->outcome;
 
     if (outcome == NGX_HTTP_BACKEND_ADAPTER_OK) {
@@ -869,7 +951,7 @@ ngx_http_backend_adapter_report(ngx_http_backend_adapter_run_t *run,
 
     if (transition != NGX_HTTP_BACKEND_BREAKER_NONE) {
         ngx_http_backend_adapter_transition(a, from, to,
-                               run->call->ctx->request->connection->log);
+                               run->request->connection->log);
     }
 }
 
@@ -908,9 +990,11 @@ ngx_http_backend_adapter_finish(ngx_http_backend_adapter_run_t *run,
     ngx_http_backend_adapter_t  *a;
     ngx_http_backend_error_e     code;
 
+    ngx_http_backend_adapter_result_t  res;
+
     a = run->adapter;
     call = run->call;
-    r = call->ctx->request;
+    r = run->request;
 
     run->finished = 1;
 
@@ -929,6 +1013,27 @@ ngx_http_backend_adapter_finish(ngx_http_backend_adapter_run_t *run,
     ngx_http_backend_metrics_observe(a->duration,
                                      ngx_http_backend_metrics_now()
                                      - run->start);
+
+    if (call == NULL) {
+        /* in the background: the API's answer or an error, never stale */
+        ngx_http_backend_metrics_add(a->calls[outcome], 1);
+
+        if (outcome != NGX_HTTP_BACKEND_ADAPTER_OK) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "backend adapter \"%V\": call failed: %s after %ui "
+                          "attempt(s)", &a->name,
+                          ngx_http_backend_adapter_outcomes[outcome],
+                          run->attempts);
+        }
+
+        res.outcome = outcome;
+        res.status = run->status;
+        res.attempts = run->attempts;
+        res.answer = run->answer;
+
+        run->handler(&res, run->data);
+        return;
+    }
 
     if (outcome == NGX_HTTP_BACKEND_ADAPTER_OK) {
         ngx_http_backend_metrics_add(a->calls[outcome], 1);
@@ -1135,7 +1240,7 @@ ngx_http_backend_adapter_stale(ngx_http_backend_adapter_run_t *run,
 
     a = run->adapter;
     call = run->call;
-    r = call->ctx->request;
+    r = run->request;
 
     if (ngx_http_backend_cache_get(run->amcf->cache,
                                    NGX_HTTP_BACKEND_ADAPTER_CACHE,
@@ -1303,8 +1408,8 @@ ngx_http_backend_adapter_client_key(ngx_http_backend_adapter_run_t *run,
     ngx_http_request_t       *r;
     ngx_http_backend_json_t  *v;
 
-    r = run->call->ctx->request;
-    v = run->call->input;
+    r = run->request;
+    v = run->input;
     seg = run->cc->key.elts;
 
     for (i = 0; v && i < run->cc->key.nelts; i++) {
@@ -1362,7 +1467,7 @@ ngx_http_backend_adapter_target(ngx_http_backend_adapter_run_t *run,
     ngx_http_backend_adapter_part_t  *part;
 
     call = run->call;
-    r = call->ctx->request;
+    r = run->request;
     part = run->cc->parts.elts;
 
     vals = ngx_pcalloc(r->pool, run->cc->parts.nelts * sizeof(ngx_str_t));
@@ -1387,7 +1492,7 @@ ngx_http_backend_adapter_target(ngx_http_backend_adapter_run_t *run,
             break;
 
         default: /* NGX_HTTP_BACKEND_ADAPTER_PART_INPUT */
-            v = call->input;
+            v = run->input;
             seg = part[i].path.elts;
 
             for (j = 0; v && j < part[i].path.nelts; j++) {
@@ -1480,15 +1585,20 @@ ngx_http_backend_adapter_target(ngx_http_backend_adapter_run_t *run,
 
     run->uri.len = p - run->uri.data;
 
-    if (run->cc->body && call->input) {
-        if (ngx_http_backend_json_serialize(r->pool, call->input, &run->body)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    v = run->cc->body ? run->body_json : NULL;
+    seg = run->cc->body_path.elts;
+
+    for (j = 0; v && j < run->cc->body_path.nelts; j++) {
+        v = ngx_http_backend_json_get(v, seg[j].data, seg[j].len);
     }
 
-    if (!run->adapter->stale) {
+    if (v && ngx_http_backend_json_serialize(r->pool, v, &run->body)
+             != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!run->adapter->stale || call == NULL) {
         return NGX_OK;
     }
 

@@ -36,6 +36,11 @@ static char *ngx_http_backend_adapter_zone(ngx_conf_t *cf,
 static ngx_int_t ngx_http_backend_adapter_metrics(ngx_conf_t *cf,
     ngx_http_backend_adapter_t *a);
 static ngx_int_t ngx_http_backend_adapter_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_backend_adapter_path(ngx_conf_t *cf, u_char *p,
+    u_char *last, ngx_array_t *path);
+static char *ngx_http_backend_adapter_call_parse(ngx_conf_t *cf,
+    ngx_http_backend_proc_t *proc, char *root,
+    ngx_http_backend_adapter_call_t **pcc);
 
 
 
@@ -1056,8 +1061,116 @@ invalid:
 char *
 ngx_http_backend_adapter_call(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
 {
+    char                             *rv;
+    ngx_http_backend_adapter_call_t  *cc;
+
+    if (proc->call) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"call\" directive is duplicate");
+        return NGX_CONF_ERROR;
+    }
+
+    rv = ngx_http_backend_adapter_call_parse(cf, proc, "input", &cc);
+
+    if (rv == NGX_CONF_OK) {
+        proc->call = cc;
+    }
+
+    return rv;
+}
+
+
+/*
+ * "call ADAPTER METHOD TARGET [body=ROOT[.a.b]]" in a backend_queue
+ * (ROOT item) or backend_schedule (ROOT slot) block: the values come from
+ * the item or the slot, the idempotency key is the work's own
+ */
+
+char *
+ngx_http_backend_adapter_call_conf(ngx_conf_t *cf, char *root,
+    ngx_http_backend_adapter_call_t **pcc)
+{
+    if (*pcc) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"call\" directive is duplicate");
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_backend_adapter_call_parse(cf, NULL, root, pcc);
+}
+
+
+/* an adapter by name, once the http block is read */
+
+ngx_http_backend_adapter_t *
+ngx_http_backend_adapter_find(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_uint_t                             i;
+    ngx_http_backend_adapter_t            *a;
+    ngx_http_backend_adapter_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_backend_adapter_module);
+    a = amcf->adapters.elts;
+
+    for (i = 0; i < amcf->adapters.nelts; i++) {
+        if (a[i].name.len == name->len
+            && ngx_strncmp(a[i].name.data, name->data, name->len) == 0)
+        {
+            return &a[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* {ROOT.a.b} and body=ROOT.a.b: the segments after ROOT */
+
+static ngx_int_t
+ngx_http_backend_adapter_path(ngx_conf_t *cf, u_char *p, u_char *last,
+    ngx_array_t *path)
+{
+    u_char     *start;
+    ngx_str_t  *seg;
+
+    if (ngx_array_init(path, cf->pool, 2, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* p is at the '.' after the root */
+
+    while (p < last) {
+        start = ++p;
+
+        while (p < last && *p != '.') {
+            p++;
+        }
+
+        if (p == start) {
+            return NGX_DECLINED;
+        }
+
+        seg = ngx_array_push(path);
+        if (seg == NULL) {
+            return NGX_ERROR;
+        }
+
+        seg->data = start;
+        seg->len = p - start;
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_backend_adapter_call_parse(ngx_conf_t *cf,
+    ngx_http_backend_proc_t *proc, char *root,
+    ngx_http_backend_adapter_call_t **pcc)
+{
     u_char                           *p, *last, *start;
-    size_t                            offset;
+    size_t                            offset, rlen;
     ngx_str_t                        *value, *seg, text;
     ngx_uint_t                        i, nargs, query;
     ngx_http_backend_adapter_part_t  *part;
@@ -1074,18 +1187,13 @@ ngx_http_backend_adapter_call(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
 
     value = cf->args->elts;
     nargs = cf->args->nelts - 1;
+    rlen = ngx_strlen(root);
 
-    if (proc->call) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"call\" directive is duplicate");
-        return NGX_CONF_ERROR;
-    }
-
-    if (nargs < 3 || nargs > 5) {
+    if (nargs < 3 || nargs > (ngx_uint_t) (proc ? 5 : 4)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid number of arguments in \"call\" "
-                           "(call ADAPTER METHOD TARGET [body=input] "
-                           "[key=input.field])");
+                           "(call ADAPTER METHOD TARGET [body=%s]%s)", root,
+                           proc ? " [key=input.field]" : "");
         return NGX_CONF_ERROR;
     }
 
@@ -1118,18 +1226,41 @@ ngx_http_backend_adapter_call(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
     }
 
     for (i = 4; i <= nargs; i++) {
-        if (value[i].len == 10
-            && ngx_strncmp(value[i].data, "body=input", 10) == 0
+
+        /* body=ROOT, or a value in it: body=item.payload */
+
+        if (value[i].len >= 5 + rlen
+            && ngx_strncmp(value[i].data, "body=", 5) == 0
+            && ngx_strncmp(value[i].data + 5, root, rlen) == 0
+            && (value[i].len == 5 + rlen || value[i].data[5 + rlen] == '.')
             && !cc->body)
         {
+            switch (ngx_http_backend_adapter_path(cf,
+                                                  value[i].data + 5 + rlen,
+                                                  value[i].data
+                                                  + value[i].len,
+                                                  &cc->body_path))
+            {
+            case NGX_OK:
+                break;
+            case NGX_DECLINED:
+                goto bad_option;
+            default:
+                return NGX_CONF_ERROR;
+            }
+
             cc->body = 1;
-            proc->uses_input = 1;
+
+            if (proc) {
+                proc->uses_input = 1;
+            }
+
             continue;
         }
 
         /* key=input.a.b: the client's idempotency key, not a random one */
 
-        if (value[i].len > 10
+        if (proc && value[i].len > 10
             && ngx_strncmp(value[i].data, "key=input.", 10) == 0
             && cc->key.nelts == 0)
         {
@@ -1168,8 +1299,9 @@ ngx_http_backend_adapter_call(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
     bad_option:
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"%V\" in \"call\" (body=input, "
-                           "key=input.field)", &value[i]);
+                           "invalid value \"%V\" in \"call\" (body=%s%s)",
+                           &value[i], root,
+                           proc ? ", key=input.field" : ", body=item.payload");
         return NGX_CONF_ERROR;
     }
 
@@ -1246,7 +1378,7 @@ ngx_http_backend_adapter_call(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
         part->text = text;
         part->query = query;
 
-        if (text.len > 4 && ngx_strncmp(text.data, "ctx.", 4) == 0) {
+        if (proc && text.len > 4 && ngx_strncmp(text.data, "ctx.", 4) == 0) {
             text.data += 4;
             text.len -= 4;
 
@@ -1263,49 +1395,37 @@ ngx_http_backend_adapter_call(ngx_conf_t *cf, ngx_http_backend_proc_t *proc)
             continue;
         }
 
-        if (text.len > 6 && ngx_strncmp(text.data, "input.", 6) == 0) {
+        if (text.len > rlen + 1
+            && ngx_strncmp(text.data, root, rlen) == 0
+            && text.data[rlen] == '.')
+        {
             part->type = NGX_HTTP_BACKEND_ADAPTER_PART_INPUT;
-            proc->uses_input = 1;
 
-            if (ngx_array_init(&part->path, cf->pool, 2, sizeof(ngx_str_t))
-                != NGX_OK)
+            if (proc) {
+                proc->uses_input = 1;
+            }
+
+            switch (ngx_http_backend_adapter_path(cf, text.data + rlen,
+                                                  text.data + text.len,
+                                                  &part->path))
             {
+            case NGX_OK:
+                continue;
+            case NGX_DECLINED:
+                break;
+            default:
                 return NGX_CONF_ERROR;
             }
-
-            for (start = text.data + 5; start < text.data + text.len;
-                 /* void */)
-            {
-                seg = ngx_array_push(&part->path);
-                if (seg == NULL) {
-                    return NGX_CONF_ERROR;
-                }
-
-                seg->data = ++start;
-
-                while (start < text.data + text.len && *start != '.') {
-                    start++;
-                }
-
-                seg->len = start - seg->data;
-
-                if (seg->len == 0) {
-                    goto bad_value;
-                }
-            }
-
-            continue;
         }
-
-    bad_value:
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid value \"{%V}\" in \"call\": expected "
-                           "{input.field} or {ctx.field}", &part->text);
+                           "{%s.field}%s", &part->text, root,
+                           proc ? " or {ctx.field}" : "");
         return NGX_CONF_ERROR;
     }
 
-    proc->call = cc;
+    *pcc = cc;
 
     return NGX_CONF_OK;
 

@@ -122,6 +122,7 @@ struct ngx_http_backend_adapter_call_s {
     ngx_str_t                       target;         /* as written */
     ngx_array_t                     parts;          /* of part_t */
     ngx_array_t                     key;            /* key=input.a.b */
+    ngx_array_t                     body_path;      /* body=item.payload */
     unsigned                        body:1;         /* body=input */
     unsigned                        uses_ctx:1;
     ngx_uint_t                      line;
@@ -152,8 +153,43 @@ typedef struct {
      && (o) != NGX_HTTP_BACKEND_ADAPTER_DEGRADED)
 
 
+/*
+ * A call without a client request (a queue's item, a job's slot,
+ * ngx_http_backend_adapter_bg.c): how it ended, for its handler.  Never a
+ * last good answer: the work that follows must see the API's own.
+ */
+
+typedef struct {
+    ngx_uint_t                      outcome;
+    ngx_uint_t                      status;         /* the API's, or 0 */
+    ngx_uint_t                      attempts;
+    ngx_str_t                       answer;         /* ok: JSON */
+} ngx_http_backend_adapter_result_t;
+
+typedef void (*ngx_http_backend_adapter_handler_pt)(
+    ngx_http_backend_adapter_result_t *res, void *data);
+
+
 /* the outcome labels, by NGX_HTTP_BACKEND_ADAPTER_OK... */
 extern char  *ngx_http_backend_adapter_outcomes[];
+
+/*
+ * A call made from r, a request of the caller's own with no client
+ * (ngx_http_backend_adapter_bg.c): input holds the values of the target,
+ * body the body (or NULL), key the idempotency key.  The handler is
+ * called once, possibly before this returns.  NGX_DECLINED: a value of
+ * the target is missing, *err says which.
+ */
+ngx_int_t ngx_http_backend_adapter_start(ngx_http_request_t *r,
+    ngx_http_backend_adapter_call_t *cc, ngx_http_backend_json_t *input,
+    ngx_http_backend_json_t *body, ngx_str_t *key,
+    ngx_http_backend_adapter_handler_pt handler, void *data, ngx_str_t *err);
+
+/* "call" in a backend_queue or backend_schedule block: root "item", "slot" */
+char *ngx_http_backend_adapter_call_conf(ngx_conf_t *cf, char *root,
+    ngx_http_backend_adapter_call_t **pcc);
+ngx_http_backend_adapter_t *ngx_http_backend_adapter_find(ngx_conf_t *cf,
+    ngx_str_t *name);
 
 /* $backend_adapter_uri */
 ngx_int_t ngx_http_backend_adapter_uri_variable(ngx_http_request_t *r,

@@ -80,6 +80,12 @@ static ngx_int_t ngx_http_backend_jobs_start(
 static void ngx_http_backend_jobs_ran(ngx_http_backend_pg_query_t *q);
 static void ngx_http_backend_jobs_fail(ngx_http_backend_jobs_run_t *run,
     ngx_http_backend_pg_query_t *q);
+static void ngx_http_backend_jobs_record(ngx_http_backend_jobs_run_t *run);
+static void ngx_http_backend_jobs_call(ngx_http_backend_jobs_run_t *run);
+static void ngx_http_backend_jobs_called(
+    ngx_http_backend_adapter_bg_call_t *bc, void *data);
+static void ngx_http_backend_jobs_statement(ngx_http_backend_jobs_run_t *run);
+static ngx_int_t ngx_http_backend_jobs_postconfiguration(ngx_conf_t *cf);
 static void ngx_http_backend_jobs_failed(ngx_http_backend_pg_query_t *q);
 static void ngx_http_backend_jobs_end(ngx_http_backend_jobs_run_t *run);
 static void ngx_http_backend_jobs_lease(ngx_event_t *ev);
@@ -148,7 +154,7 @@ static ngx_command_t  ngx_http_backend_jobs_commands[] = {
 
 static ngx_http_module_t  ngx_http_backend_jobs_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_backend_jobs_postconfiguration, /* postconfiguration */
 
     ngx_http_backend_jobs_create_main_conf, /* create main configuration */
     ngx_http_backend_jobs_init_main_conf,  /* init main configuration */
@@ -625,8 +631,11 @@ ngx_http_backend_jobs_start(ngx_http_backend_jobs_task_t *t, PGresult *res,
             case NGX_HTTP_BACKEND_JOBS_SLOT_JOB:
                 run->values[i] = (char *) t->name.data;
                 break;
-            default: /* SLOT_ATTEMPT */
+            case NGX_HTTP_BACKEND_JOBS_SLOT_ATTEMPT:
                 run->values[i] = (char *) run->attempt;
+                break;
+            default: /* CALL_*: once answered */
+                run->values[i] = NULL;
                 break;
             }
         }
@@ -705,8 +714,11 @@ ngx_http_backend_jobs_start(ngx_http_backend_jobs_task_t *t, PGresult *res,
                 /* NULL is SQL NULL: an item without a dedupe key */
                 run->values[i] = klen ? (char *) run->key : NULL;
                 break;
-            default: /* ITEM_QUEUE */
+            case NGX_HTTP_BACKEND_JOBS_ITEM_QUEUE:
                 run->values[i] = (char *) t->name.data;
+                break;
+            default: /* CALL_*: once answered */
+                run->values[i] = NULL;
                 break;
             }
         }
@@ -726,6 +738,26 @@ ngx_http_backend_jobs_start(ngx_http_backend_jobs_task_t *t, PGresult *res,
 
     t->active++;
 
+    if (t->call) {
+        /* the call first, its lease renewed meanwhile; then the statement */
+        ngx_add_timer(&run->lease, t->lease / 3);
+        ngx_http_backend_jobs_call(run);
+        return NGX_OK;
+    }
+
+    ngx_http_backend_jobs_statement(run);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_backend_jobs_statement(ngx_http_backend_jobs_run_t *run)
+{
+    ngx_http_backend_jobs_task_t  *t;
+
+    t = run->task;
+
     run->query.server = t->server;
     run->query.stmt = t->run_stmt;
     run->query.values = run->values;
@@ -737,12 +769,137 @@ ngx_http_backend_jobs_start(ngx_http_backend_jobs_task_t *t, PGresult *res,
     if (ngx_http_backend_pg_run(&run->query) != NGX_OK) {
         /* posts nothing: recorded as failed (or left to the lease) now */
         ngx_http_backend_jobs_fail(run, &run->query);
-        return NGX_OK;
+        return;
     }
 
-    ngx_add_timer(&run->lease, t->lease / 3);
+    if (!run->lease.timer_set) {
+        ngx_add_timer(&run->lease, t->lease / 3);
+    }
+}
 
-    return NGX_OK;
+
+/*
+ * The block's call: an idempotency key of the work's own (the queue and
+ * the item, or the job and the slot), the same on every attempt of the
+ * adapter and of the work, so that an API that took a call whose
+ * statement then failed takes the next attempt's as the same
+ */
+
+static void
+ngx_http_backend_jobs_call(ngx_http_backend_jobs_run_t *run)
+{
+    u_char                               *p, *last;
+    ngx_str_t                             key, what;
+    ngx_uint_t                            n;
+    ngx_http_backend_jobs_task_t         *t;
+    ngx_http_backend_adapter_bg_field_t   fields[5];
+
+    u_char  kbuf[256 + 64], wbuf[256 + 64];
+
+    t = run->task;
+
+    if (t->kind == NGX_HTTP_BACKEND_JOBS_JOB) {
+        p = ngx_snprintf(kbuf, sizeof(kbuf), "%V:%s", &t->name, run->slot);
+        what.len = ngx_snprintf(wbuf, sizeof(wbuf), "schedule \"%V\" slot "
+                                "%s attempt %s", &t->name, run->slot,
+                                run->attempt)
+                   - wbuf;
+
+        fields[0].name = "time";
+        fields[0].value = run->slot;
+        fields[0].json = 0;
+        fields[1].name = "job";
+        fields[1].value = t->name.data;
+        fields[1].json = 0;
+        fields[2].name = "attempt";
+        fields[2].value = run->attempt;
+        fields[2].json = 1;
+        n = 3;
+
+    } else {
+        p = ngx_snprintf(kbuf, sizeof(kbuf), "%V:%s", &t->name, run->id);
+        what.len = ngx_snprintf(wbuf, sizeof(wbuf), "queue \"%V\" item %s "
+                                "attempt %s", &t->name, run->id, run->attempt)
+                   - wbuf;
+
+        fields[0].name = "id";
+        fields[0].value = run->id;
+        fields[0].json = 0;
+        fields[1].name = "queue";
+        fields[1].value = t->name.data;
+        fields[1].json = 0;
+        fields[2].name = "attempt";
+        fields[2].value = run->attempt;
+        fields[2].json = 1;
+        fields[3].name = "payload";
+        fields[3].value = run->data;
+        fields[3].json = 1;
+        fields[4].name = "key";
+        fields[4].value = *run->key ? run->key : NULL;
+        fields[4].json = 0;
+        n = 5;
+    }
+
+    /* a header value: what is not [A-Za-z0-9._:-] (a slot's time) is _ */
+
+    key.data = kbuf;
+    key.len = p - kbuf;
+
+    for (last = p, p = kbuf; p < last; p++) {
+        if (!(ngx_http_backend_isalnum(*p) || *p == '.' || *p == '_'
+              || *p == ':' || *p == '-'))
+        {
+            *p = '_';
+        }
+    }
+
+    what.data = wbuf;
+
+    run->call = ngx_http_backend_adapter_bg_start(t->call, fields, n, &key,
+                                                  &what,
+                                                  ngx_http_backend_jobs_called,
+                                                  run);
+
+    if (run->call == NULL) {
+        (void) ngx_cpystrn(run->error, (u_char *) "external API call not made "
+                        "(no memory)", sizeof(run->error));
+        ngx_http_backend_jobs_record(run);
+    }
+}
+
+
+/* the call's end: its answer into the statement, or the attempt failed */
+
+static void
+ngx_http_backend_jobs_called(ngx_http_backend_adapter_bg_call_t *bc,
+    void *data)
+{
+    ngx_http_backend_jobs_run_t *run = data;
+
+    ngx_uint_t                     i;
+    ngx_http_backend_jobs_task_t  *t;
+
+    t = run->task;
+
+    if (!bc->ok) {
+        ngx_cpystrn(run->error, bc->error, sizeof(run->error));
+        ngx_http_backend_adapter_bg_free(bc);
+        run->call = NULL;
+
+        ngx_http_backend_jobs_record(run);
+        return;
+    }
+
+    for (i = 0; i < t->nparams; i++) {
+        if (t->params[i] == NGX_HTTP_BACKEND_JOBS_CALL_RESULT) {
+            run->values[i] = (char *) bc->result.data;
+
+        } else if (t->params[i] == NGX_HTTP_BACKEND_JOBS_CALL_STATUS) {
+            run->values[i] = (char *) bc->status;
+        }
+    }
+
+    ngx_http_backend_jobs_statement(run);
 }
 
 
@@ -819,16 +976,25 @@ static void
 ngx_http_backend_jobs_fail(ngx_http_backend_jobs_run_t *run,
     ngx_http_backend_pg_query_t *q)
 {
-    ngx_http_backend_jobs_task_t  *t;
-
-    t = run->task;
-
     ngx_http_backend_jobs_message(q, run->error, sizeof(run->error));
 
     if (q->result) {
         PQclear(q->result);
         q->result = NULL;
     }
+
+    ngx_http_backend_jobs_record(run);
+}
+
+
+/* run->error says why */
+
+static void
+ngx_http_backend_jobs_record(ngx_http_backend_jobs_run_t *run)
+{
+    ngx_http_backend_jobs_task_t  *t;
+
+    t = run->task;
 
     if (run->lease.timer_set) {
         ngx_del_timer(&run->lease);
@@ -955,6 +1121,11 @@ ngx_http_backend_jobs_end(ngx_http_backend_jobs_run_t *run)
 
     if (run->lease.timer_set) {
         ngx_del_timer(&run->lease);
+    }
+
+    if (run->call) {
+        ngx_http_backend_adapter_bg_free(run->call);
+        run->call = NULL;
     }
 
     run->busy = 0;
@@ -1281,7 +1452,8 @@ ngx_http_backend_jobs_item(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
 
     static char  *sources[] = { "slot.time", "slot.job", "slot.attempt",
                                 "item.payload", "item.id", "item.attempt",
-                                "item.key", "item.queue", NULL };
+                                "item.key", "item.queue", "call.result",
+                                "call.status", NULL };
 
     value = cf->args->elts;
     name = &value[0];
@@ -1290,6 +1462,11 @@ ngx_http_backend_jobs_item(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
 
 #define ngx_http_backend_jobs_is(s)                                          \
     (name->len == sizeof(s) - 1 && ngx_strncmp(name->data, s, name->len) == 0)
+
+    if (ngx_http_backend_jobs_is("call")) {
+        return ngx_http_backend_adapter_bg_conf(cf, job ? "slot" : "item",
+                                                &t->call);
+    }
 
     if (ngx_http_backend_jobs_is("params")) {
         if (t->nparams != NGX_CONF_UNSET_UINT) {
@@ -1314,11 +1491,26 @@ ngx_http_backend_jobs_item(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
             }
 
             if (k == (ngx_uint_t) (job ? 3 : 8)) {
+                /* the answer of the block's call, either kind */
+
+                for (k = NGX_HTTP_BACKEND_JOBS_CALL_RESULT; sources[k]; k++) {
+                    if (value[i].len == ngx_strlen(sources[k])
+                        && ngx_strncmp(value[i].data, sources[k],
+                                       value[i].len)
+                           == 0)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            if (sources[k] == NULL) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "unknown param \"%V\" (%s)", &value[i],
-                                   job ? "slot.time, slot.job or slot.attempt"
+                                   "unknown param \"%V\" (%s, call.result "
+                                   "or call.status)", &value[i],
+                                   job ? "slot.time, slot.job, slot.attempt"
                                        : "item.payload, item.id, "
-                                         "item.attempt, item.key or "
+                                         "item.attempt, item.key, "
                                          "item.queue");
                 return NGX_CONF_ERROR;
             }
@@ -1628,6 +1820,16 @@ ngx_http_backend_jobs_check(ngx_conf_t *cf, ngx_http_backend_jobs_task_t *t)
         t->nparams = 0;
     }
 
+    for (n = 0; n < t->nparams && t->call == NULL; n++) {
+        if (t->params[n] >= NGX_HTTP_BACKEND_JOBS_CALL_RESULT) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "%s \"%V\" in %s:%ui: params names the answer of "
+                          "a call, and the block has no \"call\"", what,
+                          &t->name, t->file, t->line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
     if (ngx_http_backend_pg_sql_params(&t->sql, &n) != NGX_OK
         || n != t->nparams)
     {
@@ -1723,6 +1925,16 @@ ngx_http_backend_jobs_init_main_conf(ngx_conf_t *cf, void *conf)
             return NGX_CONF_ERROR;
         }
 
+        if (t[i].call
+            && ngx_http_backend_adapter_bg_init(cf, t[i].call,
+                                        t[i].kind == NGX_HTTP_BACKEND_JOBS_JOB
+                                        ? "backend_schedule" : "backend_queue",
+                                        &t[i].name, t[i].file)
+               != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
         if (t[i].kind == NGX_HTTP_BACKEND_JOBS_QUEUE) {
             queues++;
         }
@@ -1777,6 +1989,35 @@ ngx_http_backend_jobs_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* a call's request needs the server whose location is the adapter's */
+
+static ngx_int_t
+ngx_http_backend_jobs_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_uint_t                          i;
+    ngx_http_backend_jobs_task_t       *t;
+    ngx_http_backend_jobs_main_conf_t  *jmcf;
+
+    jmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_backend_jobs_module);
+    t = jmcf->tasks.elts;
+
+    for (i = 0; i < jmcf->tasks.nelts; i++) {
+        if (t[i].call
+            && ngx_http_backend_adapter_bg_server(cf, t[i].call,
+                                        t[i].kind == NGX_HTTP_BACKEND_JOBS_JOB
+                                        ? "backend_schedule" : "backend_queue",
+                                        &t[i].name, t[i].file)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -2250,6 +2491,9 @@ ngx_http_backend_jobs_exit_process(ngx_cycle_t *cycle)
     t = jmcf->tasks.elts;
 
     for (i = 0; i < jmcf->tasks.nelts; i++) {
+        /* calls in flight (a fast shutdown): their requests freed */
+        ngx_http_backend_adapter_bg_exit(t[i].call);
+
         for (k = 0; t[i].runs && k < t[i].nruns; k++) {
             if (t[i].runs[k].data) {
                 ngx_free(t[i].runs[k].data);

@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_backend.h"
+#include "ngx_http_backend_adapter_bg.h"
 
 
 /*
@@ -34,6 +35,9 @@
 #define NGX_HTTP_BACKEND_JOBS_ITEM_ATTEMPT 5
 #define NGX_HTTP_BACKEND_JOBS_ITEM_KEY     6
 #define NGX_HTTP_BACKEND_JOBS_ITEM_QUEUE   7
+/* the answer of the block's "call", either kind */
+#define NGX_HTTP_BACKEND_JOBS_CALL_RESULT  8
+#define NGX_HTTP_BACKEND_JOBS_CALL_STATUS  9
 
 #define NGX_HTTP_BACKEND_JOBS_MAX_PARAMS   8
 /* the job's parameters and the fence's five (8 + 5) */
@@ -95,6 +99,9 @@ typedef struct {
     size_t                          size;
     u_char                         *key;
 
+    /* the block's call, in flight or answered */
+    ngx_http_backend_adapter_bg_call_t  *call;
+
     uint64_t                        started;    /* us */
 
     unsigned                        busy:1;     /* the run or its fail */
@@ -110,6 +117,7 @@ struct ngx_http_backend_jobs_task_s {
     ngx_uint_t                      params[NGX_HTTP_BACKEND_JOBS_MAX_PARAMS];
     ngx_uint_t                      nparams;
     ngx_str_t                       database;
+    ngx_http_backend_adapter_bg_t  *call;       /* "call": an external API */
 
     ngx_msec_t                      every;
     ngx_msec_t                      timeout;
