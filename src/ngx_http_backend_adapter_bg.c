@@ -659,6 +659,7 @@ ngx_http_backend_adapter_bg_destroy(ngx_http_backend_adapter_bg_call_t *bc)
 void
 ngx_http_backend_adapter_bg_exit(ngx_http_backend_adapter_bg_t *bg)
 {
+    ngx_uint_t                           n;
     ngx_queue_t                         *q;
     ngx_http_backend_adapter_bg_call_t  *bc;
 
@@ -666,10 +667,18 @@ ngx_http_backend_adapter_bg_exit(ngx_http_backend_adapter_bg_t *bg)
         return;
     }
 
-    while (!ngx_queue_empty(&bg->calls)) {
+    for (n = 0; !ngx_queue_empty(&bg->calls); n++) {
         q = ngx_queue_head(&bg->calls);
         bc = ngx_queue_data(q, ngx_http_backend_adapter_bg_call_t, queue);
         ngx_http_backend_adapter_bg_destroy(bc);
+    }
+
+    if (n) {
+        /* a fast shutdown: their items and slots are left to their leases */
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "backend adapter \"%V\": %ui call(s) still in flight "
+                      "at exit, their work left to its lease",
+                      &bg->cc->adapter->name, n);
     }
 }
 

@@ -11,6 +11,7 @@
 // but the procedure's latency under a hanging call (a generous bound).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Nginx, conninfo } from './lib/nginx.mjs';
 import { Fault } from './lib/fault.mjs';
@@ -269,3 +270,54 @@ for (const signal of ['SIGQUIT', 'SIGTERM']) {
     await halt(b);
   });
 }
+
+const haveValgrind = spawnSync('valgrind', ['--version']).status === 0;
+const underAsan = process.env.SANITIZE === 'address';
+
+// the call's own request, pool and connection: freed after an answer,
+// after a failure, after an attempt given up at its timeout (its
+// subrequest ends later), and by a fast stop with a call in flight
+test('under valgrind: calls leak nothing and touch no invalid memory',
+     { skip: (!haveValgrind && 'no valgrind') || (underAsan && 'under ASan') }, async () => {
+  const n = new Nginx({
+    valgrind: true,
+    http: `
+      backend_pg main "${conninfo(undefined, tag)}" max=2 query_timeout=60s;
+      backend_jobs_poll 200ms;
+      ${adapters()}
+      ${queue('mail', 'mail')}
+      ${queue('slow', 'slow')}`,
+    location: locations(fake.port),
+  });
+  const byKey = new Map();
+  fake.reset((r) => {
+    const k = r.headers['idempotency-key'];
+    byKey.set(k, (byKey.get(k) ?? 0) + 1);
+    if (r.url.startsWith('/slow/')) return byKey.get(k) === 1 || /term/.test(r.body) ? { hang: true } : { status: 200, body: '{}' };
+    return /fail/.test(r.body) && byKey.get(k) <= 2 ? { status: 503, body: '{}' } : { status: 200, body: '{"a":[1,2]}' };
+  });
+  let log;
+  try {
+    await n.start();
+    const ids = [enqueue('mail', { to: 'ok' }), enqueue('mail', { to: 'fail' }), enqueue('slow', { to: 'gaveup' })];
+    await until('the items done', () => ids.every((id) => item(id).status === 'done'), 180);
+    const last = enqueue('slow', { to: 'term' });
+    await until('the call in flight', () => calls(last).length === 1, 60);
+  } finally {
+    // a fast stop with the call in flight: exit_process frees it
+    n.child?.kill('SIGTERM');
+    await n.exited;
+    log = n.errorLog();
+  }
+  const report = n.valgrindReport();
+  n.remove();
+  assert.match(log, /attempt 1 failed: external API "[^"]+_slow": (timeout|budget)/);
+  // every call that ended was freed then: only the one in flight is left
+  assert.deepEqual(log.match(/backend adapter "[^"]+": \d+ call\(s\) still in flight at exit/g),
+                   [`backend adapter "${tag}_slow": 1 call(s) still in flight at exit`]);
+  assert.doesNotMatch(report, /Invalid (read|write|free)|uninitialised|Mismatched/, report);
+  const ours = report.split(/\n==\d+== \n/)
+    .filter((b) => /definitely lost/.test(b))
+    .filter((b) => /ngx_http_backend|libpq|PQ|\?\?\?/.test(b));
+  assert.deepEqual(ours, [], ours.join('\n\n'));
+});
