@@ -98,3 +98,18 @@ test('make reload without a running make run says so', () => {
     rmSync(empty, { recursive: true, force: true });
   }
 });
+
+// conf/jobs.conf's welcome queue calls adapter "mailer"; make run points
+// its location at a fake that answers a message id per idempotency key
+test('make run: the mail adapter\'s location is internal, its fake answers per key', async () => {
+  assert.equal((await fetch(`http://127.0.0.1:${port}/_adapters/mailer`, { method: 'POST' })).status, 404);
+  const send = (auth) => fetch(`http://127.0.0.1:${port}/_fake/mailer/v1/emails`, {
+    method: 'POST',
+    headers: { authorization: auth, 'idempotency-key': 'welcome:7', 'content-type': 'application/json' },
+    body: JSON.stringify({ userId: 7, to: 'u@example.test', template: 'welcome' }),
+  });
+  const ok = await send('Bearer mail_test_dev');
+  assert.equal(ok.status, 200);
+  assert.deepEqual(await ok.json(), { id: 'msg_welcome:7', status: 'queued' });
+  assert.equal((await send('Bearer wrong')).status, 401);
+});

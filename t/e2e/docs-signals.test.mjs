@@ -201,7 +201,9 @@ before(async () => {
       location = /webhooks/clerk {
           include ${ROOT}/conf/webhooks.conf;
           backend_webhook_secret ${join(dir, 'secret')};
-      }`,
+      }
+      # conf/jobs.conf's mail adapter (nothing is enqueued here)
+      location = /_adapters/mailer { internal; return 503; }`,
   }).start();
 });
 

@@ -2,8 +2,11 @@
 // conf/procedures.conf, migrations 0006): admin.jobs.list shows the jobs
 // the nodes run, admin.jobs.run runs one now and its reminders are written
 // once however often it runs, a user.created webhook enqueues the welcome
-// in its own transaction and the queue writes it once, and a dead item is
-// listed and replayed by the admin procedures.
+// in its own transaction and the queue sends it through the mail API's
+// adapter (a fake on loopback, with the location nginx.dev.conf.in gives
+// it) and writes it once with the API's message id (migration 0008), and a
+// dead item is listed and replayed by the admin procedures, its call made
+// again with the item's key.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,11 +16,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook } from 'svix';
 import { Nginx, ROOT, conninfo } from './lib/nginx.mjs';
 import { psql } from './lib/pg.mjs';
+import { Fault } from './lib/fault.mjs';
 import { AZP, ISSUER, keyPair, keysDir, mint, writeJwks } from './lib/clerk.mjs';
 
 const tag = `e2ejobsref${process.pid}`;
 const secret = `whsec_${randomBytes(24).toString('base64')}`;
-let dir, key, n, admin;
+let dir, key, n, admin, mail;
 
 async function until(what, fn, seconds = 60) {
   const end = Date.now() + seconds * 1000;
@@ -36,6 +40,9 @@ before(async () => {
   writeJwks(join(dir, 'jwks.json'), key);
   writeFileSync(join(dir, 'secret'), secret);
   psql(`insert into users (clerk_id, email, role) values ('${tag}_admin', 'a@${tag}.test', 'admin')`);
+  // the mail API: a message id per idempotency key, as a provider does
+  mail = await new Fault().start();
+  mail.reset((r) => ({ status: 200, body: JSON.stringify({ id: `msg_${r.headers['idempotency-key']}` }) }));
   n = await new Nginx({
     workers: 2,
     http: `
@@ -53,6 +60,11 @@ before(async () => {
       location = /webhooks/clerk {
           include ${ROOT}/conf/webhooks.conf;
           backend_webhook_secret ${join(dir, 'secret')};
+      }
+      location = /_adapters/mailer {
+          internal;
+          proxy_pass http://127.0.0.1:${mail.port}$backend_adapter_uri;
+          proxy_set_header Authorization "Bearer mail_test_e2e";
       }`,
   }).start();
   admin = await mint(key, { sub: `${tag}_admin`, sid: `${tag}_sa` });
@@ -60,6 +72,7 @@ before(async () => {
 
 after(async () => {
   await n?.stop();
+  await mail?.stop();
   psql(`delete from app.queue_items where queue = 'welcome'
           and (payload ->> 'userId')::bigint in (select id from users where clerk_id like '${tag}%')`);
   psql(`delete from webhook_events where svix_id like '${tag}%'`);
@@ -146,6 +159,18 @@ test('user.created enqueues the welcome with the user; it is written once; a dea
                                           where kind = 'welcome' and user_id = ${uid}`) === '1');
   assert.equal(psql(`select count(*) || ':' || min(status) from app.queue_items
                       where queue = 'welcome' and payload ->> 'userId' = '${uid}'`), '1:done');
+  const itemId = psql(`select id from app.queue_items
+                        where queue = 'welcome' and payload ->> 'userId' = '${uid}'`);
+  // the email went through the adapter once, with the item's key, and the
+  // notification keeps the API's message id
+  const sent = mail.seen.filter((r) => r.headers['idempotency-key'] === `welcome:${itemId}`);
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0].method, 'POST');
+  assert.equal(sent[0].url, '/v1/emails');
+  assert.equal(sent[0].headers.authorization, 'Bearer mail_test_e2e');
+  assert.deepEqual(JSON.parse(sent[0].body), { userId: Number(uid), to: `new@${tag}.test`, template: 'welcome' });
+  assert.equal(psql(`select external_id from notifications where kind = 'welcome' and user_id = ${uid}`),
+               `msg_welcome:${itemId}`);
 
   // as if its handler had failed every attempt
   const item = psql(`update app.queue_items set status = 'dead', attempts = 5, error = 'smtp down'
@@ -154,13 +179,16 @@ test('user.created enqueues the welcome with the user; it is written once; a dea
 
   const dead = (await call('admin.queue.dead', admin)).body.result.data;
   const d = dead.find((x) => x.id === Number(item));
-  assert.deepEqual([d.queue, d.payload, d.attempts, d.error], ['welcome', { userId: Number(uid) }, 5, 'smtp down']);
+  assert.deepEqual([d.queue, d.payload, d.attempts, d.error], ['welcome', { userId: Number(uid), to: `new@${tag}.test`, template: 'welcome' }, 5, 'smtp down']);
 
   const r = await call('admin.queue.replay', admin, { id: Number(item) });
   assert.deepEqual(r.body.result.data, { id: Number(item), queue: 'welcome', status: 'pending' });
   await until('the replayed welcome', () => psql(`select count(*) from notifications
                                                    where kind = 'welcome' and user_id = ${uid}`) === '1');
   await until('the item done', () => psql(`select status from app.queue_items where id = ${item}`) === 'done');
+  // the replay called the API again with the same key: a provider answers
+  // it with the message it sent, and sends nothing twice
+  assert.deepEqual(mail.seen.filter((r) => r.headers['idempotency-key'] === `welcome:${item}`).length, 2);
   assert.equal((await call('admin.queue.replay', admin, { id: Number(item) })).status, 404);
   assert.deepEqual(n.problems(), []);
 });
