@@ -271,6 +271,57 @@ for (const signal of ['SIGQUIT', 'SIGTERM']) {
   });
 }
 
+test('a job\'s call: the slot\'s values, one key per slot on every attempt, the answer stored', async () => {
+  const job = `${tag}.digest`;
+  psql(`create table ${tag}_slots (slot timestamptz, answer jsonb)`);
+  const n = new Nginx({
+    http: `
+      backend_pg main "${conninfo(undefined, tag)}" max=4 query_timeout=10s;
+      backend_jobs_poll 100ms;
+      ${adapters()}
+      backend_schedule ${job} {
+          every     1s;
+          call      ${tag}_mail GET "/v1/digest/{slot.job}?at={slot.time}&try={slot.attempt}";
+          sql       "insert into ${tag}_slots values ($1::timestamptz, $2::jsonb) returning 1";
+          params    slot.time call.result;
+          retries   3 backoff=100ms;
+          catch_up  latest;
+      }`,
+    location: locations(fake.port),
+  });
+  nodes.push(n);
+  const byKey = new Map();
+  // each slot's first call fails (two 503s: retries 1), the slot's next
+  // attempt gets the answer
+  fake.reset((r) => {
+    const k = r.headers['idempotency-key'];
+    byKey.set(k, (byKey.get(k) ?? 0) + 1);
+    return byKey.get(k) <= 2 ? { status: 503, body: '{}' } : { status: 200, body: `{"digest":"${k}"}` };
+  });
+  try {
+    await n.start();
+    await until('a slot done', () => Number(psql(`select count(*) from ${tag}_slots`)) >= 1);
+    const [slot, answer] = psql(`select slot, answer ->> 'digest' from ${tag}_slots order by slot limit 1`).split('|');
+    const seen = fake.seen.filter((r) => r.headers['idempotency-key'] === answer);
+    assert.equal(seen.length, 3);
+    const url = new URL(seen[0].url, 'http://x');
+    assert.equal(url.pathname, `/mail/v1/digest/${job}`);
+    const at = url.searchParams.get('at');
+    assert.equal(new Date(at).getTime(), new Date(slot).getTime());
+    // the key: job and slot, what a header may carry
+    assert.equal(answer, `${job}:${at.replace(/[^A-Za-z0-9._:-]/g, '_')}`);
+    assert.deepEqual(seen.map((r) => new URL(r.url, 'http://x').searchParams.get('try')), ['1', '1', '2']);
+    assert.equal(psql(`select status || ':' || attempt from app.job_slots where job = '${job}' and slot = '${slot}'`),
+                 'done:2');
+    noProblems(n);
+  } finally {
+    await halt(n);
+    psql(`drop table if exists ${tag}_slots`);
+    psql(`delete from app.job_slots where job = '${job}'`);
+    psql(`delete from app.jobs where job = '${job}'`);
+  }
+});
+
 const haveValgrind = spawnSync('valgrind', ['--version']).status === 0;
 const underAsan = process.env.SANITIZE === 'address';
 
