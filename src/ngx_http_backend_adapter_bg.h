@@ -22,7 +22,7 @@
  */
 
 
-#define NGX_HTTP_BACKEND_ADAPTER_BG_ERROR_LEN  256
+#define NGX_HTTP_BACKEND_ADAPTER_BG_ERRLEN  256
 
 
 typedef struct ngx_http_backend_adapter_bg_s
@@ -47,7 +47,7 @@ struct ngx_http_backend_adapter_bg_call_s {
     unsigned                        ok:1;
     ngx_str_t                       result;     /* ok: JSON, terminated */
     u_char                          status[NGX_INT_T_LEN + 1];
-    u_char                          error[NGX_HTTP_BACKEND_ADAPTER_BG_ERROR_LEN];
+    u_char                          error[NGX_HTTP_BACKEND_ADAPTER_BG_ERRLEN];
 
     /* the call's own */
     ngx_http_backend_adapter_bg_t  *bg;
