@@ -776,7 +776,7 @@ ngx_http_backend_adapter_attempt_end(ngx_http_backend_adapter_run_t *run)
 
             json = NULL;
 
-            rc = run->call->proc->stmt
+            rc = (run->call && run->call->proc->stmt)
                  ? ngx_http_backend_json_parse(r->pool, run->answer.data,
                                                run->answer.len, 0, &json,
                                                &err)
