@@ -38,6 +38,9 @@
 #define NGX_HTTP_BACKEND_NO_USER_UNAUTHORIZED  0
 #define NGX_HTTP_BACKEND_NO_USER_FORBIDDEN     1
 
+/* the longest token kept in the session zone (Clerk's are about 1 KB) */
+#define NGX_HTTP_BACKEND_AUTH_TOKEN_KEY_MAX    4096
+
 
 struct ngx_http_backend_tier_s {
     ngx_str_t                       name;
@@ -492,8 +495,8 @@ ngx_http_backend_auth_token(ngx_http_request_t *r,
 
 
 /*
- * Claims of a token seen before come from the session zone, keyed by its
- * SHA-256, until it expires; others pay for an RSA verification once
+ * Claims of a token seen before come from the session zone, keyed by the
+ * token, until it expires; others pay for an RSA verification once
  */
 
 static ngx_int_t
@@ -501,12 +504,11 @@ ngx_http_backend_auth_claims(ngx_http_request_t *r,
     ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a,
     ngx_str_t *token, ngx_http_backend_series_t **cache)
 {
-    u_char                        *p, *q, *last, digest[EVP_MAX_MD_SIZE];
+    u_char                        *p, *q, *last;
     time_t                         left;
     ngx_int_t                      rc;
     ngx_str_t                      key, blob, kid, *f[6];
     ngx_uint_t                     i;
-    unsigned int                   dlen;
     ngx_http_backend_jwt_t         jwt;
     ngx_http_backend_jwt_rules_t   rules;
 
@@ -528,16 +530,15 @@ ngx_http_backend_auth_claims(ngx_http_request_t *r,
 
     key.len = 0;
 
-    if (amcf->cache) {
-        if (ngx_http_backend_auth_sha256(amcf, token->data, token->len,
-                                         digest, &dlen)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    /*
+     * the token itself is the key: the zone compares keys byte for byte,
+     * so no digest (SHA-256 of a 1 KB token was the largest cost of a
+     * cached request); a token longer than any Clerk issues is verified
+     * every time instead of taking that much of the zone
+     */
 
-        key.data = digest;
-        key.len = dlen;
+    if (amcf->cache && token->len <= NGX_HTTP_BACKEND_AUTH_TOKEN_KEY_MAX) {
+        key = *token;
 
         rc = ngx_http_backend_cache_get(amcf->cache,
                                         NGX_HTTP_BACKEND_CACHE_TOKEN, &key,
