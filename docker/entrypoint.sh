@@ -237,6 +237,16 @@ render() {
     mv -f "$CONF.new" "$CONF"
 }
 
+# glibc gives the top of the heap back to the kernel once 128 KB of it is
+# free, and an nginx worker's heap swings by more than that between
+# requests: each swing faults its pages in again (0.7 page faults a call
+# through an adapter, 15% of its worker CPU).  At 1 MB it stays; workers
+# inherit the setting from the master (docs/performance.md, What to set)
+case ":${GLIBC_TUNABLES:-}:" in
+*:glibc.malloc.trim_threshold=*) ;;
+*) export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.trim_threshold=1048576" ;;
+esac
+
 nginx_cmd=(nginx -c "$CONF" -e stderr)
 
 cmd=${1:-serve}

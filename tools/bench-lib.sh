@@ -14,6 +14,17 @@
 # defines die(), and calls bench_stop_all from its EXIT trap.  nginx gets
 # WORKERS, POOL and PIPELINE from the environment (tools/bench-conf.sh).
 
+# glibc gives the top of the heap back to the kernel once 128 KB of it is
+# free, and an nginx worker's heap swings by more than that between
+# requests: each swing faults its pages in again (0.7 page faults a call
+# through an adapter, 15% of its worker CPU).  At 1 MB it stays, as in
+# make run and the image (docs/performance.md, What to set); every server
+# the benchmarks start inherits it, the peers' nginx too
+case ":${GLIBC_TUNABLES:-}:" in
+*:glibc.malloc.trim_threshold=*) ;;
+*) export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.trim_threshold=1048576" ;;
+esac
+
 bench_pg_started=0
 bench_redis_started=0
 bench_ngx_running=0
