@@ -761,14 +761,23 @@ ngx_http_backend_cache_deps_gen(ngx_http_backend_cache_t *cache,
 
 /*
  * MurmurHash2 reads a key 4 bytes at a time where crc32 took a table
- * look-up a byte; every request hashes 4 keys.  The kind is told apart
- * in the tree's order too, so it is only mixed in.
+ * look-up a byte; every request hashes 4 keys.  Only a key's last 64
+ * bytes: a token's are its signature, a context's its digest, and the
+ * tree orders keys of one hash by their bytes and compares them whole,
+ * so a shared hash costs a comparison, never a wrong entry.  The kind is
+ * told apart in the tree's order too, so it is only mixed in.
  */
+
+#define NGX_HTTP_BACKEND_CACHE_HASHED  64
 
 static uint32_t
 ngx_http_backend_cache_hash(ngx_uint_t kind, ngx_str_t *key)
 {
-    return ngx_murmur_hash2(key->data, key->len) ^ (uint32_t) kind;
+    size_t  n;
+
+    n = ngx_min(key->len, NGX_HTTP_BACKEND_CACHE_HASHED);
+
+    return ngx_murmur_hash2(key->data + key->len - n, n) ^ (uint32_t) kind;
 }
 
 
