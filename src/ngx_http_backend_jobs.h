@@ -17,9 +17,10 @@
 
 
 /*
- * Background work (ngx_http_backend_jobs.c): the engine and its
- * configuration; the listener (ngx_http_backend_jobs_listen.c) wakes
- * queues with ngx_http_backend_jobs_wake().
+ * Background work: the engine (ngx_http_backend_jobs.c) and its
+ * configuration (ngx_http_backend_jobs_conf.c); the listener
+ * (ngx_http_backend_jobs_listen.c) wakes queues with
+ * ngx_http_backend_jobs_wake().
  */
 
 
