@@ -13,7 +13,7 @@
 
 
 /*
- * External APIs behind named adapters (docs/adapters.md).  This header
+ * External APIs behind named adapters (docs/directives.md, backend_adapter).  This header
  * holds the policies, pure functions of their state, a clock and a random
  * value, so that they are unit tested without nginx's event loop
  * (ngx_http_backend_adapter_policy.c, t/unit/test_adapter.c); the module
