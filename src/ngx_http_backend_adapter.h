@@ -13,12 +13,12 @@
 
 
 /*
- * External APIs behind named adapters (docs/directives.md, backend_adapter).  This header
- * holds the policies, pure functions of their state, a clock and a random
- * value, so that they are unit tested without nginx's event loop
- * (ngx_http_backend_adapter_policy.c, t/unit/test_adapter.c); the module
- * (ngx_http_backend_adapter.c) keeps their state in shared memory and
- * calls them under the zone's lock.
+ * External APIs behind named adapters (docs/directives.md,
+ * backend_adapter).  This header holds the policies, pure functions of
+ * their state, a clock and a random value, so that they are unit tested
+ * without nginx's event loop (ngx_http_backend_adapter_policy.c,
+ * t/unit/test_adapter.c); the module (ngx_http_backend_adapter.c) keeps
+ * their state in shared memory and calls them under the zone's lock.
  */
 
 
