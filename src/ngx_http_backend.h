@@ -253,6 +253,8 @@ ngx_int_t ngx_http_backend_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *content);
 ngx_table_elt_t *ngx_http_backend_header(ngx_http_request_t *r, u_char *name,
     size_t len);
+ngx_table_elt_t *ngx_http_backend_list_header(ngx_list_t *headers,
+    u_char *name, size_t len);
 /*
  * Bodies are read into memory whole (ngx_http_backend_body.c): the
  * location's client_max_body_size becomes ours to enforce while the body is

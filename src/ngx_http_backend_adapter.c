@@ -539,8 +539,7 @@ ngx_http_backend_adapter_sr_done(ngx_http_request_t *sr, void *data,
 
     size_t                           len;
     ngx_buf_t                       *b;
-    ngx_uint_t                       i, status;
-    ngx_list_part_t                 *part;
+    ngx_uint_t                       status;
     ngx_table_elt_t                 *h;
     ngx_http_backend_adapter_run_t  *run;
 
@@ -590,40 +589,17 @@ ngx_http_backend_adapter_sr_done(ngx_http_request_t *sr, void *data,
     }
 
     if (status == 429 || status == 503) {
-        part = &sr->headers_out.headers.part;
-        h = part->elts;
+        h = ngx_http_backend_list_header(&sr->headers_out.headers,
+                                         (u_char *) "Retry-After",
+                                         sizeof("Retry-After") - 1);
 
-        for (i = 0; /* void */ ; i++) {
-
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
-
-            if (h[i].hash == 0
-                || h[i].key.len != sizeof("Retry-After") - 1
-                || ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
-                                   sizeof("Retry-After") - 1)
-                   != 0)
-            {
-                continue;
-            }
-
-            if (ngx_http_backend_adapter_retry_after(h[i].value.data,
-                                                     h[i].value.len,
-                                                     ngx_time(),
-                                                     &run->retry_after)
-                == NGX_OK)
-            {
-                run->has_retry_after = 1;
-            }
-
-            break;
+        if (h
+            && ngx_http_backend_adapter_retry_after(h->value.data,
+                                                    h->value.len, ngx_time(),
+                                                    &run->retry_after)
+               == NGX_OK)
+        {
+            run->has_retry_after = 1;
         }
     }
 
@@ -1351,32 +1327,15 @@ ngx_http_backend_adapter_set_header(ngx_http_request_t *r, char *name,
     ngx_str_t *value)
 {
     size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
     len = ngx_strlen(name);
-    part = &r->headers_out.headers.part;
-    h = part->elts;
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash && h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            h[i].value = *value;
-            return NGX_OK;
-        }
+    h = ngx_http_backend_list_header(&r->headers_out.headers,
+                                     (u_char *) name, len);
+    if (h) {
+        h->value = *value;
+        return NGX_OK;
     }
 
     h = ngx_list_push(&r->headers_out.headers);

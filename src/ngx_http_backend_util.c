@@ -21,15 +21,24 @@
 ngx_table_elt_t *
 ngx_http_backend_header(ngx_http_request_t *r, u_char *name, size_t len)
 {
+    return ngx_http_backend_list_header(&r->headers_in.headers, name, len);
+}
+
+
+/* the first header of a list by name; one with hash 0 is deleted */
+
+ngx_table_elt_t *
+ngx_http_backend_list_header(ngx_list_t *headers, u_char *name, size_t len)
+{
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    for (part = &r->headers_in.headers.part; part; part = part->next) {
+    for (part = &headers->part; part; part = part->next) {
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (h[i].key.len == len
+            if (h[i].hash && h[i].key.len == len
                 && ngx_strncasecmp(h[i].key.data, name, len) == 0)
             {
                 return &h[i];
