@@ -21,8 +21,10 @@
 
 
 /*
- * The auth module's main configuration, shared by its four units:
+ * The auth module's main configuration, shared by its five units:
  * ngx_http_backend_auth.c (directives, the access phase, tiers),
+ * ngx_http_backend_auth_context.c (the context of a verified token: the
+ * session zone, Redis, the user statement),
  * ngx_http_backend_auth_jwks.c (the keys of backend_auth_jwks_url, fetched
  * by a subrequest), ngx_http_backend_invalidate.c (invalidations on their
  * way to Redis, Redis's channel and the states of its links) and
@@ -165,6 +167,12 @@ void ngx_http_backend_auth_jwks_init(ngx_cycle_t *cycle,
 
 /* ngx_http_backend_auth.c: runs the phases of a request that waited */
 void ngx_http_backend_auth_wake(ngx_http_request_t *r);
+/*
+ * ngx_http_backend_auth_context.c: the context of a verified token; NGX_OK:
+ * resolved now, NGX_AGAIN: the request is woken when it is
+ */
+ngx_int_t ngx_http_backend_auth_context(ngx_http_request_t *r,
+    ngx_http_backend_auth_main_conf_t *amcf, ngx_http_backend_auth_ctx_t *a);
 /* ngx_http_backend_auth.c: backend_auth_denials_total, a series per tier */
 ngx_int_t ngx_http_backend_auth_tier_metrics(ngx_conf_t *cf,
     ngx_http_backend_auth_main_conf_t *amcf);
