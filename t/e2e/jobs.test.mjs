@@ -181,7 +181,11 @@ test('nginx -s reload during a run: the run finishes once, nothing runs it again
                                       where job = '${job}' and status = 'running'`) === '1');
   await a.reload();
   await until('the slot done', () => psql(`select status from app.job_slots where job = '${job}'`) === 'done',
-              60);
+              60).catch((e) => {
+    // what CI needs to tell why: the ledger's row and the node's log
+    throw new Error(`${e.message}\n${psql(`select status, attempt, owner, error
+                                             from app.job_slots where job = '${job}'`)}\n${a.errorLog()}`);
+  });
   // the new workers tick for a while: the slot stays done, nothing else runs
   await sleep(3000);
   await halt(a);
