@@ -54,7 +54,20 @@ export class Nginx {
     this.valgrind = valgrind;
   }
 
+  // a port found free can be taken by another process before nginx binds
+  // it (other suites' servers, a shared machine): then another port
   async start() {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startOnce();
+      } catch (e) {
+        if (attempt >= 3 || this.valgrind || !/Address already in use/.test(e.message)) throw e;
+        rmSync(this.prefix, { recursive: true, force: true });
+      }
+    }
+  }
+
+  async startOnce() {
     this.port = await freePort();
     this.prefix = mkdtempSync(join(tmpdir(), 'backend-e2e-'));
     mkdirSync(join(this.prefix, 'logs'));
