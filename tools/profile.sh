@@ -44,6 +44,9 @@ stop() {
 . "$TOOLS/bench-lib.sh"
 trap stop EXIT
 
+# the workload's key pair and tokens (made once, kept by ../shared/bench)
+"$BENCH/workload/tokens.sh" >/dev/null
+
 bench_start_pg "$("$TOOLS/free-port.sh")"
 bench_start_redis "$("$TOOLS/free-port.sh")"
 port=$("$TOOLS/free-port.sh")
