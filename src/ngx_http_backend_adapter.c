@@ -107,6 +107,9 @@ static ngx_int_t ngx_http_backend_adapter_client_key(
 static ngx_int_t ngx_http_backend_adapter_target(
     ngx_http_backend_adapter_run_t *run, ngx_str_t *err);
 static void ngx_http_backend_adapter_cleanup(void *data);
+static ngx_http_backend_adapter_run_t *ngx_http_backend_adapter_run_new(
+    ngx_http_request_t *r, ngx_http_backend_adapter_call_t *cc,
+    ngx_http_backend_json_t *input, ngx_http_backend_json_t *body);
 static ngx_int_t ngx_http_backend_adapter_go(
     ngx_http_backend_adapter_run_t *run);
 
@@ -126,21 +129,12 @@ ngx_http_backend_adapter_run(ngx_http_backend_call_t *call)
     cc = call->proc->call;
     a = cc->adapter;
 
-    run = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_adapter_run_t));
+    run = ngx_http_backend_adapter_run_new(r, cc, call->input, call->input);
     if (run == NULL) {
         goto failed;
     }
 
     run->call = call;
-    run->request = r;
-    run->input = call->input;
-    run->body_json = call->input;
-    run->adapter = a;
-    run->cc = cc;
-    run->amcf = ngx_http_get_module_main_conf(r,
-                                             ngx_http_backend_adapter_module);
-    run->start = ngx_http_backend_metrics_now();
-    run->deadline = ngx_current_msec + a->budget;
 
     switch (ngx_http_backend_adapter_target(run, &err)) {
 
@@ -226,22 +220,13 @@ ngx_http_backend_adapter_start(ngx_http_request_t *r,
 
     a = cc->adapter;
 
-    run = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_adapter_run_t));
+    run = ngx_http_backend_adapter_run_new(r, cc, input, body);
     if (run == NULL) {
         return NGX_ERROR;
     }
 
-    run->request = r;
-    run->input = input;
-    run->body_json = body;
     run->handler = handler;
     run->data = data;
-    run->adapter = a;
-    run->cc = cc;
-    run->amcf = ngx_http_get_module_main_conf(r,
-                                             ngx_http_backend_adapter_module);
-    run->start = ngx_http_backend_metrics_now();
-    run->deadline = ngx_current_msec + a->budget;
 
     rc = ngx_http_backend_adapter_target(run, err);
 
@@ -259,6 +244,34 @@ ngx_http_backend_adapter_start(ngx_http_request_t *r,
     }
 
     return ngx_http_backend_adapter_go(run);
+}
+
+
+/* a call's state, its budget counted from now */
+
+static ngx_http_backend_adapter_run_t *
+ngx_http_backend_adapter_run_new(ngx_http_request_t *r,
+    ngx_http_backend_adapter_call_t *cc, ngx_http_backend_json_t *input,
+    ngx_http_backend_json_t *body)
+{
+    ngx_http_backend_adapter_run_t  *run;
+
+    run = ngx_pcalloc(r->pool, sizeof(ngx_http_backend_adapter_run_t));
+    if (run == NULL) {
+        return NULL;
+    }
+
+    run->request = r;
+    run->input = input;
+    run->body_json = body;
+    run->adapter = cc->adapter;
+    run->cc = cc;
+    run->amcf = ngx_http_get_module_main_conf(r,
+                                             ngx_http_backend_adapter_module);
+    run->start = ngx_http_backend_metrics_now();
+    run->deadline = ngx_current_msec + cc->adapter->budget;
+
+    return run;
 }
 
 
