@@ -80,7 +80,10 @@ const base = () => `http://127.0.0.1:${nginx.port}`;
 const client = (link = httpLink, path = 'trpc') => createTRPCClient({ links: [link({ url: `${base()}/${path}` })] });
 
 async function counter(procedure, outcome) {
-  const text = await (await fetch(`${base()}/metrics`)).text();
+  // after a reload an old worker closes its idle keep-alive connections as
+  // it shuts down: a scrape sent on one as it goes is retried, as clients do
+  const scrape = () => fetch(`${base()}/metrics`);
+  const text = await (await scrape().catch(scrape)).text();
   const re = new RegExp(`^backend_shadow_calls_total\\{procedure="${procedure.replace('.', '\\.')}",`
                         + `outcome="${outcome}"\\} (\\d+)$`, 'm');
   const m = re.exec(text);
