@@ -213,8 +213,13 @@ render() {
     want_re SESSION_ZONE_SIZE "$NGX_SESSION_ZONE_SIZE" '^[0-9]+[km]?$' "a size"
     want_re LOG_LEVEL "$NGX_LOG_LEVEL" \
         '^(debug|info|notice|warn|error|crit|alert|emerg)$' "a log level"
+    export NGX_LOG_SAMPLE=${LOG_SAMPLE:-100%}
+    want_re LOG_SAMPLE "$NGX_LOG_SAMPLE" \
+        '^[0-9]{1,3}(\.[0-9]{1,2})?%( slow=[0-9]+(ms|s))?$' \
+        'a share and an optional threshold, such as "1% slow=250ms"'
     case "${ACCESS_LOG:-on}" in
-    on) export NGX_ACCESS_LOG="/dev/stdout  backend_json" ;;
+    on) export NGX_ACCESS_LOG="/dev/stdout  backend_json" \
+        NGX_ACCESS_LOG+="  if=\$backend_log_sample" ;;
     off) export NGX_ACCESS_LOG=off ;;
     *) die "ACCESS_LOG=\"$ACCESS_LOG\": not on or off" ;;
     esac

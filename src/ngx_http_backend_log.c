@@ -16,7 +16,8 @@
  * escape=json) and for outbound calls ($backend_traceparent): what the
  * request's context knows once its calls are done.  Values come from the
  * configuration or from the server's own ids, never raw from the client,
- * except a well-formed traceparent's ids.
+ * except a well-formed traceparent's ids.  And $backend_log_sample, for
+ * access_log's if=: which lines backend_log_sample keeps.
  */
 
 
@@ -34,8 +35,22 @@ typedef enum {
     NGX_HTTP_BACKEND_LOG_QUEUE_WAIT,
     NGX_HTTP_BACKEND_LOG_CONTEXT_SOURCE,
     NGX_HTTP_BACKEND_LOG_BATCH_SIZE,
-    NGX_HTTP_BACKEND_LOG_ACCESS_JSON
+    NGX_HTTP_BACKEND_LOG_ACCESS_JSON,
+    NGX_HTTP_BACKEND_LOG_SAMPLE
 } ngx_http_backend_log_var_e;
+
+
+/* backend_log_sample: which requests $backend_log_sample keeps */
+
+#define NGX_HTTP_BACKEND_LOG_ALL  10000     /* 100%, in hundredths of 1% */
+
+typedef struct {
+    ngx_uint_t                      sample;
+    ngx_msec_t                      slow;
+
+    /* sample's share of 2^56 in 14 lowercase hex digits, as trace ids are */
+    u_char                          below[14];
+} ngx_http_backend_log_loc_conf_t;
 
 
 static ngx_int_t ngx_http_backend_log_variable(ngx_http_request_t *r,
@@ -53,7 +68,27 @@ static u_char *ngx_http_backend_log_chars(u_char *p, u_char *s, size_t len,
 static u_char *ngx_http_backend_log_uint(u_char *p, uint64_t v);
 static u_char *ngx_http_backend_log_fixed(u_char *p, uint64_t v,
     ngx_uint_t decimals);
+static ngx_uint_t ngx_http_backend_log_sampled(ngx_http_request_t *r,
+    ngx_http_backend_ctx_t *ctx);
 static ngx_int_t ngx_http_backend_log_add_variables(ngx_conf_t *cf);
+static void *ngx_http_backend_log_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_backend_log_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static char *ngx_http_backend_log_sample(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_command_t  ngx_http_backend_log_commands[] = {
+
+    { ngx_string("backend_log_sample"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_backend_log_sample,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
 
 
 static ngx_http_module_t  ngx_http_backend_log_module_ctx = {
@@ -66,15 +101,15 @@ static ngx_http_module_t  ngx_http_backend_log_module_ctx = {
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
+    ngx_http_backend_log_create_loc_conf,  /* create location configuration */
+    ngx_http_backend_log_merge_loc_conf    /* merge location configuration */
 };
 
 
 ngx_module_t  ngx_http_backend_log_module = {
     NGX_MODULE_V1,
     &ngx_http_backend_log_module_ctx,      /* module context */
-    NULL,                                  /* module directives */
+    ngx_http_backend_log_commands,         /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
@@ -121,6 +156,8 @@ static ngx_http_variable_t  ngx_http_backend_log_vars[] = {
                              NGX_HTTP_BACKEND_LOG_BATCH_SIZE),
     ngx_http_backend_log_var("backend_access_json",
                              NGX_HTTP_BACKEND_LOG_ACCESS_JSON),
+    ngx_http_backend_log_var("backend_log_sample",
+                             NGX_HTTP_BACKEND_LOG_SAMPLE),
 
       ngx_http_null_variable
 };
@@ -148,6 +185,19 @@ ngx_http_backend_log_variable(ngx_http_request_t *r,
 
         v->data = s.data;
         v->len = s.len;
+        v->valid = 1;
+        v->no_cacheable = 1;
+        v->not_found = 0;
+
+        return NGX_OK;
+    }
+
+    if (data == NGX_HTTP_BACKEND_LOG_SAMPLE) {
+        /* "0" keeps access_log's if= from writing the line */
+
+        v->data = (u_char *) (ngx_http_backend_log_sampled(r, ctx) ? "1"
+                                                                   : "0");
+        v->len = 1;
         v->valid = 1;
         v->no_cacheable = 1;
         v->not_found = 0;
@@ -694,6 +744,177 @@ ngx_http_backend_log_fixed(u_char *p, uint64_t v, ngx_uint_t decimals)
     }
 
     return p + decimals;
+}
+
+
+/*
+ * Whether backend_log_sample keeps the request's line: every failure
+ * (an HTTP status of 400 or more, a refused request, a call not OK or not
+ * done), every request slower than slow=, every trace the caller marked
+ * sampled in its traceparent, and of the rest the given share, chosen by
+ * the trace id's random low 56 bits: the same traces on every node and in
+ * every service that samples this way (as OpenTelemetry's ratio sampler
+ * does), so a sampled trace's lines are all there.
+ */
+
+static ngx_uint_t
+ngx_http_backend_log_sampled(ngx_http_request_t *r,
+    ngx_http_backend_ctx_t *ctx)
+{
+    u_char                            c;
+    ngx_uint_t                        status;
+    ngx_msec_int_t                    ms;
+    ngx_time_t                       *tp;
+    ngx_http_backend_call_t          *call;
+    ngx_http_backend_log_loc_conf_t  *llcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_backend_log_module);
+
+    if (llcf->sample >= NGX_HTTP_BACKEND_LOG_ALL) {
+        return 1;
+    }
+
+    status = r->err_status ? r->err_status : r->headers_out.status;
+
+    if (status == 0 || status >= NGX_HTTP_BAD_REQUEST) {
+        return 1;
+    }
+
+    if (llcf->slow) {
+        tp = ngx_timeofday();
+        ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                               + (tp->msec - r->start_msec));
+
+        if (ms >= (ngx_msec_int_t) llcf->slow) {
+            return 1;
+        }
+    }
+
+    if (ctx == NULL) {
+        /* no trace id here: a request outside the backend's locations */
+        return (ngx_uint_t) ngx_random() % NGX_HTTP_BACKEND_LOG_ALL
+               < llcf->sample;
+    }
+
+    if (ctx->rejected) {
+        return 1;
+    }
+
+    for (call = ctx->calls; call < ctx->calls + ctx->ncalls; call++) {
+        if (!call->done || call->code != NGX_HTTP_BACKEND_OK) {
+            return 1;
+        }
+    }
+
+    /* the W3C "sampled" flag: bit 0 of the flags' second hex digit */
+
+    c = ctx->trace_flags[1];
+
+    if (((c >= 'a') ? c - 'a' + 10 : c - '0') & 1) {
+        return 1;
+    }
+
+    /*
+     * trace ids are lowercase hex (the client's checked on arrival), so
+     * their digits compare as their values do: no number made per request
+     */
+
+    return ngx_memcmp(ctx->trace_id + 18, llcf->below, 14) < 0;
+}
+
+
+static void *
+ngx_http_backend_log_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_backend_log_loc_conf_t  *conf;
+
+    conf = ngx_palloc(cf->pool, sizeof(ngx_http_backend_log_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->sample = NGX_CONF_UNSET_UINT;
+    conf->slow = NGX_CONF_UNSET_MSEC;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_backend_log_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_http_backend_log_loc_conf_t  *prev = parent;
+    ngx_http_backend_log_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_uint_value(conf->sample, prev->sample,
+                              NGX_HTTP_BACKEND_LOG_ALL);
+    ngx_conf_merge_msec_value(conf->slow, prev->slow, 0);
+
+    (void) ngx_sprintf(conf->below, "%014xL",
+                       (uint64_t) conf->sample
+                       * (((uint64_t) 1 << 56) / NGX_HTTP_BACKEND_LOG_ALL));
+
+    return NGX_CONF_OK;
+}
+
+
+/* backend_log_sample 1% [slow=250ms]; slow= rides with the share */
+
+static char *
+ngx_http_backend_log_sample(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_backend_log_loc_conf_t *llcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value, s;
+
+    if (llcf->sample != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = NGX_ERROR;
+
+    if (value[1].len > 1 && value[1].data[value[1].len - 1] == '%') {
+        n = ngx_atofp(value[1].data, value[1].len - 1, 2);
+    }
+
+    if (n == NGX_ERROR || n > NGX_HTTP_BACKEND_LOG_ALL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid share \"%V\": a percentage from 0%% "
+                           "to 100%% with at most two decimals, "
+                           "such as 1%% or 0.25%%", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    llcf->sample = (ngx_uint_t) n;
+    llcf->slow = 0;
+
+    if (cf->args->nelts == 3) {
+        if (value[2].len <= 5
+            || ngx_strncmp(value[2].data, "slow=", 5) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": only slow=time "
+                               "may follow the share", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = value[2].data + 5;
+        s.len = value[2].len - 5;
+
+        llcf->slow = ngx_parse_time(&s, 0);
+
+        if (llcf->slow == (ngx_msec_t) NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid time in \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
 }
 
 
