@@ -44,6 +44,8 @@
 #   PORT (8080), METRICS_PORT (9145), WORKER_PROCESSES (auto),
 #   WORKER_CONNECTIONS (1024), SESSION_ZONE_SIZE (16m),
 #   LOG_LEVEL (notice), ACCESS_LOG (on: JSON lines on stdout; off)
+#   LOG_SAMPLE                 the access log lines kept: 100%, or a
+#                              share and a threshold ("1% slow=250ms")
 #   NGX_BACKEND_RUN_DIR        rendered nginx.conf, pid, temp files
 #                              (/tmp/ngx_backend)
 #
