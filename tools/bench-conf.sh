@@ -8,8 +8,11 @@
 #      WEBHOOK_SECRET (the Svix secret's file for /webhooks/clerk; default
 #      PREFIX/webhook-secret, made with a random secret when missing),
 #      OBS (on: metrics zone, JSON access log to PREFIX/logs/access.log,
-#      buffered, and /metrics on 127.0.0.1:METRICS_PORT when set; off:
-#      none of them), written to PREFIX/observability.conf
+#      buffered and sampled as a busy node runs it (every failure, every
+#      request over 250 ms, every trace its caller samples, 1% of the
+#      rest: docs/performance.md), and /metrics on 127.0.0.1:METRICS_PORT
+#      when set; full: the same with every request's line; off: none of
+#      them), written to PREFIX/observability.conf
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,10 +29,17 @@ fi
 
 mkdir -p "$1"
 case ${OBS:-on} in
-on)
+on | full)
     {
         echo "include $ROOT/conf/log-format.conf;"
-        echo "access_log $1/logs/access.log backend_json buffer=64k flush=1s;"
+        if [ "${OBS:-on}" = on ]; then
+            echo "backend_log_sample 1% slow=250ms;"
+            echo "access_log $1/logs/access.log backend_json buffer=64k" \
+                 "flush=1s if=\$backend_log_sample;"
+        else
+            echo "access_log $1/logs/access.log backend_json buffer=64k" \
+                 "flush=1s;"
+        fi
         echo "backend_metrics_zone metrics 4m;"
         if [ -n "${METRICS_PORT:-}" ]; then
             echo "server { listen 127.0.0.1:$METRICS_PORT;"
@@ -38,7 +48,7 @@ on)
     } >"$1/observability.conf"
     ;;
 off) echo "access_log off;" >"$1/observability.conf" ;;
-*) echo "OBS must be on or off" >&2; exit 2 ;;
+*) echo "OBS must be on, full or off" >&2; exit 2 ;;
 esac
 
 sed -e "s|@PREFIX@|$1|g" -e "s|@MODULE@|$MODULE|g" \

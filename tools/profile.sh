@@ -14,7 +14,8 @@
 # usage: tools/profile.sh
 # env: MODULE (the .so; default this tree's build), VARIANTS ("off":
 #      access log and metrics off; "metrics": the metrics zone on; "on":
-#      the make run / make bench default, metrics and the JSON access log),
+#      the make bench default, metrics and the JSON access log sampled as
+#      a busy node runs it; "full": metrics and every request's line),
 #      WORKLOADS (w1 w2 w3 w4 w5), SECS (6: the measured run), WARM (2),
 #      OUT (/tmp/profile-$USER: callgrind.out.VARIANT.WORKLOAD, and the
 #      inclusive annotation ann.VARIANT.WORKLOAD next to it)
@@ -58,7 +59,8 @@ mkdir -p "$prefix/logs"
 # rewrites their notes
 for wl in ${WORKLOADS:-w1 w2 w3 w4 w5}; do
     for v in ${VARIANTS:-off}; do
-        OBS=$([ "$v" = on ] && echo on || echo off) MODULE=$MODULE \
+        OBS=$(case $v in on | full) echo "$v" ;; *) echo off ;; esac) \
+            MODULE=$MODULE \
             BENCH_DIR=$BENCH "$TOOLS/bench-conf.sh" "$prefix" "$port" \
             "$bench_pg_port" "$bench_redis_port" >"$BENCH_TMP/nginx.conf"
         sed -i '1i master_process off; daemon off;' "$BENCH_TMP/nginx.conf"
