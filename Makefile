@@ -302,7 +302,8 @@ bench-jobs-cost: deps build
 	MODULE='$(MODULE)' tools/bench-jobs-cost.sh
 
 # make bench-obs: worker CPU per request with metrics and the JSON access
-# log on against off, interleaved (tools/bench-obs.sh, docs/performance.md)
+# log (sampled, and every line) against off, side by side
+# (tools/bench-obs.sh, docs/performance.md)
 bench-obs: deps build
 	MODULE='$(MODULE)' tools/bench-obs.sh
 

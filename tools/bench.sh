@@ -421,8 +421,8 @@ elapsed=$((SECONDS - t0))
     echo
     echo "- ngx_backend ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')): $WORKERS workers, backend_pg max=$NGX_POOL pipeline=$PIPELINE per worker"
     echo "  ($((WORKERS * NGX_POOL)) Postgres connections), token cache and session context in a"
-    echo "  shared zone (32m, ttl 60 s) + Redis, metrics and the JSON access log on"
-    echo "  (bench/nginx.conf.in)"
+    echo "  shared zone (32m, ttl 60 s) + Redis, metrics and the JSON access log on, sampled"
+    echo "  (backend_log_sample 1% slow=250ms; bench/nginx.conf.in, tools/bench-conf.sh)"
     for s in $peers; do
         case $s in
         openresty)
