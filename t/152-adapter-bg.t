@@ -197,7 +197,15 @@ qr/\[emerg\] .*unknown param "call\.body" \(item\.payload, item\.id, item\.attem
 my $c = $::http_config;
 $c =~ s/host=127\.0\.0\.1 dbname=x/host=\$TEST_NGINX_PG_HOST port=\$TEST_NGINX_PG_PORT dbname=\$TEST_NGINX_PG_DATABASE user=\$TEST_NGINX_PG_USER/;
 $c
---- config eval: $::config
+--- config
+    # the job's slot of this hour may run (and the call go out) before the
+    # log is read: an API that answers, so the test does not race it
+    location = /_adapters/mail {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_fake/mail;
+    }
+    location = /_adapters/nokey { internal; proxy_pass http://127.0.0.1:1; }
+    location = /_fake/mail { return 200 '{"id":"m_1"}'; }
 --- user_files
 >>> jobs.conf
 backend_queue q {
@@ -214,6 +222,7 @@ backend_schedule j {
 --- request
 GET /_adapters/mail
 --- error_code: 404
+--- wait: 2
 --- no_error_log
 [error]
 [emerg]
