@@ -68,6 +68,8 @@ static u_char *ngx_http_backend_log_chars(u_char *p, u_char *s, size_t len,
 static u_char *ngx_http_backend_log_uint(u_char *p, uint64_t v);
 static u_char *ngx_http_backend_log_fixed(u_char *p, uint64_t v,
     ngx_uint_t decimals);
+static ngx_uint_t ngx_http_backend_log_status(ngx_http_request_t *r);
+static ngx_msec_int_t ngx_http_backend_log_msec(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_backend_log_sampled(ngx_http_request_t *r,
     ngx_http_backend_ctx_t *ctx);
 static ngx_int_t ngx_http_backend_log_add_variables(ngx_conf_t *cf);
@@ -474,7 +476,6 @@ ngx_http_backend_log_access_json(ngx_http_request_t *r,
     ngx_str_t        id, proc, tier, code, source, user, prefix;
     ngx_uint_t       status, path_safe, user_safe;
     ngx_msec_int_t   ms;
-    ngx_time_t      *tp;
     u_char           sess[16];
 
     if (ngx_http_backend_request_id(r, &id) != NGX_OK) {
@@ -518,20 +519,8 @@ ngx_http_backend_log_access_json(ngx_http_request_t *r,
                ? user.len
                : ngx_http_backend_json_str_len(user.data, user.len) - 2;
 
-    if (r->err_status) {
-        status = r->err_status;
-
-    } else if (r->headers_out.status) {
-        status = r->headers_out.status;
-
-    } else {
-        status = 0;
-    }
-
-    tp = ngx_timeofday();
-    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
-                           + (tp->msec - r->start_msec));
-    ms = ngx_max(ms, 0);
+    status = ngx_http_backend_log_status(r);
+    ms = ngx_http_backend_log_msec(r);
 
     len = sizeof("{\"time\":\"\",\"request_id\":\"\",\"trace_id\":\"\","
                  "\"span_id\":\"\",\"actor\":\"\",\"session\":\"\","
@@ -747,6 +736,31 @@ ngx_http_backend_log_fixed(u_char *p, uint64_t v, ngx_uint_t decimals)
 }
 
 
+/* the status the log reports, as nginx's $status: 0 when none was set */
+
+static ngx_uint_t
+ngx_http_backend_log_status(ngx_http_request_t *r)
+{
+    return r->err_status ? r->err_status : r->headers_out.status;
+}
+
+
+/* milliseconds since the request began, as nginx's $request_time */
+
+static ngx_msec_int_t
+ngx_http_backend_log_msec(ngx_http_request_t *r)
+{
+    ngx_msec_int_t   ms;
+    ngx_time_t      *tp;
+
+    tp = ngx_timeofday();
+    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                           + (tp->msec - r->start_msec));
+
+    return ngx_max(ms, 0);
+}
+
+
 /*
  * Whether backend_log_sample keeps the request's line: every failure
  * (an HTTP status of 400 or more, a refused request, a call not OK or not
@@ -763,8 +777,6 @@ ngx_http_backend_log_sampled(ngx_http_request_t *r,
 {
     u_char                            c;
     ngx_uint_t                        status;
-    ngx_msec_int_t                    ms;
-    ngx_time_t                       *tp;
     ngx_http_backend_call_t          *call;
     ngx_http_backend_log_loc_conf_t  *llcf;
 
@@ -774,20 +786,16 @@ ngx_http_backend_log_sampled(ngx_http_request_t *r,
         return 1;
     }
 
-    status = r->err_status ? r->err_status : r->headers_out.status;
+    status = ngx_http_backend_log_status(r);
 
     if (status == 0 || status >= NGX_HTTP_BAD_REQUEST) {
         return 1;
     }
 
-    if (llcf->slow) {
-        tp = ngx_timeofday();
-        ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
-                               + (tp->msec - r->start_msec));
-
-        if (ms >= (ngx_msec_int_t) llcf->slow) {
-            return 1;
-        }
+    if (llcf->slow
+        && ngx_http_backend_log_msec(r) >= (ngx_msec_int_t) llcf->slow)
+    {
+        return 1;
     }
 
     if (ctx == NULL) {
